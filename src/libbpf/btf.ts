@@ -1,0 +1,16 @@
+// Questions about the running kernel's own BTF (/sys/kernel/btf/vmlinux).
+import { callPtr } from './call.js';
+import { native } from './native.js';
+
+const BTF_KIND_FUNC = 12;
+
+/** Whether the kernel's BTF describes a function of this name (e.g. a kfunc). */
+export function kernelHasFunction(name: string): boolean {
+  const n = native();
+  const btf = callPtr('load kernel BTF', () => n.btf__load_vmlinux_btf());
+  try {
+    return n.btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+  } finally {
+    n.btf__free(btf);
+  }
+}

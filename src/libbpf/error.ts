@@ -1,0 +1,69 @@
+// Every libbpf failure becomes a LibbpfError: the operation, the errno name
+// and its message, plus whatever libbpf printed while the operation ran
+// (for a failed load, the verifier's own lines).
+import { getSystemErrorMap } from 'node:util';
+
+// libbpf's own error codes (enum libbpf_errno), returned like errnos.
+const LIBBPF_ERRNO_BASE = 4000;
+const LIBBPF_ERRNOS: readonly (readonly [string, string])[] = [
+  ['LIBBPF_ERRNO__LIBELF', 'libelf failed'],
+  ['LIBBPF_ERRNO__FORMAT', 'BPF object format invalid'],
+  ['LIBBPF_ERRNO__KVERSION', "incorrect or no 'version' section"],
+  ['LIBBPF_ERRNO__ENDIAN', 'endian mismatch'],
+  ['LIBBPF_ERRNO__INTERNAL', 'internal error in libbpf'],
+  ['LIBBPF_ERRNO__RELOC', 'relocation failed'],
+  ['LIBBPF_ERRNO__LOAD', 'program load failed for an unknown reason'],
+  ['LIBBPF_ERRNO__VERIFY', 'kernel verifier blocked the program'],
+  ['LIBBPF_ERRNO__PROG2BIG', 'program too big'],
+  ['LIBBPF_ERRNO__KVER', 'incorrect kernel version'],
+  ['LIBBPF_ERRNO__PROGTYPE', "kernel doesn't support this program type"],
+  ['LIBBPF_ERRNO__WRNGPID', 'wrong pid in netlink message'],
+  ['LIBBPF_ERRNO__INVSEQ', 'invalid netlink sequence'],
+  ['LIBBPF_ERRNO__NLPARSE', 'netlink parsing error'],
+];
+
+function describe(errno: number): readonly [string, string] {
+  const e = Math.abs(errno);
+  return (
+    LIBBPF_ERRNOS[e - LIBBPF_ERRNO_BASE] ?? getSystemErrorMap().get(-e) ?? [`E${e}`, `error ${e}`]
+  );
+}
+
+/** "ENOENT" for 2, "LIBBPF_ERRNO__FORMAT" for 4001. */
+export function errnoName(errno: number): string {
+  return describe(errno)[0];
+}
+
+/** The message for an errno ("no such file or directory"). */
+export function errnoMessage(errno: number): string {
+  return describe(errno)[1];
+}
+
+export class LibbpfError extends Error {
+  /** Positive errno value. */
+  readonly errno: number;
+  /** Errno name, e.g. "EPERM". */
+  readonly code: string;
+  /** What failed, e.g. "bpf_object__load(bpf_preload)". */
+  readonly op: string;
+  /** Lines libbpf printed during the operation (verifier log on load failures). */
+  readonly log: readonly string[];
+
+  constructor(op: string, errno: number, log: readonly string[] = []) {
+    const e = Math.abs(errno);
+    super(`${op}: ${errnoName(e)} (${errnoMessage(e)})`);
+    this.name = 'LibbpfError';
+    this.errno = e;
+    this.code = errnoName(e);
+    this.op = op;
+    this.log = log;
+  }
+}
+
+/** libbpf.so.1 could not be loaded at all. */
+export class LibraryMissingError extends Error {
+  constructor(soname: string) {
+    super(`${soname} not found: install libbpf (apt-get install libbpf1, dnf install libbpf)`);
+    this.name = 'LibraryMissingError';
+  }
+}

@@ -1,0 +1,25 @@
+// Typed bindings to the system libbpf.so.1. The only module that knows koffi.
+export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
+export { BpfLink } from './link.js';
+export { LibbpfError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
+export { LogLevel, configureLog, captureLog } from './log.js';
+export { kernelHasFunction } from './btf.js';
+export {
+  progInfo,
+  mapInfo,
+  linkInfo,
+  objGet,
+  objPin,
+  progFdById,
+  mapFdById,
+  mapLookup,
+  mapUpdate,
+  progIds,
+  mapIds,
+  withFd,
+  BPF_LINK_TYPE_ITER,
+  type ProgInfo,
+  type MapInfo,
+  type LinkInfo,
+} from './info.js';
+export { libbpfVersion } from './version.js';

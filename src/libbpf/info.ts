@@ -1,0 +1,156 @@
+// File-descriptor level access to objects already in the kernel: pinned
+// paths, ids, and the *_info structs. These are the facts the runner needs to
+// recognise its own pins and the selftest needs to compare against bpftool.
+import { closeSync } from 'node:fs';
+import { callInt } from './call.js';
+import { native } from './native.js';
+
+// Offsets within the uapi structs (stable ABI; new fields are only appended).
+const PROG_INFO_SIZE = 232;
+const MAP_INFO_SIZE = 88;
+const LINK_INFO_SIZE = 48;
+const NAME_LEN = 16;
+
+export interface ProgInfo {
+  id: number;
+  /** bpf_prog_type */
+  type: number;
+  /** The kernel's 16-byte name (truncated). */
+  name: string;
+  btfId: number;
+  mapIds: number[];
+}
+
+export interface MapInfo {
+  id: number;
+  /** bpf_map_type */
+  type: number;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+}
+
+export interface LinkInfo {
+  id: number;
+  /** bpf_link_type (BPF_LINK_TYPE_ITER is 4) */
+  type: number;
+  progId: number;
+}
+
+export const BPF_LINK_TYPE_ITER = 4;
+
+function cString(buf: Buffer, offset: number, len: number): string {
+  const end = buf.indexOf(0, offset);
+  return buf.toString('utf8', offset, end < 0 || end > offset + len ? offset + len : end);
+}
+
+function getInfo(what: string, fd: number, size: number, prepare?: (buf: Buffer) => void): Buffer {
+  const buf = Buffer.alloc(size);
+  prepare?.(buf);
+  const len = [size];
+  callInt(`get ${what} info of fd ${fd}`, () => native().bpf_obj_get_info_by_fd(fd, buf, len));
+  return buf;
+}
+
+export function progInfo(fd: number): ProgInfo {
+  // First call learns how many map ids there are, the second fetches them.
+  const head = getInfo('program', fd, PROG_INFO_SIZE);
+  const nrMapIds = head.readUInt32LE(52);
+  let mapIds: number[] = [];
+  if (nrMapIds > 0) {
+    const ids = Buffer.alloc(4 * nrMapIds);
+    getInfo('program', fd, PROG_INFO_SIZE, (buf) => {
+      buf.writeUInt32LE(nrMapIds, 52);
+      buf.writeBigUInt64LE(native().addressOf(ids), 56);
+    });
+    mapIds = Array.from({ length: nrMapIds }, (_, i) => ids.readUInt32LE(4 * i));
+  }
+  return {
+    type: head.readUInt32LE(0),
+    id: head.readUInt32LE(4),
+    name: cString(head, 64, NAME_LEN),
+    btfId: head.readUInt32LE(128),
+    mapIds,
+  };
+}
+
+export function mapInfo(fd: number): MapInfo {
+  const buf = getInfo('map', fd, MAP_INFO_SIZE);
+  return {
+    type: buf.readUInt32LE(0),
+    id: buf.readUInt32LE(4),
+    keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12),
+    maxEntries: buf.readUInt32LE(16),
+    flags: buf.readUInt32LE(20),
+    name: cString(buf, 24, NAME_LEN),
+  };
+}
+
+export function linkInfo(fd: number): LinkInfo {
+  const buf = getInfo('link', fd, LINK_INFO_SIZE);
+  return { type: buf.readUInt32LE(0), id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8) };
+}
+
+/** Opens a pinned object (program, map or link) by path; returns a new fd. */
+export function objGet(path: string): number {
+  return callInt(`open pinned object ${path}`, () => native().bpf_obj_get(path));
+}
+
+/** Pins the object behind `fd` at `path` on a bpffs. */
+export function objPin(fd: number, path: string): void {
+  callInt(`pin fd ${fd} at ${path}`, () => native().bpf_obj_pin(fd, path));
+}
+
+export function progFdById(id: number): number {
+  return callInt(`open program id ${id}`, () => native().bpf_prog_get_fd_by_id(id));
+}
+
+export function mapFdById(id: number): number {
+  return callInt(`open map id ${id}`, () => native().bpf_map_get_fd_by_id(id));
+}
+
+/** The value stored under `key`, or null when there is none (ENOENT). */
+export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null {
+  const value = Buffer.alloc(valueSize);
+  const ret = native().bpf_map_lookup_elem(fd, key, value);
+  if (ret === -2) return null;
+  callInt(`look up element in map fd ${fd}`, () => ret);
+  return value;
+}
+
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = 0): void {
+  callInt(`update element in map fd ${fd}`, () => native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
+}
+
+function ids(kind: string, next: (start: number, out: number[]) => number): number[] {
+  const all: number[] = [];
+  const out = [0];
+  for (let start = 0; ; start = out[0]) {
+    const ret = next(start, out);
+    if (ret === -2) return all; // ENOENT: no more ids
+    callInt(`list ${kind} ids`, () => ret);
+    all.push(out[0]);
+  }
+}
+
+/** Every program id loaded in the kernel, ascending. */
+export function progIds(): number[] {
+  return ids('program', (start, out) => native().bpf_prog_get_next_id(start, out));
+}
+
+/** Every map id in the kernel, ascending. */
+export function mapIds(): number[] {
+  return ids('map', (start, out) => native().bpf_map_get_next_id(start, out));
+}
+
+/** Runs `fn` with `fd`, closing it afterwards whatever happens. */
+export function withFd<T>(fd: number, fn: (fd: number) => T): T {
+  try {
+    return fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,119 @@
+// The raw C surface: koffi declarations of the libbpf.so.1 and libc functions
+// we call, loaded once on first use. Nothing outside src/libbpf imports koffi;
+// everything here is wrapped by the typed classes beside this file.
+import koffi from 'koffi';
+import { LibraryMissingError } from './error.js';
+
+export type Pointer = unknown;
+
+/** libbpf's soname; ≥ 1.0 guarantees errno-style returns everywhere. */
+export const LIBBPF_SONAME = 'libbpf.so.1';
+
+function declare() {
+  let lib: koffi.IKoffiLib;
+  try {
+    lib = koffi.load(LIBBPF_SONAME);
+  } catch {
+    throw new LibraryMissingError(LIBBPF_SONAME);
+  }
+  const libc = koffi.load('libc.so.6');
+
+  koffi.opaque('bpf_object');
+  koffi.opaque('bpf_program');
+  koffi.opaque('bpf_map');
+  koffi.opaque('bpf_link');
+  koffi.opaque('btf');
+
+  // Field order and sizes follow struct bpf_object_open_opts of libbpf 1.x;
+  // `sz` tells libbpf how much of it we know, so newer libbpfs accept it.
+  const openOpts = koffi.struct('bpf_object_open_opts', {
+    sz: 'size_t',
+    object_name: 'const char *',
+    relaxed_maps: 'bool',
+    pin_root_path: 'const char *',
+    unused_attach_prog_fd: 'uint32',
+    kconfig: 'const char *',
+    btf_custom_path: 'const char *',
+    kernel_log_buf: 'void *',
+    kernel_log_size: 'size_t',
+    kernel_log_level: 'uint32',
+  });
+
+  // int (*)(enum libbpf_print_level, const char *fmt, va_list): the va_list
+  // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
+  const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
+
+  return {
+    openOptsSize: koffi.sizeof(openOpts),
+    printFn,
+    register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) =>
+      koffi.register(fn, koffi.pointer(printFn)),
+    errno: () => koffi.errno(),
+    /** Address of a Buffer's bytes, for the u64 pointer fields of bpf_*_info. */
+    addressOf: (buf: Buffer) => koffi.address(buf),
+
+    libbpf_set_print: lib.func('void *libbpf_set_print(libbpf_print_fn_t *fn)'),
+    libbpf_major_version: lib.func('uint32 libbpf_major_version()'),
+    libbpf_minor_version: lib.func('uint32 libbpf_minor_version()'),
+
+    bpf_object__open_mem: lib.func(
+      'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
+    ),
+    bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
+    bpf_object__close: lib.func('void bpf_object__close(bpf_object *obj)'),
+    bpf_object__name: lib.func('const char *bpf_object__name(const bpf_object *obj)'),
+    bpf_object__next_program: lib.func(
+      'bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prev)',
+    ),
+    bpf_object__next_map: lib.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *prev)'),
+
+    bpf_program__name: lib.func('const char *bpf_program__name(const bpf_program *prog)'),
+    bpf_program__section_name: lib.func('const char *bpf_program__section_name(const bpf_program *prog)'),
+    bpf_program__autoload: lib.func('bool bpf_program__autoload(const bpf_program *prog)'),
+    bpf_program__set_autoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    bpf_program__fd: lib.func('int bpf_program__fd(const bpf_program *prog)'),
+    bpf_program__type: lib.func('int bpf_program__type(const bpf_program *prog)'),
+    bpf_program__set_attach_target: lib.func(
+      'int bpf_program__set_attach_target(bpf_program *prog, int attach_prog_fd, const char *attach_func_name)',
+    ),
+    bpf_program__attach: lib.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),
+    bpf_program__attach_iter: lib.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
+
+    bpf_map__name: lib.func('const char *bpf_map__name(const bpf_map *map)'),
+    bpf_map__fd: lib.func('int bpf_map__fd(const bpf_map *map)'),
+    bpf_map__type: lib.func('int bpf_map__type(const bpf_map *map)'),
+    bpf_map__max_entries: lib.func('uint32 bpf_map__max_entries(const bpf_map *map)'),
+    bpf_map__key_size: lib.func('uint32 bpf_map__key_size(const bpf_map *map)'),
+    bpf_map__value_size: lib.func('uint32 bpf_map__value_size(const bpf_map *map)'),
+
+    bpf_link__fd: lib.func('int bpf_link__fd(const bpf_link *link)'),
+    bpf_link__pin: lib.func('int bpf_link__pin(bpf_link *link, const char *path)'),
+    bpf_link__destroy: lib.func('int bpf_link__destroy(bpf_link *link)'),
+
+    bpf_obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
+    bpf_obj_get: lib.func('int bpf_obj_get(const char *path)'),
+    bpf_obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32 *len)'),
+    bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32 id)'),
+    bpf_map_get_fd_by_id: lib.func('int bpf_map_get_fd_by_id(uint32 id)'),
+    bpf_prog_get_next_id: lib.func('int bpf_prog_get_next_id(uint32 start, _Out_ uint32 *next)'),
+    bpf_map_get_next_id: lib.func('int bpf_map_get_next_id(uint32 start, _Out_ uint32 *next)'),
+    bpf_map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    bpf_map_update_elem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64 flags)'),
+
+    btf__load_vmlinux_btf: lib.func('btf *btf__load_vmlinux_btf()'),
+    btf__find_by_name_kind: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32 kind)'),
+    btf__free: lib.func('void btf__free(btf *btf)'),
+
+    vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
+  };
+}
+
+export type Native = ReturnType<typeof declare>;
+
+let cached: Native | undefined;
+
+/** The declared functions; loads libbpf.so.1 on the first call. */
+export function native(): Native {
+  cached ??= declare();
+  return cached;
+}
