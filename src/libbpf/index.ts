@@ -23,3 +23,4 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
+export { Skeleton, type SkeletonSpec } from './skeleton.js';

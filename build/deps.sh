@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Makes sure what building and testing need is on the machine: the npm
+# packages, and clang, llvm, bpftool and libbpf from the distribution. Installs
+# what is missing with apt-get when it can (root, Debian/Ubuntu); otherwise
+# says exactly what to install. Usage: build/deps.sh [--runtime-only]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runtime_only=0
+[ "${1:-}" = "--runtime-only" ] && runtime_only=1
+
+if [ ! -d node_modules/koffi ] || { [ $runtime_only = 0 ] && [ ! -d node_modules/tap ]; }; then
+	echo "bpf-preload: installing npm packages (npm ci)" >&2
+	npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+missing=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib 'libbpf.so.1 ' || missing+=(libbpf1)
+if [ $runtime_only = 0 ]; then
+	command -v clang >/dev/null || missing+=(clang)
+	command -v llvm-strip >/dev/null || missing+=(llvm)
+	command -v bpftool >/dev/null || missing+=(bpftool)
+	[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+fi
+[ ${#missing[@]} = 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+	echo "bpf-preload: missing ${missing[*]}: install them as root (apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "bpf-preload: installing ${missing[*]} (apt-get)" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

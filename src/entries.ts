@@ -1,0 +1,87 @@
+// What is pinned at progs.debug / maps.debug: nothing, our own iterator, a
+// working iterator of someone else's (the kernel's preload, say), or an entry
+// that exists but cannot be opened. Ours are recognised by the marker string
+// in the .rodata of the link's program, not by program name: the kernel's
+// preload uses the same names.
+import { lstatSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  BPF_LINK_TYPE_ITER,
+  LibbpfError,
+  linkInfo,
+  mapFdById,
+  mapInfo,
+  mapLookup,
+  objGet,
+  progFdById,
+  progInfo,
+  withFd,
+} from './libbpf/index.js';
+import { MARKER } from './iterators.js';
+import { PreloadError } from './errors.js';
+
+export type EntryState = 'missing' | 'ours' | 'foreign' | 'unusable';
+
+export interface Entry {
+  path: string;
+  state: EntryState;
+  linkId?: number;
+  progId?: number;
+  /** The kernel's (16-byte) name of the program behind the link. */
+  progName?: string;
+  /** Why an existing entry is unusable (errno name). */
+  reason?: string;
+}
+
+const MARKER_BYTES = Buffer.from(MARKER);
+
+function fdKind(fd: number): string {
+  // "anon_inode:bpf-link", "anon_inode:bpf-prog", "anon_inode:bpf-map"
+  return readlinkSync(`/proc/self/fd/${fd}`);
+}
+
+function carriesMarker(mapIds: readonly number[]): boolean {
+  for (const id of mapIds) {
+    const found = withFd(mapFdById(id), (fd) => {
+      const info = mapInfo(fd);
+      if (!info.name.endsWith('.rodata') || info.keySize !== 4) return false;
+      const value = mapLookup(fd, Buffer.alloc(4), info.valueSize);
+      return value !== null && value.includes(MARKER_BYTES);
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
+/** Describes the entry at `path` without changing anything. */
+export function inspectEntry(path: string): Entry {
+  try {
+    lstatSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // bpffs answers a lookup of a dotted name that is not there with EPERM
+    // (unless the directory's mode is 0): that too means nothing is pinned.
+    if (code === 'ENOENT' || code === 'EPERM') return { path, state: 'missing' };
+    if (code === 'EACCES') throw new PreloadError(`cannot look into ${dirname(path)}: needs root`);
+    throw err;
+  }
+  let fd: number;
+  try {
+    fd = objGet(path);
+  } catch (err) {
+    return { path, state: 'unusable', reason: err instanceof LibbpfError ? err.code : String(err) };
+  }
+  return withFd(fd, (fd): Entry => {
+    if (fdKind(fd) !== 'anon_inode:bpf-link') return { path, state: 'foreign' };
+    const link = linkInfo(fd);
+    if (link.type !== BPF_LINK_TYPE_ITER) return { path, state: 'foreign', linkId: link.id, progId: link.progId };
+    const prog = withFd(progFdById(link.progId), progInfo);
+    return {
+      path,
+      state: carriesMarker(prog.mapIds) ? 'ours' : 'foreign',
+      linkId: link.id,
+      progId: prog.id,
+      progName: prog.name,
+    };
+  });
+}

@@ -1,0 +1,61 @@
+// Our two iterators as the runner uses them: which map program fits the
+// running kernel, loading and attaching, and the header each file starts with.
+import { IteratorsSkeleton } from '../skel/iterators.skel.js';
+import { kernelHasFunction, type BpfLink } from './libbpf/index.js';
+
+/** Stored in the object's .rodata; how we tell our pins from anyone else's. */
+export const MARKER = 'bpf-preload/iterators/v1';
+/** Object name at load; the .rodata map shows up as "bpf_pre.rodata" in maps.debug. */
+export const OBJECT_NAME = 'bpf_preload';
+
+export const PROGS_HEADER = '  id name             attached\n';
+/** Kernels with the bpf_map_sum_elem_count kfunc (6.6+) also print cur_entries. */
+export const MAPS_HEADER_WITH_COUNT = '  id name             max_entries  cur_entries\n';
+export const MAPS_HEADER_COMPAT = '  id name             max_entries\n';
+
+export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
+
+export type FileName = 'maps.debug' | 'progs.debug';
+export const FILE_NAMES: readonly FileName[] = ['maps.debug', 'progs.debug'];
+
+export interface IteratorFile {
+  name: FileName;
+  link: BpfLink;
+  /** The first line a working file prints. */
+  header: string;
+}
+
+export interface LoadedIterators extends Disposable {
+  files: IteratorFile[];
+  /** Whether maps.debug has the cur_entries column. */
+  withCount: boolean;
+}
+
+/**
+ * Loads the iterator programs and creates one iterator link per file. The
+ * caller pins the links and then disposes of the result (pinned links live on).
+ */
+export function loadIterators(): LoadedIterators {
+  const withCount = kernelHasFunction(ELEM_COUNT_KFUNC);
+  const skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
+  try {
+    skel.progs.dump_bpf_map.autoload = withCount;
+    skel.progs.dump_bpf_map_compat.autoload = !withCount;
+    skel.load();
+    skel.attach();
+    const mapLink = withCount ? skel.links.dump_bpf_map : skel.links.dump_bpf_map_compat;
+    const progLink = skel.links.dump_bpf_prog;
+    if (!mapLink || !progLink) throw new Error('iterator links missing after attach');
+    return {
+      withCount,
+      files: [
+        { name: 'maps.debug', link: mapLink, header: withCount ? MAPS_HEADER_WITH_COUNT : MAPS_HEADER_COMPAT },
+        { name: 'progs.debug', link: progLink, header: PROGS_HEADER },
+      ],
+      [Symbol.dispose]: () => skel.destroy(),
+    };
+  } catch (err) {
+    skel.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,240 @@
+// The runner as users meet it: `bpf-preload [populate]` on private bpffs
+// directories, checked by what lands in the directory and what `cat` prints.
+import t from 'tap';
+import { existsSync, readdirSync, statSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { privateBpffs } from './lib/bpffs.js';
+import { catFile, runCli } from './lib/cli.js';
+import { fixture, pinForeignIterator } from './lib/fixtures.js';
+import { bpftoolProgs, eventually } from './lib/kernel.js';
+
+const PROGS_HEADER = '  id name             attached\n';
+const MAPS_HEADER = /^  id name             max_entries(  cur_entries)?\n/;
+
+interface StatusJson {
+  bpffs: string;
+  files: { name: string; path: string; state: string; linkId: number | null; progId: number | null }[];
+}
+
+function statusOf(dir: string): StatusJson {
+  const r = runCli(['status', '--bpffs', dir, '--json']);
+  if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+const mode = (p: string) => statSync(p).mode & 0o7777;
+
+t.test('fresh directory: both files pinned, readable, mode 0400, directory mode kept', async (t) => {
+  const { dir } = privateBpffs(t);
+  chmodSync(dir, 0o751);
+  const r = runCli(['--bpffs', dir]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, `pinned ${dir}/maps.debug (link `);
+  t.match(r.stdout, `pinned ${dir}/progs.debug (link `);
+  t.same(readdirSync(dir).sort(), ['maps.debug', 'progs.debug']);
+  t.equal(mode(dir), 0o751, 'directory mode restored exactly');
+  t.equal(mode(join(dir, 'progs.debug')), 0o400);
+  t.equal(mode(join(dir, 'maps.debug')), 0o400);
+
+  const progs = catFile(join(dir, 'progs.debug'));
+  t.ok(progs.startsWith(PROGS_HEADER), 'progs.debug starts with its header');
+  t.equal(progs.split(PROGS_HEADER).length, 2, 'header printed once');
+  t.match(progs, /^ *\d+ dump_bpf_prog {4}/m, 'our prog iterator lists itself');
+  const maps = catFile(join(dir, 'maps.debug'));
+  t.match(maps, MAPS_HEADER);
+  t.match(maps, /^ *\d+ bpf_pre\.rodata /m, 'maps.debug lists our .rodata map');
+
+  const ids = progs.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
+  t.same(ids, [...ids].sort((a, b) => a - b), 'programs in ascending id order');
+});
+
+t.test('populate is the default command and the explicit one', async (t) => {
+  const { dir } = privateBpffs(t);
+  const r = runCli(['populate', '--bpffs', dir]);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER));
+});
+
+t.test('re-running three times replaces our pins and frees the old programs', async (t) => {
+  const { dir } = privateBpffs(t);
+  const seen: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = runCli(['--bpffs', dir]);
+    t.equal(r.code, 0, r.stderr);
+    if (i > 0) t.match(r.stdout, /replaced link \d+/);
+    const st = statusOf(dir);
+    t.same(st.files.map((f) => f.state), ['ours', 'ours']);
+    seen.push(...st.files.map((f) => f.progId!));
+    t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `run ${i + 1}: progs.debug works`);
+    t.match(catFile(join(dir, 'maps.debug')), MAPS_HEADER, `run ${i + 1}: maps.debug works`);
+  }
+  const current = new Set(statusOf(dir).files.map((f) => f.progId!));
+  const old = seen.filter((id) => !current.has(id));
+  t.equal(old.length, 6, 'three earlier pairs were replaced');
+  const freed = await eventually(() => {
+    const live = new Set(bpftoolProgs().map((p) => p.id));
+    return old.every((id) => !live.has(id));
+  });
+  t.ok(freed, 'replaced programs are unloaded');
+  const live = new Set(bpftoolProgs().map((p) => p.id));
+  t.ok([...current].every((id) => live.has(id)), 'the current pair is alive');
+});
+
+t.test('a working entry that is not ours is left alone, then --replace replaces it', async (t) => {
+  const { dir } = privateBpffs(t);
+  pinForeignIterator(fixture('foreign'), join(dir, 'progs.debug'));
+  t.equal(catFile(join(dir, 'progs.debug')).split('\n')[0], 'foreign');
+
+  const r = runCli(['--bpffs', dir]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, `${dir}/progs.debug: not ours`);
+  t.match(r.stdout, 'left alone; run with --replace');
+  t.equal(catFile(join(dir, 'progs.debug')).split('\n')[0], 'foreign', 'foreign entry untouched');
+  t.notOk(existsSync(join(dir, 'maps.debug')), 'nothing pinned beside it');
+  t.same(statusOf(dir).files.map((f) => f.state), ['missing', 'foreign']);
+
+  const again = runCli(['--bpffs', dir, '--replace']);
+  t.equal(again.code, 0, again.stderr);
+  t.match(again.stdout, /replaced a foreign link \d+/);
+  t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER));
+  t.same(statusOf(dir).files.map((f) => f.state), ['ours', 'ours']);
+});
+
+t.test('entries nobody can open make the runner pin into preload/', async (t) => {
+  const { root } = privateBpffs(t);
+  // This kernel leaves unopenable progs.debug/maps.debug at every new mount's root.
+  t.ok(existsSync(join(root, 'progs.debug')), 'fresh mount has the kernel-made entry');
+  const r = runCli(['--bpffs', root]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, `cannot open or replace ${root}/maps.debug (ENOENT), ${root}/progs.debug (ENOENT): pinned into ${root}/preload/ instead`);
+  t.ok(catFile(join(root, 'preload', 'progs.debug')).startsWith(PROGS_HEADER));
+  t.match(catFile(join(root, 'preload', 'maps.debug')), MAPS_HEADER);
+  const st = statusOf(root);
+  t.same(st.files.map((f) => [f.path, f.state]), [
+    [`${root}/maps.debug`, 'unusable'],
+    [`${root}/progs.debug`, 'unusable'],
+    [`${root}/preload/maps.debug`, 'ours'],
+    [`${root}/preload/progs.debug`, 'ours'],
+  ]);
+  const u = runCli(['unpin', '--bpffs', root]);
+  t.equal(u.code, 0, u.stderr);
+  t.notOk(existsSync(join(root, 'preload')), 'unpin removes the preload/ it emptied');
+});
+
+t.test('not a bpffs, missing directory: one line, exit 1, nothing created', async (t) => {
+  const { tmp } = privateBpffs(t);
+  const before = readdirSync(tmp).sort();
+  const r = runCli(['--bpffs', tmp]);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.equal(r.stderr, `bpf-preload: ${tmp} is not on a bpffs: mount one there (mount -t bpf bpf ${tmp}) or pick another --bpffs\n`);
+  t.same(readdirSync(tmp).sort(), before, 'nothing created');
+
+  const missing = join(tmp, 'nope');
+  const m = runCli(['--bpffs', missing]);
+  t.equal(m.code, 1);
+  t.equal(m.stderr, `bpf-preload: ${missing} does not exist: create it on a bpffs, or mount one (mount -t bpf bpf ${missing})\n`);
+  t.notOk(existsSync(missing));
+});
+
+t.test('a failure mid-run leaves the directory as it was, mode included', async (t) => {
+  const { dir } = privateBpffs(t);
+  chmodSync(dir, 0o750);
+  const steps = ['pin-maps.debug', 'pin-progs.debug', 'rename-maps.debug', 'rename-progs.debug', 'readback'];
+  for (const step of steps) {
+    const r = runCli(['--bpffs', dir], { BPF_PRELOAD_FAILPOINT: step });
+    t.equal(r.code, 1, `${step}: exit 1`);
+    t.equal(r.stderr, `bpf-preload: failure injected at ${step} (BPF_PRELOAD_FAILPOINT)\n`);
+    t.same(readdirSync(dir), [], `${step}: empty directory stays empty`);
+    t.equal(mode(dir), 0o750, `${step}: mode restored`);
+  }
+  // With our pins in place, a failed re-run must keep the old ones working.
+  t.equal(runCli(['--bpffs', dir]).code, 0);
+  const before = statusOf(dir).files.map((f) => f.linkId);
+  for (const step of steps) {
+    const r = runCli(['--bpffs', dir], { BPF_PRELOAD_FAILPOINT: step });
+    t.equal(r.code, 1, `${step}: exit 1`);
+    t.same(readdirSync(dir).sort(), ['maps.debug', 'progs.debug'], `${step}: no temporary names left`);
+    t.same(statusOf(dir).files.map((f) => f.linkId), before, `${step}: the same links are pinned`);
+    t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `${step}: progs.debug still works`);
+    t.equal(mode(dir), 0o750, `${step}: mode restored`);
+  }
+});
+
+t.test('unpin removes only our pins', async (t) => {
+  const { dir } = privateBpffs(t);
+  pinForeignIterator(fixture('foreign'), join(dir, 'progs.debug'));
+  t.equal(runCli(['--bpffs', dir, '--replace']).code, 0);
+  t.equal(runCli(['unpin', '--bpffs', dir]).stdout, `removed ${dir}/maps.debug\nremoved ${dir}/progs.debug\n`);
+  t.same(readdirSync(dir), []);
+
+  pinForeignIterator(fixture('foreign'), join(dir, 'progs.debug'));
+  const r = runCli(['unpin', '--bpffs', dir]);
+  t.equal(r.code, 0);
+  t.match(r.stdout, `${dir}/progs.debug: not ours`);
+  t.match(catFile(join(dir, 'progs.debug')), /^foreign\n/, 'foreign entry still works');
+  t.same(readdirSync(dir), ['progs.debug'], 'foreign entry kept');
+});
+
+t.test('status --json names each file, its state and ids', async (t) => {
+  const { dir } = privateBpffs(t);
+  t.same(statusOf(dir), {
+    bpffs: dir,
+    files: [
+      { name: 'maps.debug', path: `${dir}/maps.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
+      { name: 'progs.debug', path: `${dir}/progs.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
+    ],
+  });
+  t.equal(runCli(['--bpffs', dir]).code, 0);
+  const st = statusOf(dir);
+  t.same(st.files.map((f) => f.state), ['ours', 'ours']);
+  const progs = new Map(bpftoolProgs().map((p) => [p.id, p.name]));
+  t.equal(progs.get(st.files[1].progId!), 'dump_bpf_prog');
+  t.match(progs.get(st.files[0].progId!), /^dump_bpf_map/);
+});
+
+t.test('--mode 0644 lets an unprivileged user read the files; 0400 does not', async (t) => {
+  const { dir, tmp } = privateBpffs(t);
+  chmodSync(tmp, 0o755);
+  chmodSync(dir, 0o755);
+  t.equal(runCli(['--bpffs', dir, '--mode', '0644']).code, 0);
+  t.equal(mode(join(dir, 'progs.debug')), 0o644);
+  const { spawnSync } = await import('node:child_process');
+  const asNobody = (path: string) =>
+    spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'cat', path], { encoding: 'utf8' });
+  const ok = asNobody(join(dir, 'progs.debug'));
+  t.equal(ok.status, 0, ok.stderr);
+  t.ok(ok.stdout.startsWith(PROGS_HEADER), 'nobody reads progs.debug');
+  t.equal(runCli(['--bpffs', dir]).code, 0);
+  t.equal(mode(join(dir, 'progs.debug')), 0o400);
+  const denied = asNobody(join(dir, 'progs.debug'));
+  t.not(denied.status, 0);
+  t.match(denied.stderr, 'Permission denied');
+});
+
+t.test('usage errors exit 2 with one line', async (t) => {
+  const cases: [string[], string][] = [
+    [['frobnicate'], "unknown command 'frobnicate': expected one of populate, status, unpin, install-unit, uninstall-unit (see --help)"],
+    [['--frob'], "unknown option '--frob' (see --help)"],
+    [['--mode', '999'], "--mode takes an octal file mode such as 0400 or 0444, not '999'"],
+    [['--bpffs'], '--bpffs needs a value (see --help)'],
+    [['populate', '--json'], "--json does not apply to 'populate' (see --help)"],
+    [['status', 'extra'], "unexpected argument 'extra' (see --help)"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = runCli(args);
+    t.equal(r.code, 2, args.join(' '));
+    t.equal(r.stderr, `bpf-preload: ${msg}\n`);
+    t.equal(r.stdout, '');
+  }
+});
+
+t.test('--help documents commands and exit codes; --version prints the version', async (t) => {
+  const h = runCli(['--help']);
+  t.equal(h.code, 0);
+  t.match(h.stdout, /exit codes:\n  0 .*\n  1 .*\n  2 usage error/);
+  const v = runCli(['--version']);
+  t.equal(v.code, 0);
+  t.match(v.stdout, /^bpf-preload \d+\.\d+\.\d+\n$/);
+});
