@@ -1,0 +1,142 @@
+// The systemd unit that runs `bpf-preload populate` at boot: its text, and
+// installing or removing it. No libbpf here: this has to work on a machine
+// where the loader itself would fail, so that the unit can still be removed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { PreloadError } from './errors.js';
+
+export const UNIT_NAME = 'bpf-preload.service';
+export const UNIT_DIR = '/etc/systemd/system';
+/** Where the unit is wanted from: early boot, before ordinary services start. */
+export const WANTED_BY = 'sysinit.target';
+
+/**
+ * Quotes one ExecStart= word. systemd expands % specifiers and $VARIABLES in
+ * command lines, so both are escaped; whitespace or quotes need double quotes.
+ */
+function execWord(word: string): string {
+  if (word.includes('\n')) throw new PreloadError(`path with a newline cannot go in a unit: ${JSON.stringify(word)}`);
+  const escaped = word.replaceAll('%', '%%').replaceAll('$', '$$$$');
+  return /[\s"'\\;]/.test(escaped) ? `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : escaped;
+}
+
+/** The unit text for a CLI at `cliPath`, run by the node binary at `nodePath` (both absolute). */
+export function renderUnit(cliPath: string, nodePath: string): string {
+  for (const p of [cliPath, nodePath]) {
+    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
+  }
+  const cmd = (verb: string) => `${execWord(nodePath)} ${execWord(cliPath)} ${verb}`;
+  return `# Installed by \`bpf-preload install-unit\`; remove with \`bpf-preload uninstall-unit\`.
+[Unit]
+Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
+# Early boot: no implicit dependency on basic.target, so this can run before
+# sysinit.target, right after systemd has mounted the bpffs itself.
+DefaultDependencies=no
+After=sys-fs-bpf.mount
+Before=sysinit.target shutdown.target
+Conflicts=shutdown.target
+# Without a bpffs at /sys/fs/bpf (containers, kernels without BPF) the unit is
+# skipped, not failed.
+ConditionPathIsMountPoint=/sys/fs/bpf
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${cmd('populate')}
+ExecStop=${cmd('unpin')}
+# Loading iterators takes CAP_BPF and CAP_PERFMON; telling our own pins from
+# others' (prog/map by id) takes CAP_SYS_ADMIN. bpffs refuses dotted names in
+# a directory with any permission bits, so the pins are made while the
+# directory is mode 0, which only CAP_DAC_OVERRIDE gets past. Nothing else.
+CapabilityBoundingSet=CAP_SYS_ADMIN CAP_BPF CAP_PERFMON CAP_DAC_OVERRIDE
+NoNewPrivileges=yes
+# BPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
+LimitMEMLOCK=infinity
+UMask=0077
+# Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
+# of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
+# pins fail with EROFS, tried on systemd 252).
+ProtectSystem=strict
+ReadWritePaths=/sys/fs/bpf
+ProtectHome=yes
+PrivateDevices=yes
+PrivateNetwork=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictAddressFamilies=AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+# Node's JIT needs writable+executable memory, so no MemoryDenyWriteExecute.
+SystemCallArchitectures=native
+SystemCallFilter=@system-service bpf
+SystemCallErrorNumber=EPERM
+
+[Install]
+WantedBy=${WANTED_BY}
+`;
+}
+
+export interface UnitOptions {
+  /** The CLI to run; default: the one running now. */
+  cliPath?: string;
+  /** The node binary; default: the one running now. */
+  nodePath?: string;
+  /** Operate on another root file system (as `systemctl --root`): no daemon-reload, no start/stop. */
+  root?: string;
+  /** Start it now (install) / stop it first (uninstall, which unpins); default true without `root`. */
+  now?: boolean;
+}
+
+function systemctl(root: string | undefined, args: string[]): void {
+  const full = root === undefined ? args : [`--root=${root}`, ...args];
+  const r = spawnSync('systemctl', full, { encoding: 'utf8' });
+  if (r.error) throw new PreloadError(`systemctl ${full.join(' ')}: ${r.error.message}`);
+  if (r.status !== 0) {
+    const why = (r.stderr || r.stdout).trim().split('\n').pop() ?? '';
+    throw new PreloadError(`systemctl ${full.join(' ')} failed (exit ${r.status}): ${why}`);
+  }
+}
+
+function unitPath(root: string | undefined): string {
+  return join(root ?? '/', UNIT_DIR, UNIT_NAME);
+}
+
+/** Writes the unit pointing at the CLI and enables it (and starts it unless `now` is false). */
+export function installUnit(opts: UnitOptions = {}): string {
+  const cliPath = opts.cliPath ?? realpathSync(process.argv[1] ?? '');
+  const nodePath = opts.nodePath ?? process.execPath;
+  const now = opts.now ?? opts.root === undefined;
+  const text = renderUnit(cliPath, nodePath);
+  const path = unitPath(opts.root);
+  mkdirSync(join(path, '..'), { recursive: true });
+  // Written beside and renamed, so systemd never reads half a unit.
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, path);
+  if (opts.root === undefined) systemctl(undefined, ['daemon-reload']);
+  systemctl(opts.root, ['enable', UNIT_NAME]);
+  if (now) systemctl(undefined, ['restart', UNIT_NAME]);
+  return `installed ${path} (ExecStart=${nodePath} ${cliPath} populate), enabled${now ? ' and started' : ''}`;
+}
+
+/** Stops (which unpins), disables and removes the unit; nothing to do if it is not installed. */
+export function uninstallUnit(opts: UnitOptions = {}): string {
+  const path = unitPath(opts.root);
+  if (!existsSync(path)) return `${path} is not installed: nothing to do`;
+  if (!readFileSync(path, 'utf8').includes('bpf-preload')) {
+    throw new PreloadError(`${path} was not written by bpf-preload: left alone`);
+  }
+  const now = opts.now ?? opts.root === undefined;
+  if (now) systemctl(undefined, ['stop', UNIT_NAME]);
+  systemctl(opts.root, ['disable', UNIT_NAME]);
+  rmSync(path, { force: true });
+  if (opts.root === undefined) systemctl(undefined, ['daemon-reload']);
+  return `removed ${path}${now ? ' (stopped and unpinned first)' : ''}`;
+}

@@ -1,0 +1,59 @@
+// Booting one guest under qemu's software emulation (no KVM on these
+// machines), with the serial console going to a log file, a hard timeout, and
+// no qemu left behind when the harness exits.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+
+const running = new Set();
+function killAll() {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/**
+ * Boots `kernel` with `initrd` as its root file system and resolves once the
+ * guest powers off or `timeoutMs` passes: { code, timedOut, seconds }.
+ */
+export function boot({ kernel, initrd, append, log, timeoutMs, smp = 1, memMiB = 1536 }) {
+  const args = [
+    '-machine', 'pc', '-accel', 'tcg', '-cpu', 'max', '-smp', String(smp), '-m', String(memMiB),
+    '-kernel', kernel, '-initrd', initrd, '-append', append,
+    '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none', '-nic', 'none',
+    '-serial', `file:${log}`,
+  ];
+  const out = openSync(`${log}.qemu`, 'w');
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', out, out] });
+    running.add(child);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      running.delete(child);
+      closeSync(out);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      closeSync(out);
+      resolve({ code: code ?? signal, timedOut, seconds: (Date.now() - start) / 1000 });
+    });
+  });
+}

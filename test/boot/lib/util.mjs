@@ -1,0 +1,78 @@
+// Shared plumbing of the boot harness: named steps, commands, retries, and the
+// cache directory that survives between runs.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+
+/** Cache for everything downloaded or built from Debian packages; outside the repo. */
+export const CACHE = process.env.BPF_PRELOAD_BOOT_CACHE ?? '/var/cache/bpf-preload-boot';
+mkdirSync(CACHE, { recursive: true });
+
+export class StepError extends Error {
+  constructor(step, message, log) {
+    super(`${step}: ${message}`);
+    this.step = step;
+    this.log = log;
+  }
+}
+
+const t0 = Date.now();
+export const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+export const say = (msg) => console.log(`boot: [${elapsed()}] ${msg}`);
+
+/** Runs `fn` as the named step; any failure inside is reported under that name. */
+export async function step(name, fn) {
+  const start = Date.now();
+  try {
+    const r = await fn();
+    say(`${name}: done in ${((Date.now() - start) / 1000).toFixed(1)}s`);
+    return r;
+  } catch (err) {
+    if (err instanceof StepError) throw err;
+    throw new StepError(name, err.message, err.log);
+  }
+}
+
+/** Runs a command to completion; throws with its output on a non-zero exit. */
+export function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0) {
+    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+    const err = new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}`);
+    err.log = out.split('\n').slice(-30).join('\n');
+    throw err;
+  }
+  return r.stdout;
+}
+
+/** The same, asynchronously, so other work (another guest) goes on meanwhile. */
+export function shAsync(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve(out);
+      const err = new Error(`${cmd} ${args.join(' ')} exited ${code ?? signal}`);
+      err.log = out.trim().split('\n').slice(-30).join('\n');
+      reject(err);
+    });
+  });
+}
+
+/** Network steps: Debian's mirrors hiccup; a few tries with growing pauses. */
+export async function retry(what, fn, tries = 4) {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= tries) throw err;
+      say(`${what}: try ${i} failed (${err.message}); again in ${i * 5}s`);
+      await new Promise((r) => setTimeout(r, i * 5000));
+    }
+  }
+}
+
+export const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

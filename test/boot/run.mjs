@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// `npm run test:boot`: boots Debian's 5.10, 6.1 and 6.12 cloud kernels under
+// qemu with a Debian root file system, this project installed and its unit
+// enabled, and reads the in-guest checks (test/boot/guest/check.ts) off each
+// serial console. Ends with `N passed, N failed`; exits non-zero on any failure.
+//
+//   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12`
+//
+// Environment: BPF_PRELOAD_BOOT_CACHE (default /var/cache/bpf-preload-boot),
+// BPF_PRELOAD_BOOT_REFRESH=1 (look for newer kernel packages), BPF_PRELOAD_BOOT_JOBS
+// (guests at once, default 2), BPF_PRELOAD_BOOT_TIMEOUT (seconds per guest, default 420).
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { KERNELS, fetchKernel, kernelProblems } from './lib/kernels.mjs';
+import { buildPayload, loadUnitModule } from './lib/payload.mjs';
+import { boot } from './lib/qemu.mjs';
+import { baseRootfs } from './lib/rootfs.mjs';
+import { CACHE, StepError, has, retry, say, sh, step } from './lib/util.mjs';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const wanted = process.argv.slice(2);
+const kernels = wanted.length ? KERNELS.filter((k) => wanted.includes(k.id)) : KERNELS;
+if (kernels.length !== (wanted.length || KERNELS.length)) {
+  console.error(`boot: unknown kernel in ${wanted.join(' ')}; known: ${KERNELS.map((k) => k.id).join(' ')}`);
+  process.exit(2);
+}
+const jobs = Number(process.env.BPF_PRELOAD_BOOT_JOBS ?? 2);
+const timeoutMs = Number(process.env.BPF_PRELOAD_BOOT_TIMEOUT ?? 420) * 1000;
+
+let passed = 0;
+let failed = 0;
+function result(ok, name, why = '') {
+  if (ok) passed++;
+  else failed++;
+  console.log(ok ? `  PASS ${name}` : `  FAIL ${name}: ${why}`);
+}
+
+const strip = (s) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r/g, '');
+function showLog(path, lines = 80) {
+  if (!existsSync(path)) return console.log(`  | (no console log at ${path})`);
+  const text = strip(readFileSync(path, 'utf8')).split('\n').slice(-lines);
+  console.log(`  | --- last ${text.length} lines of the guest console (${path}) ---`);
+  for (const l of text) console.log(`  | ${l}`);
+}
+
+/** Host tools; installed from Debian's archive when missing (CI machines start without them). */
+async function hostTools() {
+  const need = { 'qemu-system-x86_64': 'qemu-system-x86', debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang' };
+  const missing = Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  if (!has('systemd-analyze')) missing.push('systemd');
+  if (!missing.length) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(' ')}; install them as root`);
+  say(`installing ${missing.join(' ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await retry('apt-get install', () => {
+    sh('apt-get', ['update', '-qq'], { env });
+    sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  });
+}
+
+/** The unit as shipped in packaging/ is the one src/unit.ts renders, and systemd accepts it. */
+function unitChecks(unit) {
+  const shipped = join(repo, 'packaging/bpf-preload.service');
+  const rendered = unit.renderUnit('/usr/lib/node_modules/bpf-preload/dist/bpf-preload.js', '/usr/bin/node');
+  result(
+    readFileSync(shipped, 'utf8') === rendered,
+    'host unit-matches-renderUnit',
+    `${shipped} differs from renderUnit() for the npm -g paths: regenerate it`,
+  );
+  // verify checks ExecStart's binary exists; point it at this machine's node.
+  const tmp = join(CACHE, 'run', unit.UNIT_NAME);
+  writeFileSync(tmp, unit.renderUnit(join(repo, 'dist/bpf-preload.js'), process.execPath));
+  let why = '';
+  for (const file of [shipped, tmp]) {
+    try {
+      const out = sh('systemd-analyze', ['verify', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      if (out.trim()) why += `${file}: ${out.trim()} `;
+    } catch (err) {
+      why += `${file}: ${err.log ?? err.message} `;
+    }
+  }
+  result(why === '', 'host unit-systemd-analyze-verify', why);
+}
+
+async function bootKernel(kernel, info, initrd, logDir) {
+  const id = kernel.id;
+  const { problems } = kernelProblems(info);
+  if (problems.length) {
+    return { id, lines: [], fatal: `${info.pkg} cannot run the boot test: ${problems.join('; ')}` };
+  }
+  const log = join(logDir, `${id}.console.log`);
+  rmSync(log, { force: true });
+  const append = [
+    'console=ttyS0', 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
+    `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
+  ].join(' ');
+  say(`${id}: booting ${info.pkg} ${info.version}`);
+  const r = await boot({ kernel: info.vmlinuz, initrd, append, log, timeoutMs, smp: Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1) });
+  const text = existsSync(log) ? strip(readFileSync(log, 'utf8')) : '';
+  const lines = [...text.matchAll(/BOOTTEST: (PASS|FAIL|INFO|DONE) ?(.*)/g)].map((m) => ({ kind: m[1], text: m[2] }));
+  say(`${id}: guest ran ${r.seconds.toFixed(1)}s`);
+  let fatal = '';
+  if (r.timedOut) fatal = `timed out after ${timeoutMs / 1000}s (step: guest boot and checks)`;
+  else if (!lines.some((l) => l.kind === 'DONE')) fatal = `qemu exited (${r.code}) before the checks finished (step: guest boot and checks)`;
+  return { id, info, lines, fatal, log, seconds: r.seconds };
+}
+
+function report(kernel, res) {
+  console.log(`\nkernel ${kernel.id}${res.info ? ` (${res.info.pkg} ${res.info.version}, ${res.seconds?.toFixed(1)}s)` : ''}:`);
+  let bad = false;
+  for (const l of res.lines) {
+    if (l.kind === 'PASS') result(true, `${kernel.id} ${l.text}`);
+    else if (l.kind === 'FAIL') {
+      bad = true;
+      const [name, ...why] = l.text.split(': ');
+      result(false, `${kernel.id} ${name}`, why.join(': '));
+    } else if (l.kind === 'INFO' && process.env.BPF_PRELOAD_BOOT_VERBOSE) console.log(`    ${l.text}`);
+  }
+  const infos = res.lines.filter((l) => l.kind === 'INFO' && !l.text.startsWith('  ') && !/\.debug\|/.test(l.text));
+  for (const l of infos) console.log(`    ${l.text}`);
+  if (res.fatal) {
+    bad = true;
+    result(false, `${kernel.id} boot`, res.fatal);
+  } else result(true, `${kernel.id} boot`);
+  if (bad && res.log) {
+    // The unit's own messages and the files' contents, then the console's end.
+    for (const l of res.lines.filter((x) => x.kind === 'INFO' && (x.text.startsWith('  ') || /\.debug\|/.test(x.text)))) {
+      console.log(`    ${l.text}`);
+    }
+    showLog(res.log);
+  }
+}
+
+async function main() {
+  const work = join(CACHE, 'run');
+  const logDir = join(CACHE, 'logs');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+
+  await step('host tools', hostTools);
+  const unit = await step('unit module', () => loadUnitModule(repo, work));
+  unitChecks(unit);
+  await step('build project', () => {
+    if (!existsSync(join(repo, 'dist/bpf-preload.js')) || process.env.BPF_PRELOAD_BOOT_BUILD) {
+      sh('npm', ['run', '-s', 'build'], { cwd: repo });
+    }
+  });
+  const infos = new Map();
+  for (const k of kernels) infos.set(k.id, await step(`fetch kernel ${k.id}`, () => fetchKernel(k)));
+  const base = await step('root file system (debootstrap)', baseRootfs);
+  const payload = await step('payload', () => buildPayload({ repo, workDir: work, guestLibs: base.libs, unit }));
+  const initrd = join(work, 'initrd.cpio');
+  await step('initrd', async () => {
+    const out = createWriteStream(initrd);
+    for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
+    out.end();
+    await new Promise((r) => out.on('close', r));
+  });
+
+  const results = new Map();
+  const queue = [...kernels];
+  await Promise.all(
+    Array.from({ length: Math.max(1, jobs) }, async () => {
+      for (let k = queue.shift(); k; k = queue.shift()) {
+        const kernel = k;
+        results.set(kernel.id, await bootKernel(kernel, infos.get(kernel.id), initrd, logDir).catch((err) => ({
+          id: kernel.id, info: infos.get(kernel.id), lines: [], fatal: `qemu: ${err.message}`,
+        })));
+      }
+    }),
+  );
+  for (const k of kernels) report(k, results.get(k.id));
+  rmSync(work, { recursive: true, force: true });
+}
+
+try {
+  await main();
+} catch (err) {
+  const stepName = err instanceof StepError ? err.step : 'harness';
+  result(false, `step "${stepName}"`, err.message);
+  if (err.log) for (const l of String(err.log).split('\n')) console.log(`  | ${l}`);
+}
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
