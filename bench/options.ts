@@ -1,0 +1,69 @@
+// What `npm run bench` measures and where it writes, from arguments or the
+// environment (arguments win). Small values make the smoke test fast.
+import { resolve } from 'node:path';
+
+export interface BenchOptions {
+  /** Measured rounds of the cold-runner comparison. */
+  rounds: number;
+  /** Unrecorded rounds before those (page cache, CPU frequency, lazy kernel state). */
+  warmup: number;
+  /** Measured rounds of each read-path command at each size. */
+  readRounds: number;
+  /** How many programs and maps the read path loads, each. */
+  sizes: number[];
+  /** Directory that gets results.md and the plot. */
+  out: string;
+  /** The runner bundle. */
+  runner: string;
+  /** The iterators object the C reference loader opens. */
+  object: string;
+  /** Whether to convert the SVG plot to PNG (installs rsvg-convert if missing). */
+  png: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [--rounds N] [--warmup N] [--read-rounds N] [--sizes N,N,...]
+                        [--out DIR] [--runner FILE] [--object FILE] [--no-png]
+  environment: BENCH_ROUNDS, BENCH_WARMUP, BENCH_READ_ROUNDS, BENCH_SIZES, BENCH_OUT,
+               BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0`;
+
+function count(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: string): BenchOptions {
+  const raw: Record<string, string | undefined> = {
+    rounds: env.BENCH_ROUNDS,
+    warmup: env.BENCH_WARMUP,
+    'read-rounds': env.BENCH_READ_ROUNDS,
+    sizes: env.BENCH_SIZES,
+    out: env.BENCH_OUT,
+    runner: env.BENCH_RUNNER,
+    object: env.BENCH_OBJECT,
+    png: env.BENCH_PNG,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--no-png') {
+      raw.png = '0';
+      continue;
+    }
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!m || !(m[1]! in raw) || m[1] === 'png') throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+    raw[m[1]!] = value;
+  }
+  const sizes = (raw.sizes ?? '100,1000,10000').split(',').map((s) => count('--sizes', s.trim().replace(/_/g, ''), 1));
+  return {
+    rounds: count('--rounds', raw.rounds ?? '20', 1),
+    warmup: count('--warmup', raw.warmup ?? '3', 0),
+    readRounds: count('--read-rounds', raw['read-rounds'] ?? '7', 1),
+    sizes: [...new Set(sizes)].sort((a, b) => a - b),
+    out: resolve(raw.out ?? resolve(repo, 'bench')),
+    runner: resolve(raw.runner ?? resolve(repo, 'dist/bpf-preload.js')),
+    object: resolve(raw.object ?? resolve(repo, 'dist/bpf/iterators.bpf.o')),
+    png: raw.png !== '0',
+  };
+}

@@ -1,0 +1,102 @@
+// The read-path plot: time for one full listing against objects listed, on
+// log-log axes (a straight line of slope 1 is linear growth), iterator files
+// against bpftool, programs and maps side by side. Plain SVG, drawn here.
+import { METHODS, type Kind, type SizeResult } from './readpath.js';
+
+const W = 960;
+const H = 440;
+const PANEL_W = 420;
+const PANEL_H = 300;
+const TOP = 60;
+const LEFT = [80, 560];
+
+const STYLE: Record<string, { color: string; dash: string }> = {
+  cat: { color: '#1f77b4', dash: '' },
+  read: { color: '#1f77b4', dash: '6 4' },
+  show: { color: '#d62728', dash: '' },
+  json: { color: '#d62728', dash: '6 4' },
+};
+const styleOf = (id: string) => STYLE[id.endsWith('json') ? 'json' : id.endsWith('show') ? 'show' : id.endsWith('cat') ? 'cat' : 'read']!;
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/`/g, '');
+
+function logRange(values: number[]): [number, number] {
+  const pos = values.filter((v) => v > 0 && Number.isFinite(v));
+  let lo = Math.floor(Math.log10(Math.min(...pos)));
+  let hi = Math.ceil(Math.log10(Math.max(...pos)));
+  if (hi <= lo) hi = lo + 1;
+  if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
+  return [lo, hi];
+}
+
+function fmtTick(exp: number, unit: string): string {
+  const v = 10 ** exp;
+  if (unit === 'ms') return v >= 1000 ? `${v / 1000} s` : `${+v.toPrecision(1)} ms`;
+  return v >= 1000 ? `${(v / 1000).toLocaleString('en-US')}k` : `${v}`;
+}
+
+function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
+  const methods = METHODS.filter((m) => m.kind === kind);
+  const xs = sizes.map((s) => s.seen[kind]);
+  const ys = sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id]!.min, s.times[m.id]!.max]));
+  const [xlo, xhi] = logRange(xs);
+  const [ylo, yhi] = logRange(ys);
+  const px = (x: number) => left + ((Math.log10(x) - xlo) / (xhi - xlo)) * PANEL_W;
+  const py = (y: number) => TOP + PANEL_H - ((Math.log10(Math.max(y, 10 ** ylo)) - ylo) / (yhi - ylo)) * PANEL_H;
+  const out: string[] = [];
+  const noun = kind === 'progs' ? 'programs' : 'maps';
+  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP - 12}" text-anchor="middle" font-weight="bold">${noun}</text>`);
+  out.push(`<rect x="${left}" y="${TOP}" width="${PANEL_W}" height="${PANEL_H}" fill="none" stroke="#444"/>`);
+  for (let e = xlo; e <= xhi; e++) {
+    const x = px(10 ** e);
+    out.push(`<line x1="${x}" y1="${TOP}" x2="${x}" y2="${TOP + PANEL_H}" stroke="#ddd"/>`);
+    out.push(`<text x="${x}" y="${TOP + PANEL_H + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
+  }
+  for (let e = ylo; e <= yhi; e++) {
+    const y = py(10 ** e);
+    out.push(`<line x1="${left}" y1="${y}" x2="${left + PANEL_W}" y2="${y}" stroke="#ddd"/>`);
+    out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
+  }
+  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP + PANEL_H + 40}" text-anchor="middle">${noun} listed</text>`);
+  for (const m of methods) {
+    const st = styleOf(m.id);
+    const pts = sizes.map((s) => [px(s.seen[kind]), py(s.times[m.id]!.median)] as const);
+    if (pts.length > 1) {
+      out.push(
+        `<polyline fill="none" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+      );
+    }
+    sizes.forEach((s, i) => {
+      const [x, y] = pts[i]!;
+      const t = s.times[m.id]!;
+      out.push(`<line x1="${x}" y1="${py(t.min)}" x2="${x}" y2="${py(t.max)}" stroke="${st.color}"/>`);
+      out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${st.color}"><title>${esc(m.label)}: ${t.median.toFixed(2)} ms at ${s.seen[kind]}</title></circle>`);
+    });
+  }
+  return out;
+}
+
+export function renderPlot(sizes: SizeResult[], subtitle: string): string {
+  const legend = [
+    ['cat', 'iterator file, cat (process)'],
+    ['read', 'iterator file, read in-process'],
+    ['show', 'bpftool … show'],
+    ['json', 'bpftool --json … show'],
+  ].map(([id, label], i) => {
+    const st = STYLE[id!]!;
+    const x = 80 + i * 220;
+    const y = H - 22;
+    return `<line x1="${x}" y1="${y}" x2="${x + 30}" y2="${y}" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}"/><text x="${x + 36}" y="${y + 4}">${esc(label!)}</text>`;
+  });
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Time for one full listing (median, min–max bars; log-log)</text>`,
+    `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+    ...panel(sizes, 'progs', LEFT[0]!),
+    ...panel(sizes, 'maps', LEFT[1]!),
+    ...legend,
+    '</svg>',
+    '',
+  ].join('\n');
+}
