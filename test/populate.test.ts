@@ -43,7 +43,7 @@ t.test('fresh directory: both files pinned, readable, mode 0400, directory mode 
   t.match(progs, /^ *\d+ dump_bpf_prog {4}/m, 'our prog iterator lists itself');
   const maps = catFile(join(dir, 'maps.debug'));
   t.match(maps, MAPS_HEADER);
-  t.match(maps, /^ *\d+ bpf_pre\.rodata /m, 'maps.debug lists our .rodata map');
+  t.match(maps, /^ *\d+ bpf_prel\.rodata /m, 'maps.debug lists our .rodata map');
 
   const ids = progs.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
   t.same(ids, [...ids].sort((a, b) => a - b), 'programs in ascending id order');
@@ -233,7 +233,7 @@ t.test('usage errors exit 2 with one line', async (t) => {
 t.test('--help documents commands and exit codes; --version prints the version', async (t) => {
   const h = runCli(['--help']);
   t.equal(h.code, 0);
-  t.match(h.stdout, /exit codes:\n  0 .*\n  1 .*\n  2 usage error/);
+  t.match(h.stdout, /exit codes:\n  0 .*\n  1 .*\n  2  usage error/);
   const v = runCli(['--version']);
   t.equal(v.code, 0);
   t.match(v.stdout, /^bpf-preload \d+\.\d+\.\d+\n$/);

@@ -1,0 +1,251 @@
+// The command line: arguments, what gets printed, exit codes. Everything a
+// user sees as text comes from here; the work is done in populate/status/unpin.
+import { resolve } from 'node:path';
+import { DEFAULT_BPFFS } from './bpffs.js';
+import type { Entry } from './entries.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
+import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
+import { populate, type PopulateResult } from './populate.js';
+import { status, type Status } from './status.js';
+import { unpin } from './unpin.js';
+import { installUnit, uninstallUnit } from './unit.js';
+
+declare const __VERSION__: string | undefined;
+const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
+
+const HELP = `usage: bpf-preload [populate] [--bpffs DIR] [--mode OCTAL] [--replace] [--verbose]
+       bpf-preload status [--bpffs DIR] [--json]
+       bpf-preload unpin [--bpffs DIR]
+       bpf-preload install-unit | uninstall-unit
+       bpf-preload --help | --version
+
+Pins two BPF iterators as DIR/progs.debug and DIR/maps.debug, so that
+\`cat DIR/progs.debug\` lists every loaded BPF program (full BTF name, what it
+is attached to) and \`cat DIR/maps.debug\` every map, as kernels built with
+CONFIG_BPF_PRELOAD do. Then exits: the pins keep the iterators alive.
+
+commands:
+  populate        pin the two files (the default command); replaces our own
+                  earlier pins atomically, leaves anyone else's alone
+  status          show what is pinned: ours, foreign, missing or unusable
+  unpin           remove our pins (and the preload/ directory we made)
+  install-unit    install and enable the systemd unit bpf-preload.service
+  uninstall-unit  disable and remove it
+
+options:
+  --bpffs DIR     bpffs directory (default ${DEFAULT_BPFFS}, mounted there if
+                  nothing is). When DIR holds entries that cannot be opened or
+                  replaced, the files go to DIR/preload/ instead.
+  --mode OCTAL    mode of the pinned files (default 0400, as the kernel's;
+                  0444 lets other users read them)
+  --replace       replace working entries that are not ours
+  --json          status as JSON
+  --verbose       print libbpf's messages
+  --help          this text
+  --version       version
+
+exit codes:
+  0  done, or nothing to do (including: left a foreign entry alone)
+  1  failure; the bpffs is left as it was found
+  2  usage error`;
+
+interface Args {
+  command: 'populate' | 'status' | 'unpin' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
+  bpffs: string;
+  mode: number;
+  replace: boolean;
+  json: boolean;
+  verbose: boolean;
+  bpffsGiven: boolean;
+}
+
+const COMMANDS = ['populate', 'status', 'unpin', 'install-unit', 'uninstall-unit'] as const;
+const OPTIONS_OF: Record<Args['command'], readonly string[]> = {
+  populate: ['--bpffs', '--mode', '--replace', '--verbose'],
+  status: ['--bpffs', '--json', '--verbose'],
+  unpin: ['--bpffs', '--verbose'],
+  'install-unit': [],
+  'uninstall-unit': [],
+  help: [],
+  version: [],
+};
+
+export function parseArgs(argv: readonly string[]): Args {
+  const args: Args = {
+    command: 'populate',
+    bpffs: DEFAULT_BPFFS,
+    mode: 0o400,
+    replace: false,
+    json: false,
+    verbose: false,
+    bpffsGiven: false,
+  };
+  const seen: string[] = [];
+  const rest = [...argv];
+  if (rest.length > 0 && !rest[0].startsWith('-')) {
+    const cmd = rest.shift()!;
+    if (!(COMMANDS as readonly string[]).includes(cmd)) {
+      throw new UsageError(`unknown command '${cmd}': expected one of ${COMMANDS.join(', ')} (see --help)`);
+    }
+    args.command = cmd as Args['command'];
+  }
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? rest.shift();
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value (see --help)`);
+      return v;
+    };
+    switch (flag) {
+      case '--help':
+      case '-h':
+        return { ...args, command: 'help' };
+      case '--version':
+        return { ...args, command: 'version' };
+      case '--bpffs':
+        args.bpffs = resolve(value());
+        args.bpffsGiven = true;
+        break;
+      case '--mode': {
+        const v = value();
+        if (!/^0?[0-7]{3}$/.test(v)) throw new UsageError(`--mode takes an octal file mode such as 0400 or 0444, not '${v}'`);
+        args.mode = parseInt(v, 8);
+        break;
+      }
+      case '--replace':
+        args.replace = true;
+        break;
+      case '--json':
+        args.json = true;
+        break;
+      case '--verbose':
+        args.verbose = true;
+        break;
+      default:
+        throw new UsageError(
+          arg.startsWith('-') ? `unknown option '${flag}' (see --help)` : `unexpected argument '${arg}' (see --help)`,
+        );
+    }
+    if (inline !== undefined && !['--bpffs', '--mode'].includes(flag)) throw new UsageError(`${flag} takes no value`);
+    seen.push(flag);
+  }
+  for (const flag of seen) {
+    if (!OPTIONS_OF[args.command].includes(flag)) throw new UsageError(`${flag} does not apply to '${args.command}' (see --help)`);
+  }
+  return args;
+}
+
+function describeEntry(e: Entry): string {
+  const ids = e.linkId !== undefined ? ` (link ${e.linkId}, program ${e.progId}${e.progName ? ` ${e.progName}` : ''})` : '';
+  switch (e.state) {
+    case 'missing':
+      return `${e.path}: missing`;
+    case 'ours':
+      return `${e.path}: ours${ids}`;
+    case 'foreign':
+      return `${e.path}: not ours${ids}`;
+    case 'unusable':
+      return `${e.path}: exists but cannot be opened (${e.reason})`;
+  }
+}
+
+function printPopulate(r: PopulateResult): void {
+  if (r.kind === 'left-alone') {
+    for (const e of r.foreign) console.log(`${describeEntry(e)}: left alone; run with --replace to replace it`);
+    return;
+  }
+  if (r.fallbackFrom) {
+    const which = r.fallbackFrom.map((e) => `${e.path} (${e.reason})`).join(', ');
+    console.log(`cannot open or replace ${which}: pinned into ${r.dir}/ instead`);
+  }
+  for (const f of r.files) {
+    const was = f.replaced.state === 'ours' ? `, replaced link ${f.replaced.linkId}` : f.replaced.state === 'foreign' ? `, replaced a foreign link ${f.replaced.linkId}` : '';
+    console.log(`pinned ${f.path} (link ${f.linkId}, program ${f.progId}${was})`);
+  }
+}
+
+function printStatus(s: Status, json: boolean): void {
+  if (json) {
+    const files = s.entries.map((e) => ({
+      name: e.path.slice(e.path.lastIndexOf('/') + 1),
+      path: e.path,
+      state: e.state,
+      linkId: e.linkId ?? null,
+      progId: e.progId ?? null,
+      progName: e.progName ?? null,
+      reason: e.reason ?? null,
+    }));
+    console.log(JSON.stringify({ bpffs: s.dir, files }, null, 2));
+    return;
+  }
+  for (const e of s.entries) console.log(describeEntry(e));
+}
+
+/** One line saying what failed and what to do. */
+export function explain(err: unknown): string {
+  if (err instanceof PreloadError || err instanceof LibraryMissingError) return err.message;
+  if (err instanceof LibbpfError) {
+    if (err.code === 'EPERM' || err.code === 'EACCES') {
+      const last = err.log.filter((l) => !l.startsWith('libbpf:')).pop();
+      return `${err.message}: needs root, or CAP_BPF + CAP_PERFMON${last && err.op.startsWith('load') ? ` (verifier: ${last})` : ''}`;
+    }
+    const hint = err.log.length ? ` (${err.log[err.log.length - 1]})` : '';
+    return `${err.message}${hint}; rerun with --verbose for libbpf's messages`;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `${e.message}: needs root`;
+  if (e?.code) return e.message;
+  return `internal error: ${e?.message ?? String(err)} (please report it; BPF_PRELOAD_DEBUG=1 shows a stack trace)`;
+}
+
+export function main(argv: readonly string[]): number {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    console.error(`bpf-preload: ${(err as Error).message}`);
+    return EXIT_USAGE;
+  }
+  try {
+    if (args.verbose) configureLog(LogLevel.Debug, (line) => console.error(line));
+    switch (args.command) {
+      case 'help':
+        console.log(HELP);
+        return EXIT_OK;
+      case 'version':
+        console.log(`bpf-preload ${VERSION}`);
+        return EXIT_OK;
+      case 'populate':
+        printPopulate(
+          populate({
+            bpffs: args.bpffs,
+            mode: args.mode,
+            replace: args.replace,
+            mountIfMissing: args.bpffs === DEFAULT_BPFFS,
+          }),
+        );
+        return EXIT_OK;
+      case 'status':
+        printStatus(status(args.bpffs), args.json);
+        return EXIT_OK;
+      case 'unpin': {
+        const r = unpin(args.bpffs);
+        for (const p of r.removed) console.log(`removed ${p}`);
+        for (const e of r.kept) console.log(`${describeEntry(e)}: left alone`);
+        if (r.removed.length === 0 && r.kept.length === 0) console.log(`nothing of ours pinned under ${args.bpffs}`);
+        return EXIT_OK;
+      }
+      case 'install-unit':
+        console.log(installUnit());
+        return EXIT_OK;
+      case 'uninstall-unit':
+        console.log(uninstallUnit());
+        return EXIT_OK;
+    }
+  } catch (err) {
+    if (process.env.BPF_PRELOAD_DEBUG) console.error(err);
+    console.error(`bpf-preload: ${explain(err)}`);
+    return EXIT_FAILURE;
+  }
+}

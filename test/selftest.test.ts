@@ -1,0 +1,113 @@
+// The selftest against bpftool: with fixture programs and maps of our own
+// loaded (long names, hash / LRU hash / per-CPU array maps with known element
+// counts, a tp_btf program), everything the kernel has must appear exactly
+// once in our files, with the names, sizes and counts bpftool reports.
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfObject, kernelHasFunction, mapUpdate, type BpfLink } from '../src/libbpf/index.js';
+import { privateBpffs } from './lib/bpffs.js';
+import { catFile, runCli } from './lib/cli.js';
+import { fixture } from './lib/fixtures.js';
+import { bpftoolMaps, bpftoolProgs } from './lib/kernel.js';
+import { parseMaps, parseProgs } from './lib/listing.js';
+
+const HASH_TYPES = new Set(['hash', 'lru_hash', 'percpu_hash', 'lru_percpu_hash']);
+
+function elementCount(id: number): number {
+  const r = spawnSync('bpftool', ['--json', 'map', 'dump', 'id', String(id)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`bpftool map dump id ${id}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as unknown[]).length;
+}
+
+function compareIds(t: Test, what: string, listed: number[], before: { id: number }[], after: { id: number }[]): void {
+  const inAfter = new Set(after.map((o) => o.id));
+  const throughout = before.map((o) => o.id).filter((id) => inAfter.has(id));
+  const ever = new Set([...before, ...after].map((o) => o.id));
+  const set = new Set(listed);
+  t.same(throughout.filter((id) => !set.has(id)), [], `every live ${what} is listed`);
+  t.same(listed.filter((id) => !ever.has(id)), [], `nothing listed that bpftool does not know as a ${what}`);
+}
+
+t.test('progs.debug and maps.debug agree with bpftool', async (t) => {
+  const obj = BpfObject.openMem(readFileSync(fixture('selftest')), { name: 'selftest' });
+  const links: BpfLink[] = [];
+  t.teardown(() => {
+    for (const l of links) l.destroy();
+    obj.close();
+  });
+  obj.load();
+  for (const prog of obj.programs.values()) {
+    if (prog.sectionName.startsWith('tp_btf/')) links.push(prog.attach());
+  }
+  t.ok(links.length > 0, 'a tp_btf program is attached');
+
+  // Known element counts in every hash-type fixture map.
+  const filled = new Map<string, number>();
+  let n = 3;
+  for (const map of obj.maps.values()) {
+    if (map.name.includes('.')) continue;
+    if (map.keySize !== 4) continue;
+    const count = Math.min(n++, map.maxEntries);
+    for (let k = 0; k < count; k++) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(k);
+      // Per-CPU maps take one value per possible CPU.
+      mapUpdate(map.fd, key, Buffer.alloc(map.valueSize * 1024));
+    }
+    filled.set(map.name, count);
+  }
+
+  const { dir } = privateBpffs(t);
+  const r = runCli(['--bpffs', dir]);
+  t.equal(r.code, 0, r.stderr);
+
+  const withCount = kernelHasFunction('bpf_map_sum_elem_count');
+  // Snapshots before and after reading, so another process loading or
+  // unloading at the same time cannot make the comparison flaky: what lived
+  // throughout must be listed, and nothing may be listed that never lived.
+  const progsBefore = bpftoolProgs();
+  const mapsBefore = bpftoolMaps();
+  const progsText = catFile(join(dir, 'progs.debug'));
+  const mapsText = catFile(join(dir, 'maps.debug'));
+  const progsAfter = bpftoolProgs();
+  const mapsAfter = bpftoolMaps();
+
+  const progs = parseProgs(progsText);
+  const ids = progs.map((p) => p.id);
+  t.same(ids, [...new Set(ids)], 'each program id once');
+  t.same(ids, [...ids].sort((a, b) => a - b), 'programs in ascending id order');
+  compareIds(t, 'program', ids, progsBefore, progsAfter);
+  const kprogs = new Map([...progsBefore, ...progsAfter].map((p) => [p.id, p]));
+  const wrongNames = progs.filter((p) => kprogs.has(p.id) && p.name !== (kprogs.get(p.id)!.name ?? ''));
+  t.same(wrongNames.map((p) => [p.id, p.name, kprogs.get(p.id)!.name]), [], 'program names as bpftool shows them');
+  const names = progs.map((p) => p.name);
+  t.ok(names.some((n) => n.length > 16), 'full BTF names longer than 16 characters are printed');
+  const tp = progs.filter((p) => p.attachFunc !== '');
+  t.ok(tp.length > 0, 'a tp_btf program shows its attach function');
+
+  const maps = parseMaps(mapsText);
+  t.equal(maps.withCount, withCount, `maps.debug ${withCount ? 'has' : 'has no'} cur_entries on this kernel`);
+  const mapIds = maps.rows.map((m) => m.id);
+  t.same(mapIds, [...new Set(mapIds)], 'each map id once');
+  compareIds(t, 'map', mapIds, mapsBefore, mapsAfter);
+  const kmaps = new Map([...mapsBefore, ...mapsAfter].map((m) => [m.id, m]));
+  const wrongMaps = maps.rows
+    .filter((r) => kmaps.has(r.id))
+    .filter((r) => r.name !== (kmaps.get(r.id)!.name ?? '') || r.maxEntries !== kmaps.get(r.id)!.max_entries);
+  t.same(wrongMaps.map((r) => r.raw), [], 'map names and max_entries as bpftool shows them');
+  if (withCount) {
+    for (const row of maps.rows) {
+      const m = kmaps.get(row.id);
+      if (!m || !HASH_TYPES.has(m.type) || !mapsAfter.some((a) => a.id === row.id)) continue;
+      t.equal(row.curEntries, elementCount(row.id), `map ${row.id} ${row.name} (${m.type}): cur_entries is bpftool's element count`);
+    }
+  }
+  for (const [name, count] of filled) {
+    const row = maps.rows.find((m) => m.name === name.slice(0, 15));
+    t.ok(row, `fixture map ${name} listed`);
+    const type = kmaps.get(row?.id ?? -1)?.type ?? '';
+    if (withCount && HASH_TYPES.has(type)) t.equal(row?.curEntries, count, `${name}: ${count} elements`);
+  }
+});
