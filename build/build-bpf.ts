@@ -1,14 +1,24 @@
 // `npm run build:bpf`: compiles bpf/*.bpf.c and test/fixtures/*.bpf.c with
 // clang, then regenerates skel/<name>.skel.ts for each object under bpf/.
+// `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { compileAll } from './compile.js';
+import { CompileError, compileAll } from './compile.js';
 import { generateSkeleton, skeletonName } from './skelgen.js';
 
-const objects = await compileAll();
-mkdirSync('skel', { recursive: true });
-for (const obj of objects.filter((o) => o.kind === 'bpf')) {
-  const name = skeletonName(obj.output);
-  const out = `skel/${name}.skel.ts`;
-  writeFileSync(out, generateSkeleton({ bytes: readFileSync(obj.output), name, libbpfImport: '../src/libbpf/index.js' }));
-  console.log(`generated ${out}`);
+try {
+  const objects = await compileAll();
+  if (!process.argv.includes('--objects-only')) {
+    mkdirSync('skel', { recursive: true });
+    for (const obj of objects.filter((o) => o.kind === 'bpf')) {
+      const name = skeletonName(obj.output);
+      const out = `skel/${name}.skel.ts`;
+      const bytes = readFileSync(obj.output);
+      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: '../src/libbpf/index.js' }));
+      console.log(`generated ${out}`);
+    }
+  }
+} catch (err) {
+  if (err instanceof CompileError && process.env.VERBOSE) console.error(err.detail);
+  console.error(`build:bpf: ${(err as Error).message}`);
+  process.exit(1);
 }
