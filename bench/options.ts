@@ -57,9 +57,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
   }
   const sizes = (raw.sizes ?? '100,1000,10000').split(',').map((s) => count('--sizes', s.trim().replace(/_/g, ''), 1));
   return {
-    rounds: count('--rounds', raw.rounds ?? '20', 1),
-    warmup: count('--warmup', raw.warmup ?? '3', 0),
-    readRounds: count('--read-rounds', raw['read-rounds'] ?? '7', 1),
+    rounds: count('--rounds', raw.rounds ?? '30', 1),
+    warmup: count('--warmup', raw.warmup ?? '5', 0),
+    readRounds: count('--read-rounds', raw['read-rounds'] ?? '11', 1),
     sizes: [...new Set(sizes)].sort((a, b) => a - b),
     out: resolve(raw.out ?? resolve(repo, 'bench')),
     runner: resolve(raw.runner ?? resolve(repo, 'dist/bpf-preload.js')),

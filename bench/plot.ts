@@ -4,11 +4,11 @@
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
 
 const W = 960;
-const H = 440;
-const PANEL_W = 420;
+const H = 460;
+const PANEL_W = 390;
 const PANEL_H = 300;
-const TOP = 60;
-const LEFT = [80, 560];
+const TOP = 80;
+const LEFT = [80, 545];
 
 const STYLE: Record<string, { color: string; dash: string }> = {
   cat: { color: '#1f77b4', dash: '' },
@@ -20,18 +20,26 @@ const styleOf = (id: string) => STYLE[id.endsWith('json') ? 'json' : id.endsWith
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/`/g, '');
 
-function logRange(values: number[]): [number, number] {
-  const pos = values.filter((v) => v > 0 && Number.isFinite(v));
-  let lo = Math.floor(Math.log10(Math.min(...pos)));
-  let hi = Math.ceil(Math.log10(Math.max(...pos)));
-  if (hi <= lo) hi = lo + 1;
-  if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
-  return [lo, hi];
+/** Log10 domain around the data, padded so points sit inside the frame. */
+function logDomain(values: number[]): [number, number] {
+  const logs = values.filter((v) => v > 0 && Number.isFinite(v)).map(Math.log10);
+  if (logs.length === 0) return [0, 1];
+  const lo = Math.min(...logs);
+  const hi = Math.max(...logs);
+  const pad = Math.max(0.12, (hi - lo) * 0.06);
+  return [lo - pad, hi + pad];
+}
+
+/** Decades inside the domain; the domain's ends when it spans none. */
+function decades([lo, hi]: [number, number]): number[] {
+  const out: number[] = [];
+  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) out.push(e);
+  return out.length > 0 ? out : [lo, hi];
 }
 
 function fmtTick(exp: number, unit: string): string {
-  const v = 10 ** exp;
-  if (unit === 'ms') return v >= 1000 ? `${v / 1000} s` : `${+v.toPrecision(1)} ms`;
+  const v = +(10 ** exp).toPrecision(2);
+  if (unit === 'ms') return v >= 1000 ? `${v / 1000} s` : `${v} ms`;
   return v >= 1000 ? `${(v / 1000).toLocaleString('en-US')}k` : `${v}`;
 }
 
@@ -39,20 +47,22 @@ function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
   const methods = METHODS.filter((m) => m.kind === kind);
   const xs = sizes.map((s) => s.seen[kind]);
   const ys = sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id]!.min, s.times[m.id]!.max]));
-  const [xlo, xhi] = logRange(xs);
-  const [ylo, yhi] = logRange(ys);
+  const xd = logDomain(xs);
+  const yd = logDomain(ys);
+  const [xlo, xhi] = xd;
+  const [ylo, yhi] = yd;
   const px = (x: number) => left + ((Math.log10(x) - xlo) / (xhi - xlo)) * PANEL_W;
   const py = (y: number) => TOP + PANEL_H - ((Math.log10(Math.max(y, 10 ** ylo)) - ylo) / (yhi - ylo)) * PANEL_H;
   const out: string[] = [];
   const noun = kind === 'progs' ? 'programs' : 'maps';
-  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP - 12}" text-anchor="middle" font-weight="bold">${noun}</text>`);
+  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP - 10}" text-anchor="middle" font-weight="bold">${noun}</text>`);
   out.push(`<rect x="${left}" y="${TOP}" width="${PANEL_W}" height="${PANEL_H}" fill="none" stroke="#444"/>`);
-  for (let e = xlo; e <= xhi; e++) {
+  for (const e of decades(xd)) {
     const x = px(10 ** e);
     out.push(`<line x1="${x}" y1="${TOP}" x2="${x}" y2="${TOP + PANEL_H}" stroke="#ddd"/>`);
     out.push(`<text x="${x}" y="${TOP + PANEL_H + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
   }
-  for (let e = ylo; e <= yhi; e++) {
+  for (const e of decades(yd)) {
     const y = py(10 ** e);
     out.push(`<line x1="${left}" y1="${y}" x2="${left + PANEL_W}" y2="${y}" stroke="#ddd"/>`);
     out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
@@ -92,7 +102,7 @@ export function renderPlot(sizes: SizeResult[], subtitle: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Time for one full listing (median, min–max bars; log-log)</text>`,
-    `<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+    `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
     ...panel(sizes, 'progs', LEFT[0]!),
     ...panel(sizes, 'maps', LEFT[1]!),
     ...legend,
