@@ -7,7 +7,8 @@
 //   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12`
 //
 // Environment: BPF_PRELOAD_BOOT_CACHE (default /var/cache/bpf-preload-boot),
-// BPF_PRELOAD_BOOT_REFRESH=1 (look for newer kernel packages), BPF_PRELOAD_BOOT_JOBS
+// BPF_PRELOAD_BOOT_REFRESH=1 (look for newer kernel packages), BPF_PRELOAD_BOOT_NO_BUILD=1
+// (use dist/ as it is), BPF_PRELOAD_BOOT_JOBS
 // (guests at once, default 2), BPF_PRELOAD_BOOT_TIMEOUT (seconds per guest, default 420).
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -88,7 +89,7 @@ async function bootKernel(kernel, info, initrd, logDir) {
   const id = kernel.id;
   const { problems } = kernelProblems(info);
   if (problems.length) {
-    return { id, lines: [], fatal: `${info.pkg} cannot run the boot test: ${problems.join('; ')}` };
+    return { id, info, lines: [], fatal: `${info.pkg} cannot run the boot test: ${problems.join('; ')}` };
   }
   const log = join(logDir, `${id}.console.log`);
   rmSync(log, { force: true });
@@ -96,14 +97,25 @@ async function bootKernel(kernel, info, initrd, logDir) {
     'console=ttyS0', 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
     `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
   ].join(' ');
-  say(`${id}: booting ${info.pkg} ${info.version}`);
-  const r = await boot({ kernel: info.vmlinuz, initrd, append, log, timeoutMs, smp: Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1) });
-  const text = existsSync(log) ? strip(readFileSync(log, 'utf8')) : '';
+  const smp = Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1);
+  let r;
+  let text = '';
+  // A console with not one line on it (not even the kernel's) is qemu or the
+  // host failing, never the project: that gets one more try.
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    say(`${id}: booting ${info.pkg} ${info.version}${attempt > 1 ? ' (again: the console stayed empty)' : ''}`);
+    r = await boot({ kernel: info.vmlinuz, initrd, append, log, timeoutMs, smp });
+    text = existsSync(log) ? strip(readFileSync(log, 'utf8')) : '';
+    if (text.trim() || r.timedOut) break;
+  }
   const lines = [...text.matchAll(/BOOTTEST: (PASS|FAIL|INFO|DONE) ?(.*)/g)].map((m) => ({ kind: m[1], text: m[2] }));
   say(`${id}: guest ran ${r.seconds.toFixed(1)}s`);
   let fatal = '';
   if (r.timedOut) fatal = `timed out after ${timeoutMs / 1000}s (step: guest boot and checks)`;
-  else if (!lines.some((l) => l.kind === 'DONE')) fatal = `qemu exited (${r.code}) before the checks finished (step: guest boot and checks)`;
+  else if (!lines.some((l) => l.kind === 'DONE')) {
+    const qemuSaid = existsSync(`${log}.qemu`) ? readFileSync(`${log}.qemu`, 'utf8').trim().replaceAll('\n', ' | ') : '';
+    fatal = `qemu exited (${r.code}) before the checks finished (step: guest boot and checks)${qemuSaid ? `; qemu said: ${qemuSaid}` : ''}`;
+  }
   return { id, info, lines, fatal, log, seconds: r.seconds };
 }
 
@@ -143,10 +155,10 @@ async function main() {
   await step('host tools', hostTools);
   const unit = await step('unit module', () => loadUnitModule(repo, work));
   unitChecks(unit);
-  await step('build project', () => {
-    if (!existsSync(join(repo, 'dist/bpf-preload.js')) || process.env.BPF_PRELOAD_BOOT_BUILD) {
-      sh('npm', ['run', '-s', 'build'], { cwd: repo });
-    }
+  // The guests get what the checkout builds to now, never a stale dist/.
+  await step('build project (npm run build)', () => {
+    if (!process.env.BPF_PRELOAD_BOOT_NO_BUILD) sh('npm', ['run', '-s', 'build'], { cwd: repo });
+    if (!existsSync(join(repo, 'dist/bpf-preload.js'))) throw new Error('no dist/bpf-preload.js');
   });
   const infos = new Map();
   for (const k of kernels) infos.set(k.id, await step(`fetch kernel ${k.id}`, () => fetchKernel(k)));
