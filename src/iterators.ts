@@ -2,6 +2,7 @@
 // running kernel, loading and attaching, and the header each file starts with.
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { kernelHasFunction, type BpfLink } from './libbpf/index.js';
+import { mark } from './timing.js';
 
 /** Stored in the object's .rodata; how we tell our pins from anyone else's. */
 export const MARKER = 'bpf-preload/iterators/v1';
@@ -37,12 +38,16 @@ export interface LoadedIterators extends Disposable {
  */
 export function loadIterators(): LoadedIterators {
   const withCount = kernelHasFunction(ELEM_COUNT_KFUNC);
+  mark('kfunc probe');
   const skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
+  mark('open');
   try {
     skel.progs.dump_bpf_map.autoload = withCount;
     skel.progs.dump_bpf_map_compat.autoload = !withCount;
     skel.load();
+    mark('load');
     skel.attach();
+    mark('attach');
     const mapLink = withCount ? skel.links.dump_bpf_map : skel.links.dump_bpf_map_compat;
     const progLink = skel.links.dump_bpf_prog;
     if (!mapLink || !progLink) throw new Error('iterator links missing after attach');

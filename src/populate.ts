@@ -9,6 +9,7 @@ import { PreloadError } from './errors.js';
 import { failpoint } from './failpoint.js';
 import { FILE_NAMES, loadIterators, type IteratorFile } from './iterators.js';
 import { linkInfo, objGet, objPin } from './libbpf/index.js';
+import { mark } from './timing.js';
 
 /** Where we pin when the bpffs root holds entries nobody can open or replace. */
 export const FALLBACK_SUBDIR = 'preload';
@@ -149,6 +150,7 @@ function restore(dir: string, path: string, previousFd: number | undefined): voi
 export function populate(opts: PopulateOptions): PopulateResult {
   requireBpffs(opts.bpffs, opts.mountIfMissing);
   const { dir, entries, fallbackFrom } = chooseTarget(opts.bpffs);
+  mark('inspect');
   const foreign = entries.filter((e) => e.state === 'foreign');
   if (foreign.length > 0 && !opts.replace) return { kind: 'left-alone', dir, foreign };
 
@@ -164,6 +166,7 @@ export function populate(opts: PopulateOptions): PopulateResult {
   }
   try {
     const pinned = pinAll(dir, iterators.files, opts.mode);
+    mark('pin + read back');
     for (const p of pinned) p.replaced = entries.find((e) => e.path === p.path) ?? p.replaced;
     return { kind: 'pinned', dir, files: pinned, withCount: iterators.withCount, fallbackFrom };
   } catch (err) {

@@ -63,7 +63,7 @@ export class LibbpfError extends Error {
 /** libbpf.so.1 could not be loaded at all. */
 export class LibraryMissingError extends Error {
   constructor(soname: string) {
-    super(`${soname} not found: install libbpf (apt-get install libbpf1, dnf install libbpf)`);
+    super(`${soname} not found or not loadable: install libbpf ≥ 1.0 (apt-get install libbpf1, dnf install libbpf)`);
     this.name = 'LibraryMissingError';
   }
 }

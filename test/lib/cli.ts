@@ -10,10 +10,19 @@ export interface Run {
   stderr: string;
 }
 
+/** The environment a user's shell would give the CLI: without tap's settings. */
+export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k];
+  return env;
+}
+
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
+  // tap adds its loaders to NODE_OPTIONS of everything a test spawns;
+  // env(1) takes them out again, so the CLI runs as a user would run it.
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...env },
+    env: userEnv(env),
     ...(uid === undefined ? {} : { uid, gid: uid }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
