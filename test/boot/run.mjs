@@ -48,11 +48,12 @@ function showLog(path, lines = 80) {
 
 /** Host tools; installed from Debian's archive when missing (CI machines start without them). */
 async function hostTools() {
+  // debootstrap, cpio archives with root-owned files, and apt all need root.
+  if (process.getuid?.() !== 0) throw new Error('the boot test must run as root (debootstrap, apt-get, root-owned guest files)');
   const need = { 'qemu-system-x86_64': 'qemu-system-x86', debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang' };
   const missing = Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
   if (!has('systemd-analyze')) missing.push('systemd');
   if (!missing.length) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(' ')}; install them as root`);
   say(`installing ${missing.join(' ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   await retry('apt-get install', () => {

@@ -5,16 +5,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { BpfObject, mapInfo, mapUpdate, progInfo, type BpfLink } from '../../../src/libbpf/index.js';
+import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
 
 const BPFFS = '/sys/fs/bpf';
 const PROGS = `${BPFFS}/progs.debug`;
 const MAPS = `${BPFFS}/maps.debug`;
 const UNIT = 'bpf-preload.service';
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
-
-const PROG_HEADER = '  id name             attached';
-const MAP_HEADER = '  id name             max_entries';
-const MAP_HEADER_CUR = '  id name             max_entries  cur_entries';
 
 let passed = 0;
 let failed = 0;
@@ -52,41 +49,6 @@ const isActive = () => run('systemctl', ['is-active', UNIT]).out.trim();
 function cat(path: string): { ok: boolean; text: string; why: string } {
   const r = run('cat', [path]);
   return { ok: r.code === 0, text: r.out, why: r.err.trim() || `exit ${r.code}` };
-}
-
-interface ProgRow { id: number; name: string; attachFunc: string; target: string }
-interface MapRow { id: number; name: string; maxEntries: number; curEntries?: number }
-
-/** Rows of progs.debug: "%4u %-16s %s %s" (id, name, attach_func_name, target prog name). */
-function parseProgs(text: string): ProgRow[] {
-  const lines = text.split('\n').filter((l) => l !== '');
-  if (lines[0] !== PROG_HEADER) throw new Error(`progs.debug header is ${JSON.stringify(lines[0])}`);
-  return lines.slice(1).map((line) => {
-    const m = /^ *(\d+) (.*)$/.exec(line);
-    if (!m) throw new Error(`progs.debug row ${JSON.stringify(line)}`);
-    const rest = m[2]!;
-    // Names have no spaces; an empty one is 16 blanks.
-    const name = rest.startsWith(' ') ? '' : rest.split(' ')[0]!;
-    const [attachFunc = '', target = ''] = rest.slice(Math.max(16, name.length) + 1).split(' ');
-    return { id: Number(m[1]), name, attachFunc, target };
-  });
-}
-
-/** Rows of maps.debug: "%4u %-16s%6d" or, with cur_entries, "%4u %-16s  %10d   %10lld". */
-function parseMaps(text: string, withCur: boolean): MapRow[] {
-  const lines = text.split('\n').filter((l) => l !== '');
-  const header = withCur ? MAP_HEADER_CUR : MAP_HEADER;
-  if (lines[0] !== header) throw new Error(`maps.debug header is ${JSON.stringify(lines[0])}, expected ${JSON.stringify(header)}`);
-  return lines.slice(1).map((line) => {
-    const m = /^ *(\d+) (.{16}) *(-?\d+)(?: +(-?\d+))?$/.exec(line);
-    if (!m || (m[4] !== undefined) !== withCur) throw new Error(`maps.debug row ${JSON.stringify(line)}`);
-    return {
-      id: Number(m[1]),
-      name: m[2]!.trim(),
-      maxEntries: Number(m[3]) >>> 0,
-      ...(withCur ? { curEntries: Number(m[4]) } : {}),
-    };
-  });
 }
 
 interface ToolProg { id: number; name?: string }
@@ -134,7 +96,7 @@ function attachFentry(): { target: BpfObject; tracer: BpfObject; link: BpfLink; 
   // the row names both the function and the program it is in.
   attempt('fentry-loaded-row', () => {
     const row = parseProgs(cat(PROGS).text).find((p) => p.id === fentryId);
-    check('fentry-loaded-row', row?.attachFunc === 'boot_target' && row.target === 'boot_target', `row for prog ${fentryId}: ${JSON.stringify(row)}; expected attached "boot_target boot_target"`);
+    check('fentry-loaded-row', row?.attachFunc === 'boot_target' && row.attachProg === 'boot_target', `row for prog ${fentryId}: ${JSON.stringify(row)}; expected attached "boot_target boot_target"`);
   });
   const link = tracer.program('boot_fentry_with_long_name').attach();
   const hashFd = target.map('boot_hash').fd;
@@ -171,8 +133,13 @@ function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, 
     check(`${label}progs.debug-format`, progs.length > 0, 'no rows');
   });
   attempt(`${label}maps.debug-format`, () => {
-    maps = parseMaps(mapsFile.text, withCur);
-    check(`${label}maps.debug-format`, maps.length > 0, 'no rows');
+    const listing = parseMaps(mapsFile.text);
+    maps = listing.rows;
+    check(
+      `${label}maps.debug-format`,
+      listing.withCount === withCur && maps.length > 0,
+      `${listing.withCount ? 'with' : 'without'} cur_entries (expected ${withCur ? 'with' : 'without'} on this kernel), ${maps.length} rows`,
+    );
   });
   if (label) info(`${label}progs.debug: ${progs.length} programs, maps.debug: ${maps.length} maps`);
   else {
@@ -213,11 +180,11 @@ function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, 
   // what remains is the traced function, which is the target program itself.
   check(
     `${label}fentry-attached-column`,
-    fentry?.attachFunc === 'boot_target' && (fentry.target === '' || fentry.target === 'boot_target'),
+    fentry?.attachFunc === 'boot_target' && (fentry.attachProg === '' || fentry.attachProg === 'boot_target'),
     `row for prog ${fx.fentryId}: ${JSON.stringify(fentry)}; expected attached "boot_target"`,
   );
   const target = progs.find((p) => p.id === fx.targetId);
-  check(`${label}target-not-attached`, target !== undefined && target.attachFunc === '' && target.target === '', JSON.stringify(target));
+  check(`${label}target-not-attached`, target !== undefined && target.attachFunc === '' && target.attachProg === '', JSON.stringify(target));
   const hash = maps.find((m) => m.id === fx.hashId);
   if (withCur) {
     check(`${label}cur_entries`, hash?.curEntries === 3, `boot_hash (3 elements): ${JSON.stringify(hash)}`);
