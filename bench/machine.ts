@@ -14,6 +14,17 @@ export interface Machine {
   bpftool: string;
   runnerVersion: string;
   runnerBytes: number;
+  /** 1-minute load average when the bench started. */
+  loadStart: string;
+}
+
+/** The 1-minute load average, as the kernel prints it. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function firstLine(cmd: string, args: string[]): string {
@@ -39,5 +50,6 @@ export function describeMachine(runner: string): Machine {
     bpftool: firstLine('bpftool', ['version']),
     runnerVersion: firstLine(process.execPath, [runner, '--version']),
     runnerBytes: statSync(runner).size,
+    loadStart: loadAverage(),
   };
 }

@@ -39,10 +39,13 @@ async function main(argv: string[]): Promise<void> {
   const helpers = compileHelpers(benchDir, join(tmp, 'bin'));
   const bpffs = BenchBpffs.mount(join(tmp, 'mnt'));
   const machine = describeMachine(opts.runner);
+  if (Number(machine.loadStart) >= machine.cores / 2) {
+    log(`the machine is busy (load average ${machine.loadStart} on ${machine.cores} cores): wall times will be noisy, CPU times less so`);
+  }
 
   log(`cold runner: ${opts.warmup} warm-up + ${opts.rounds} rounds of node -e 0, C loader, runner`);
   const cold = runCold({ ...helpers, runner: opts.runner, object: opts.object, bpffs, rounds: opts.rounds, warmup: opts.warmup });
-  log(`cold runner: ratio ${cold.ratio.toFixed(2)}, overhead ${cold.overheadWallMs.toFixed(1)} ms, RSS +${cold.overheadRssMiB.toFixed(1)} MiB`);
+  log(`cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`);
 
   // The files read in part 2 come from the runner itself.
   const dir = bpffs.freshDir();

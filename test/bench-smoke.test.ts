@@ -40,7 +40,7 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
     t.match(md, new RegExp(`^\\| ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^|]* \\| [\\d.]+ \\([\\d.]+–[\\d.]+\\) \\|`, 'm'), `cold row ${row}`);
   }
   t.match(md, /^\| wall: runner ÷ \(node floor \+ C reference\) \| \d+\.\d\d /m, 'ratio');
-  t.match(md, /^\| peak RSS: runner − node floor \| -?\d+\.\d MiB/m, 'RSS overhead');
+  t.match(md, /^\| peak RSS: runner − node floor \| -?\d+\.\d \(-?[\d.]+–-?[\d.]+\) MiB/m, 'RSS overhead');
   for (const kind of ['Programs', 'Maps']) t.match(md, `### ${kind}`);
   for (const m of ['`cat progs.debug`', '`bpftool prog show`', '`bpftool --json prog show`', '`cat maps.debug`', '`bpftool map show`']) {
     t.match(md, new RegExp(`^\\| ${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| \\d+\\.\\d\\d \\(`, 'm'), `read row ${m}`);
