@@ -8,7 +8,7 @@
 //
 // Environment: BPF_PRELOAD_BOOT_CACHE (default /var/cache/bpf-preload-boot),
 // BPF_PRELOAD_BOOT_REFRESH=1 (look for newer kernel packages), BPF_PRELOAD_BOOT_NO_BUILD=1
-// (use dist/ as it is), BPF_PRELOAD_BOOT_JOBS
+// (use dist/ as it is), BPF_PRELOAD_BOOT_WRITE_UNIT=1 (rewrite packaging/bpf-preload.service from src/unit.ts), BPF_PRELOAD_BOOT_JOBS
 // (guests at once, default 2), BPF_PRELOAD_BOOT_TIMEOUT (seconds per guest, default 420).
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -66,10 +66,11 @@ async function hostTools() {
 function unitChecks(unit) {
   const shipped = join(repo, 'packaging/bpf-preload.service');
   const rendered = unit.renderUnit('/usr/lib/node_modules/bpf-preload/dist/bpf-preload.js', '/usr/bin/node');
+  if (process.env.BPF_PRELOAD_BOOT_WRITE_UNIT) writeFileSync(shipped, rendered);
   result(
     readFileSync(shipped, 'utf8') === rendered,
     'host unit-matches-renderUnit',
-    `${shipped} differs from renderUnit() for the npm -g paths: regenerate it`,
+    `${shipped} differs from renderUnit() for the npm -g paths: regenerate it (BPF_PRELOAD_BOOT_WRITE_UNIT=1 node test/boot/run.mjs)`,
   );
   // verify checks ExecStart's binary exists; point it at this machine's node.
   const tmp = join(CACHE, 'run', unit.UNIT_NAME);
