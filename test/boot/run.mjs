@@ -6,10 +6,14 @@
 //
 //   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12`
 //
-// Environment: BPF_PRELOAD_BOOT_CACHE (default /var/cache/bpf-preload-boot),
-// BPF_PRELOAD_BOOT_REFRESH=1 (look for newer kernel packages), BPF_PRELOAD_BOOT_NO_BUILD=1
-// (use dist/ as it is), BPF_PRELOAD_BOOT_WRITE_UNIT=1 (rewrite packaging/bpf-preload.service from src/unit.ts), BPF_PRELOAD_BOOT_JOBS
-// (guests at once, default 2), BPF_PRELOAD_BOOT_TIMEOUT (seconds per guest, default 420).
+// Environment:
+//   BPF_PRELOAD_BOOT_CACHE       cache directory (default /var/cache/bpf-preload-boot)
+//   BPF_PRELOAD_BOOT_REFRESH=1   look for newer kernel packages than the cached ones
+//   BPF_PRELOAD_BOOT_NO_BUILD=1  use dist/ as it is instead of `npm run build`
+//   BPF_PRELOAD_BOOT_WRITE_UNIT=1  rewrite packaging/bpf-preload.service from src/unit.ts
+//   BPF_PRELOAD_BOOT_JOBS        guests at once (default 2)
+//   BPF_PRELOAD_BOOT_TIMEOUT     seconds per guest (default 420)
+//   BPF_PRELOAD_BOOT_VERBOSE=1   print every INFO line the guests send
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
