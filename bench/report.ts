@@ -3,6 +3,7 @@
 import type { ColdResult, ColdRow } from './cold.js';
 import { loadAverage, type Machine } from './machine.js';
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
+import type { Phase } from './phases.js';
 import type { Summary } from './stats.js';
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -41,9 +42,24 @@ function readTables(sizes: SizeResult[], kind: Kind): string[] {
   return out;
 }
 
+function phaseTable(phases: Phase[], nodeMs: number): string[] {
+  if (phases.length === 0) return ['The runner printed no phase marks (BPF_PRELOAD_TIMING=1), so there is no breakdown.', ''];
+  const n = phases[0]!.ms.n;
+  return [
+    `Where the runner's time goes: its own phase marks (\`BPF_PRELOAD_TIMING=1\`), ${n} extra runs, milliseconds`,
+    `since the previous mark; the first phase includes Node's start-up (\`node -e 0\` took ${f(nodeMs)} ms above).`,
+    '',
+    '| phase | ms, median (min–max) |',
+    '| --- | --- |',
+    ...phases.map((p) => `| ${p.name} | ${range(p.ms)} |`),
+    '',
+  ];
+}
+
 export interface Report {
   machine: Machine;
   cold: ColdResult;
+  phases: Phase[];
   read: SizeResult[];
   readRounds: number;
   plots: string[];
@@ -88,6 +104,7 @@ export function renderReport(r: Report): string {
     `| CPU: runner − node floor | ${range(c.overheadCpuMs)} ms (C reference: ${f(c.rows.c.cpuMs.median)} ms) | |`,
     `| peak RSS: runner − node floor | ${range(c.overheadRssMiB)} MiB (${f(c.rows.runner.maxRssMiB.median)} vs ${f(node.maxRssMiB.median)} MiB) | ≤ 10 MiB: ${verdict(c.overheadRssMiB.median <= 10)} |`,
     '',
+    ...phaseTable(r.phases, c.rows.node.wallMs.median),
     '## Read path',
     '',
     `The bench loads N tiny socket-filter programs and N one-element array maps (held by one helper process, freed`,

@@ -11,6 +11,7 @@ import { runCold } from './cold.js';
 import { describeMachine } from './machine.js';
 import { compileHelpers, ensureBuildDeps, pngConverter } from './native.js';
 import { parseOptions, USAGE } from './options.js';
+import { runPhases } from './phases.js';
 import { renderPlot } from './plot.js';
 import { runReadPath } from './readpath.js';
 import { renderReport } from './report.js';
@@ -47,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
   const cold = runCold({ ...helpers, runner: opts.runner, object: opts.object, bpffs, rounds: opts.rounds, warmup: opts.warmup });
   log(`cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`);
 
+  const phases = runPhases(opts.runner, bpffs, Math.min(opts.rounds, 10));
+
   // The files read in part 2 come from the runner itself.
   const dir = bpffs.freshDir();
   const pinned = spawnSync(process.execPath, [opts.runner, '--bpffs', dir], { encoding: 'utf8' });
@@ -68,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
     else log(`no PNG plot${r ? `: ${r.stderr.trim()}` : ' (rsvg-convert unavailable)'}; the SVG is there`);
   }
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const md = renderReport({ machine, cold, read, readRounds: opts.readRounds, plots: plots.slice(0, 1), command, elapsedS: (Date.now() - started) / 1000 });
+  const md = renderReport({ machine, cold, phases, read, readRounds: opts.readRounds, plots: plots.slice(0, 1), command, elapsedS: (Date.now() - started) / 1000 });
   writeFileSync(join(opts.out, 'results.md'), md);
   console.log(md);
   log(`wrote ${join(opts.out, 'results.md')} and ${plots.map((p) => join(opts.out, p)).join(', ')}`);

@@ -41,6 +41,8 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   }
   t.match(md, /^\| wall: runner ÷ \(node floor \+ C reference\) \| \d+\.\d\d /m, 'ratio');
   t.match(md, /^\| peak RSS: runner − node floor \| -?\d+\.\d \(-?[\d.]+–-?[\d.]+\) MiB/m, 'RSS overhead');
+  t.match(md, /^\| phase \| ms, median \(min–max\) \|$/m, 'runner phase table');
+  t.match(md, /^\| load \| [\d.]+ \(/m, 'load phase measured');
   for (const kind of ['Programs', 'Maps']) t.match(md, `### ${kind}`);
   for (const m of ['`cat progs.debug`', '`bpftool prog show`', '`bpftool --json prog show`', '`cat maps.debug`', '`bpftool map show`']) {
     t.match(md, new RegExp(`^\\| ${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| \\d+\\.\\d\\d \\(`, 'm'), `read row ${m}`);
