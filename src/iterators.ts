@@ -1,6 +1,7 @@
 // Our two iterators as the runner uses them: which map program fits the
 // running kernel, loading and attaching, and the header each file starts with.
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
+import { release as osRelease } from 'node:os';
 import { kernelHasFunction, type BpfLink } from './libbpf/index.js';
 import { mark } from './timing.js';
 
@@ -32,13 +33,37 @@ export interface LoadedIterators extends Disposable {
   withCount: boolean;
 }
 
+// Release 6.6 added the kfunc; older releases may have it backported.
+function kfuncExpected(release = osRelease()): boolean {
+  const [major, minor] = release.split('.').map((n) => parseInt(n, 10));
+  return major > 6 || (major === 6 && minor >= 6);
+}
+
 /**
  * Loads the iterator programs and creates one iterator link per file. The
  * caller pins the links and then disposes of the result (pinned links live on).
+ *
+ * Which map program fits is a question for the kernel's BTF, and asking it
+ * costs a parse of that BTF (~8 ms) on top of the one libbpf does while
+ * loading. So on releases that should have the kfunc we just load the
+ * program that uses it and ask only if that fails; elsewhere we ask first.
  */
 export function loadIterators(): LoadedIterators {
+  if (kfuncExpected()) {
+    try {
+      return loadWith(true);
+    } catch (err) {
+      if (kernelHasFunction(ELEM_COUNT_KFUNC)) throw err;
+      mark('kfunc missing');
+      return loadWith(false);
+    }
+  }
   const withCount = kernelHasFunction(ELEM_COUNT_KFUNC);
   mark('kfunc probe');
+  return loadWith(withCount);
+}
+
+function loadWith(withCount: boolean): LoadedIterators {
   const skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
   mark('open');
   try {

@@ -10,13 +10,12 @@ import { catFile } from './lib/cli.js';
 import { bpftoolMaps } from './lib/kernel.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, parseMaps } from './lib/listing.js';
 
+const hasKfunc = kernelHasFunction('bpf_map_sum_elem_count');
+
 for (const compat of [true, false]) {
   const prog = compat ? 'dump_bpf_map_compat' : 'dump_bpf_map';
-  t.test(`${prog} prints the ${compat ? 'pre-6.6' : '6.6+'} maps.debug format`, async (t) => {
-    if (!compat && !kernelHasFunction('bpf_map_sum_elem_count')) {
-      t.skip('this kernel has no bpf_map_sum_elem_count kfunc (before 6.6)');
-      return;
-    }
+  const skip = !compat && !hasKfunc ? 'this kernel has no bpf_map_sum_elem_count kfunc (before 6.6)' : false;
+  t.test(`${prog} prints the ${compat ? 'pre-6.6' : '6.6+'} maps.debug format`, { skip }, async (t) => {
     const { dir } = privateBpffs(t);
     const skel = IteratorsSkeleton.open({ name: 'bpf_preload' });
     t.teardown(() => skel.destroy());

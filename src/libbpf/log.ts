@@ -20,7 +20,7 @@ function onPrint(level: number, fmt: Pointer, args: Pointer): number {
   // Formatting costs a native call; skip what nobody will read.
   if (level > maxLevel || (sink === null && echo === null)) return 0;
   // A failed load prints the whole verifier log as one message.
-  scratch ??= Buffer.alloc(1 << 20);
+  scratch ??= Buffer.allocUnsafe(1 << 20); // pages stay untouched until written
   const n = native().vsnprintf(scratch, scratch.length, fmt, args);
   if (n <= 0) return 0;
   const text = scratch.toString('utf8', 0, Math.min(n, scratch.length - 1));

@@ -1,8 +1,29 @@
 // The raw C surface: koffi declarations of the libbpf.so.1 and libc functions
 // we call, loaded once on first use. Nothing outside src/libbpf imports koffi;
 // everything here is wrapped by the typed classes beside this file.
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type koffiModule from 'koffi';
 import { LibraryMissingError } from './error.js';
+
+type Koffi = typeof koffiModule;
+
+/**
+ * koffi's entry point also loads https, zlib and crypto for its installer,
+ * about 7 ms on every start; its native module alone is the whole API we use.
+ * Take the prebuilt module for this platform directly, and fall back to the
+ * entry point wherever that is not where we expect it.
+ */
+function loadKoffi(): Koffi {
+  const require = createRequire(import.meta.url);
+  for (const triplet of [`${process.platform}_${process.arch}`, `musl_${process.arch}`]) {
+    try {
+      return require(`koffi/build/koffi/${triplet}/koffi.node`) as Koffi;
+    } catch {
+      // not this one
+    }
+  }
+  return require('koffi') as Koffi;
+}
 
 export type Pointer = unknown;
 
@@ -10,7 +31,8 @@ export type Pointer = unknown;
 export const LIBBPF_SONAME = 'libbpf.so.1';
 
 function declare() {
-  let lib: koffi.IKoffiLib;
+  const koffi = loadKoffi();
+  let lib: koffiModule.IKoffiLib;
   try {
     lib = koffi.load(LIBBPF_SONAME);
   } catch {
