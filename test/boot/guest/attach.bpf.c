@@ -2,6 +2,11 @@
 // (so progs.debug's `attached` column names another BPF program), and a hash
 // map whose element count the guest sets (for maps.debug's cur_entries).
 // The host kernel here refuses fentry, so this only runs in the qemu guests.
+//
+// Kernel behaviour the checks rely on: while the tracer is loaded but not
+// attached, its row reads "boot_target boot_target" (attach function, then the
+// target's 16-byte aux->name); attaching drops the kernel's reference to the
+// target program, after which only the attach function remains.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
