@@ -47,7 +47,11 @@ options:
 exit codes:
   0  done, or nothing to do (including: left a foreign entry alone)
   1  failure; the bpffs is left as it was found
-  2  usage error`;
+  2  usage error
+
+environment:
+  BPF_PRELOAD_TIMING=1  print how long each phase took, to stderr
+  BPF_PRELOAD_DEBUG=1   print a stack trace with unexpected errors`;
 
 interface Args {
   command: 'populate' | 'status' | 'unpin' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
