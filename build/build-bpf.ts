@@ -1,9 +1,11 @@
 // `npm run build:bpf`: compiles bpf/*.bpf.c and test/fixtures/*.bpf.c with
-// clang, then regenerates skel/<name>.skel.ts for each object under bpf/.
+// clang, then regenerates skel/<name>.skel.ts for each object under bpf/
+// (with light-skeleton loaders where build/skeletons.ts asks for them).
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
 import { generateSkeleton, skeletonName } from './skelgen.js';
+import { LIGHT } from './skeletons.js';
 
 try {
   const objects = await compileAll();
@@ -13,7 +15,7 @@ try {
       const name = skeletonName(obj.output);
       const out = `skel/${name}.skel.ts`;
       const bytes = readFileSync(obj.output);
-      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: '../src/libbpf/index.js' }));
+      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: '../src/libbpf/index.js', light: LIGHT[name] }));
       console.log(`generated ${out}`);
     }
   }

@@ -51,6 +51,8 @@ exit codes:
 
 environment:
   BPF_PRELOAD_TIMING=1  print how long each phase took, to stderr
+  BPF_PRELOAD_LOADER=light|libbpf|auto  how to load the iterators (default auto:
+                        light skeleton, libbpf where the kernel cannot run it)
   BPF_PRELOAD_DEBUG=1   print a stack trace with unexpected errors`;
 
 interface Args {

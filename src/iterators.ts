@@ -1,8 +1,10 @@
 // Our two iterators as the runner uses them: which map program fits the
-// running kernel, loading and attaching, and the header each file starts with.
+// running kernel, which loader (light skeleton or libbpf), loading and
+// attaching, and the header each file starts with.
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { release as osRelease } from 'node:os';
-import { kernelHasFunction, type BpfLink } from './libbpf/index.js';
+import { LibbpfError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
+import { PreloadError } from './errors.js';
 import { mark } from './timing.js';
 
 /** Stored in the object's .rodata; how we tell our pins from anyone else's. */
@@ -22,7 +24,7 @@ export const FILE_NAMES: readonly FileName[] = ['maps.debug', 'progs.debug'];
 
 export interface IteratorFile {
   name: FileName;
-  link: BpfLink;
+  link: PinnableLink;
   /** The first line a working file prints. */
   header: string;
 }
@@ -31,6 +33,18 @@ export interface LoadedIterators extends Disposable {
   files: IteratorFile[];
   /** Whether maps.debug has the cur_entries column. */
   withCount: boolean;
+  /** Which loader loaded the programs. */
+  loader: Loader;
+}
+
+export type Loader = 'light' | 'libbpf';
+export const LOADER_ENV = 'BPF_PRELOAD_LOADER';
+
+/** BPF_PRELOAD_LOADER: light, libbpf, or (unset, auto) light with libbpf as fallback. */
+function loaderChoice(): Loader | 'auto' {
+  const v = process.env[LOADER_ENV] ?? '';
+  if (v === '' || v === 'auto' || v === 'light' || v === 'libbpf') return v || 'auto';
+  throw new PreloadError(`${LOADER_ENV}=${v}: expected light, libbpf or auto`);
 }
 
 // Release 6.6 added the kfunc; older releases may have it backported.
@@ -49,21 +63,76 @@ function kfuncExpected(release = osRelease()): boolean {
  * program that uses it and ask only if that fails; elsewhere we ask first.
  */
 export function loadIterators(): LoadedIterators {
+  const choice = loaderChoice();
   if (kfuncExpected()) {
     try {
-      return loadWith(true);
+      return loadWith(true, choice);
     } catch (err) {
       if (kernelHasFunction(ELEM_COUNT_KFUNC)) throw err;
       mark('kfunc missing');
-      return loadWith(false);
+      return loadWith(false, choice);
     }
   }
   const withCount = kernelHasFunction(ELEM_COUNT_KFUNC);
   mark('kfunc probe');
-  return loadWith(withCount);
+  return loadWith(withCount, choice);
 }
 
-function loadWith(withCount: boolean): LoadedIterators {
+/**
+ * The light skeleton (a loader program that does CO-RE inside the kernel:
+ * no parse of the kernel's BTF in this process) needs BPF_PROG_TYPE_SYSCALL
+ * and in-kernel CO-RE, 5.17 or so. Older kernels refuse the loader program
+ * (5.10: E2BIG, the load attr's fd_array is past what it knows) or make it
+ * fail; then libbpf loads the object, as it can on any
+ * kernel with BTF. Any light failure falls back: libbpf then either works or
+ * fails with its own, more detailed, error.
+ */
+function loadWith(withCount: boolean, choice: Loader | 'auto'): LoadedIterators {
+  if (choice === 'libbpf') return loadLibbpf(withCount);
+  if (choice === 'light') return loadLight(withCount);
+  try {
+    return loadLight(withCount);
+  } catch (err) {
+    if (!(err instanceof LibbpfError)) throw err;
+    mark(`light ${err.code}`);
+    return loadLibbpf(withCount);
+  }
+}
+
+function files(withCount: boolean, mapLink: PinnableLink, progLink: PinnableLink): IteratorFile[] {
+  return [
+    { name: 'maps.debug', link: mapLink, header: withCount ? MAPS_HEADER_WITH_COUNT : MAPS_HEADER_COMPAT },
+    { name: 'progs.debug', link: progLink, header: PROGS_HEADER },
+  ];
+}
+
+function loadLight(withCount: boolean): LoadedIterators {
+  const spec = IteratorsSkeleton.light;
+  if (spec.objectName !== OBJECT_NAME) throw new Error(`light loaders recorded as ${spec.objectName}, not ${OBJECT_NAME}`);
+  const obj = LightObject.load(spec, withCount ? 'withCount' : 'compat');
+  mark('load'); // same phase name as libbpf's: the bench reads it
+  const links: PinnableLink[] = [];
+  try {
+    links.push(obj.attachIter(withCount ? 'dump_bpf_map' : 'dump_bpf_map_compat'));
+    links.push(obj.attachIter('dump_bpf_prog'));
+    mark('attach');
+  } catch (err) {
+    for (const l of links) l.destroy();
+    obj.close();
+    throw err;
+  }
+  return {
+    withCount,
+    loader: 'light',
+    files: files(withCount, links[0], links[1]),
+    [Symbol.dispose]: () => {
+      for (const l of links) l.destroy();
+      obj.close();
+    },
+  };
+}
+
+function loadLibbpf(withCount: boolean): LoadedIterators {
   const skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
   mark('open');
   try {
@@ -78,10 +147,8 @@ function loadWith(withCount: boolean): LoadedIterators {
     if (!mapLink || !progLink) throw new Error('iterator links missing after attach');
     return {
       withCount,
-      files: [
-        { name: 'maps.debug', link: mapLink, header: withCount ? MAPS_HEADER_WITH_COUNT : MAPS_HEADER_COMPAT },
-        { name: 'progs.debug', link: progLink, header: PROGS_HEADER },
-      ],
+      loader: 'libbpf',
+      files: files(withCount, mapLink, progLink),
       [Symbol.dispose]: () => skel.destroy(),
     };
   } catch (err) {

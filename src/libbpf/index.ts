@@ -1,6 +1,8 @@
 // Typed bindings to the system libbpf.so.1. The only module that knows koffi.
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
-export { BpfLink } from './link.js';
+export { BpfLink, type PinnableLink } from './link.js';
+export { LightObject, FdLink, type LightSpec, type LightVariant } from './light.js';
+export { recordLoader, type RecordedLoader } from './genloader.js';
 export { LibbpfError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
 export { kernelHasFunction } from './btf.js';

@@ -3,7 +3,15 @@
 import { callInt } from './call.js';
 import { native, type Pointer } from './native.js';
 
-export class BpfLink {
+/** What the runner needs of a link, however it was made (BpfLink, FdLink). */
+export interface PinnableLink {
+  readonly name: string;
+  readonly fd: number;
+  pin(path: string): void;
+  destroy(): void;
+}
+
+export class BpfLink implements PinnableLink {
   #ptr: Pointer | null;
   readonly name: string;
 

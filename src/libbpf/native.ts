@@ -82,6 +82,9 @@ function declare() {
       'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
     ),
     bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
+    // opts is a struct gen_loader_opts libbpf keeps a pointer to and fills in
+    // at load, so it is passed as caller-owned memory (see light.ts).
+    bpf_object__gen_loader: lib.func('int bpf_object__gen_loader(bpf_object *obj, void *opts)'),
     bpf_object__close: lib.func('void bpf_object__close(bpf_object *obj)'),
     bpf_object__name: lib.func('const char *bpf_object__name(const bpf_object *obj)'),
     bpf_object__next_program: lib.func(
@@ -127,6 +130,10 @@ function declare() {
     btf__free: lib.func('void btf__free(btf *btf)'),
 
     vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
+    /** Copies n bytes from a raw address (one libbpf handed us) into a Buffer. */
+    copyFrom: libc.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),
+    /** syscall(2), for bpf(2) commands issued exactly as a light skeleton does. */
+    syscall: libc.func('long syscall(long number, ...)'),
   };
 }
 
