@@ -8,6 +8,9 @@ bash build/deps.sh || exit 1
 node build/run.mjs build/build-bpf.ts --objects-only || exit 1
 node build/run.mjs build/bundle.ts >/dev/null || exit 1
 
+# tap compiles TypeScript through ts-node, whose v8-compile-cache writes to
+# /tmp by default; keep it beside the other build output instead.
+export V8_COMPILE_CACHE_CACHE_DIR="$PWD/node_modules/.cache/v8-compile-cache"
 npx tap "$@"
 tap_status=$?
 boot_status=0
