@@ -1,6 +1,7 @@
 // The runner as users meet it: `bpf-preload [populate]` on private bpffs
 // directories, checked by what lands in the directory and what `cat` prints.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateBpffs } from './lib/bpffs.js';
@@ -79,6 +80,42 @@ t.test('re-running three times replaces our pins and frees the old programs', as
   t.ok(freed, 'replaced programs are unloaded');
   const live = new Set(bpftoolProgs().map((p) => p.id));
   t.ok([...current].every((id) => live.has(id)), 'the current pair is alive');
+});
+
+// A reader in a loop, as a user's `cat` or a monitoring agent would be. On
+// SIGTERM it prints "<good reads> <bad reads>"; every bad read goes to stderr.
+const READER = `
+good=0 bad=0
+trap 'echo "$good $bad"; exit 0' TERM
+while :; do
+  for f in progs.debug maps.debug; do
+    if out=$(cat "$1/$f" 2>&1) && [[ $out == "  id name "* ]]; then
+      good=$((good + 1))
+    else
+      bad=$((bad + 1)); echo "$f: $out" >&2
+    fi
+  done
+done`;
+
+t.test('a concurrent reader always finds working files while re-runs replace them', async (t) => {
+  const { dir } = privateBpffs(t);
+  t.equal(runCli(['--bpffs', dir]).code, 0, 'first run');
+  const reader = spawn('bash', ['-c', READER, 'reader', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  reader.stdout.on('data', (d) => (out += d));
+  reader.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((done) => reader.on('close', done));
+  for (let i = 0; i < 5; i++) {
+    const r = runCli(['--bpffs', dir]);
+    t.equal(r.code, 0, `re-run ${i + 1}: ${r.stderr}`);
+    t.match(r.stdout, /replaced link \d+/);
+  }
+  reader.kill('SIGTERM');
+  await exited;
+  const [good, bad] = out.trim().split(' ').map(Number);
+  t.equal(bad, 0, `no failed or partial read${err ? `: ${err.split('\n')[0]}` : ''}`);
+  t.ok(good >= 10, `the reader overlapped the re-runs (${good} reads)`);
 });
 
 t.test('a working entry that is not ours is left alone, then --replace replaces it', async (t) => {
