@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// `npm run test:boot`: boots Debian's 5.10, 6.1 and 6.12 cloud kernels under
-// qemu with a Debian root file system, this project installed and its unit
-// enabled, and reads the in-guest checks (test/boot/guest/check.ts) off each
-// serial console. Ends with `N passed, N failed`; exits non-zero on any failure.
+// `npm run test:boot`: boots Debian's cloud kernels (lib/kernels.mjs: 5.10,
+// 6.1, 6.12 and the newest on x86-64, 6.12 on arm64) under qemu with a Debian
+// root file system of the kernel's architecture, this project installed and
+// its unit enabled, and reads the in-guest checks (test/boot/guest/check.ts)
+// off each serial console. Ends with `N passed, N failed`; exits non-zero on
+// any failure.
 //
-//   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12`
+//   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12 arm64-6.12`
 //
 // Environment:
 //   BPF_PRELOAD_BOOT_CACHE       cache directory (default /var/cache/bpf-preload-boot)
@@ -12,12 +14,13 @@
 //   BPF_PRELOAD_BOOT_NO_BUILD=1  use dist/ as it is instead of `npm run build`
 //   BPF_PRELOAD_BOOT_WRITE_UNIT=1  rewrite packaging/bpf-preload.service from src/unit.ts
 //   BPF_PRELOAD_BOOT_JOBS        guests at once (default 2)
-//   BPF_PRELOAD_BOOT_TIMEOUT     seconds per guest (default 420)
+//   BPF_PRELOAD_BOOT_TIMEOUT     seconds per x86-64 guest (default 420; arm64 guests get 2.5 times that)
 //   BPF_PRELOAD_BOOT_VERBOSE=1   print every INFO line the guests send
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { ARCHES, HOST_ARCH, binfmtName } from './lib/arch.mjs';
 import { KERNELS, fetchKernel, kernelProblems } from './lib/kernels.mjs';
 import { buildPayload, loadUnitModule } from './lib/payload.mjs';
 import { boot } from './lib/qemu.mjs';
@@ -54,8 +57,13 @@ function showLog(path, lines = 80) {
 async function hostTools() {
   // debootstrap, cpio archives with root-owned files, and apt all need root.
   if (process.getuid?.() !== 0) throw new Error('the boot test must run as root (debootstrap, apt-get, root-owned guest files)');
-  const need = { 'qemu-system-x86_64': 'qemu-system-x86', debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang' };
-  const missing = Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  const need = { debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang' };
+  for (const arch of new Set(kernels.map((k) => ARCHES[k.arch]))) {
+    need[arch.qemu.binary] = arch.qemu.package;
+    // A foreign root file system is configured through qemu-user (lib/rootfs.mjs).
+    if (arch.deb !== HOST_ARCH) Object.assign(need, { [`${binfmtName(arch)}-static`]: 'qemu-user-static', 'update-binfmts': 'binfmt-support' });
+  }
+  const missing = [...new Set(Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
   if (!has('systemd-analyze')) missing.push('systemd');
   if (!missing.length) return;
   say(`installing ${missing.join(' ')} (apt-get)`);
@@ -93,14 +101,15 @@ function unitChecks(unit) {
 
 async function bootKernel(kernel, info, initrd, logDir) {
   const id = kernel.id;
-  const { problems } = kernelProblems(info);
+  const arch = ARCHES[kernel.arch];
+  const { problems } = kernelProblems(info, kernel.arch);
   if (problems.length) {
     return { id, info, lines: [], fatal: `${info.pkg} cannot run the boot test: ${problems.join('; ')}` };
   }
   const log = join(logDir, `${id}.console.log`);
   rmSync(log, { force: true });
   const append = [
-    'console=ttyS0', 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
+    `console=${arch.console.device}`, 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
     `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
   ].join(' ');
   const smp = Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1);
@@ -110,14 +119,14 @@ async function bootKernel(kernel, info, initrd, logDir) {
   // host failing, never the project: that gets one more try.
   for (let attempt = 1; attempt <= 2; attempt++) {
     say(`${id}: booting ${info.pkg} ${info.version}${attempt > 1 ? ' (again: the console stayed empty)' : ''}`);
-    r = await boot({ kernel: info.vmlinuz, initrd, append, log, timeoutMs, smp });
+    r = await boot({ arch, kernel: info.vmlinuz, initrd, append, log, timeoutMs: timeoutMs * arch.timeoutScale, smp });
     text = existsSync(log) ? strip(readFileSync(log, 'utf8')) : '';
     if (text.trim() || r.timedOut) break;
   }
   const lines = [...text.matchAll(/BOOTTEST: (PASS|FAIL|INFO|DONE) ?(.*)/g)].map((m) => ({ kind: m[1], text: m[2] }));
   say(`${id}: guest ran ${r.seconds.toFixed(1)}s`);
   let fatal = '';
-  if (r.timedOut) fatal = `timed out after ${timeoutMs / 1000}s (step: guest boot and checks)`;
+  if (r.timedOut) fatal = `timed out after ${(timeoutMs * arch.timeoutScale) / 1000}s (step: guest boot and checks)`;
   else if (!lines.some((l) => l.kind === 'DONE')) {
     const qemuSaid = existsSync(`${log}.qemu`) ? readFileSync(`${log}.qemu`, 'utf8').trim().replaceAll('\n', ' | ') : '';
     fatal = `qemu exited (${r.code}) before the checks finished (step: guest boot and checks)${qemuSaid ? `; qemu said: ${qemuSaid}` : ''}`;
@@ -168,23 +177,30 @@ async function main() {
   });
   const infos = new Map();
   for (const k of kernels) infos.set(k.id, await step(`fetch kernel ${k.id}`, () => fetchKernel(k)));
-  const base = await step('root file system (debootstrap)', baseRootfs);
-  const payload = await step('payload', () => buildPayload({ repo, workDir: work, guestLibs: base.libs, unit }));
-  const initrd = join(work, 'initrd.cpio');
-  await step('initrd', async () => {
-    const out = createWriteStream(initrd);
-    for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
-    out.end();
-    await new Promise((r) => out.on('close', r));
-  });
+  // One root file system and payload per architecture; the builds run side by side.
+  const initrds = new Map();
+  await Promise.all([...new Set(kernels.map((k) => k.arch))].map(async (name) => {
+    const arch = ARCHES[name];
+    const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
+    const payload = await step(`payload ${name}`, () => buildPayload({ repo, workDir: work, arch, guestLibs: base.libs, unit }));
+    const initrd = join(work, `initrd-${name}.cpio`);
+    await step(`initrd ${name}`, async () => {
+      const out = createWriteStream(initrd);
+      for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
+      out.end();
+      await new Promise((r) => out.on('close', r));
+    });
+    initrds.set(name, initrd);
+  }));
 
   const results = new Map();
-  const queue = [...kernels];
+  // Slowest guests first, so the last one to finish is a quick one.
+  const queue = [...kernels].sort((a, b) => ARCHES[b.arch].timeoutScale - ARCHES[a.arch].timeoutScale);
   await Promise.all(
     Array.from({ length: Math.max(1, jobs) }, async () => {
       for (let k = queue.shift(); k; k = queue.shift()) {
         const kernel = k;
-        results.set(kernel.id, await bootKernel(kernel, infos.get(kernel.id), initrd, logDir).catch((err) => ({
+        results.set(kernel.id, await bootKernel(kernel, infos.get(kernel.id), initrds.get(kernel.arch), logDir).catch((err) => ({
           id: kernel.id, info: infos.get(kernel.id), lines: [], fatal: `qemu: ${err.message}`,
         })));
       }

@@ -193,6 +193,48 @@ function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, 
   }
 }
 
+/** A unit property that is a monotonic timestamp (µs since the kernel started; 0: never). */
+function timestamp(unit: string, prop: string): number {
+  return Number(run('systemctl', ['show', '-P', prop, unit]).out.trim()) || 0;
+}
+const secs = (us: number) => `${(us / 1e6).toFixed(2)}s`;
+
+/**
+ * Where the unit sat in this boot: it delays neither sysinit.target nor
+ * basic.target (it is on neither's critical chain, as systemd-analyze computes
+ * it from the real boot), and its files are there before multi-user.target,
+ * where services and logins start. Also prints the figures: when each target
+ * was reached and how long the unit was activating.
+ */
+function bootOrdering(): void {
+  // critical-chain needs the boot to be over (this check's own unit is not a job it waits for).
+  run('systemctl', ['is-system-running', '--wait']);
+  const targets = ['sysinit.target', 'basic.target', 'multi-user.target'];
+  const chains = new Map<string, string>();
+  for (const target of targets) {
+    const r = run('systemd-analyze', ['critical-chain', '--no-pager', target]);
+    chains.set(target, r.code === 0 ? r.out : '');
+    if (r.code !== 0) info(`  systemd-analyze critical-chain ${target}: exit ${r.code} ${r.err.trim()}`);
+    for (const line of r.out.split('\n').slice(2)) if (line.trim()) info(`  ${target} chain| ${line}`);
+  }
+  for (const target of ['sysinit.target', 'basic.target']) {
+    const chain = chains.get(target) ?? '';
+    const on = chain.includes(UNIT);
+    check(`unit-off-${target.replace('.target', '')}-critical-chain`, chain !== '' && !on, on ? `${UNIT} is on the critical chain of ${target}` : `no critical chain for ${target}`);
+  }
+  const start = timestamp(UNIT, 'InactiveExitTimestampMonotonic');
+  const active = timestamp(UNIT, 'ActiveEnterTimestampMonotonic');
+  const exited = timestamp(UNIT, 'ExecMainExitTimestampMonotonic');
+  const reached = Object.fromEntries(targets.map((t) => [t, timestamp(t, 'ActiveEnterTimestampMonotonic')]));
+  const multiUser = reached['multi-user.target'] ?? 0;
+  check('files-before-multi-user', exited > 0 && multiUser > 0 && exited <= multiUser, `populate exited at ${exited}us, multi-user.target reached at ${multiUser}us`);
+  info(
+    `boot timing (since kernel start): ${targets.map((t) => `${t} ${secs(reached[t] ?? 0)}`).join(', ')}; ` +
+      `${UNIT} activating ${secs(start)} to ${secs(active)} (${secs(active - start)}); ` +
+      `on critical chain of: ${targets.filter((t) => chains.get(t)?.includes(UNIT)).join(' ') || 'none'}`,
+  );
+}
+
 function main(): void {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const withCur = /\bboottest\.cur_entries=1\b/.test(cmdline);
@@ -206,12 +248,7 @@ function main(): void {
 
   const active = isActive();
   if (!check('unit-active', active === 'active', `systemctl is-active ${UNIT}: ${active}`)) unitDiagnostics();
-  // The unit is meant to be done before sysinit.target is reached.
-  const show = (unit: string, prop: string) => Number(run('systemctl', ['show', '-P', prop, unit]).out.trim());
-  const exited = show(UNIT, 'ExecMainExitTimestampMonotonic');
-  const sysinit = show('sysinit.target', 'ActiveEnterTimestampMonotonic');
-  check('unit-before-sysinit', exited > 0 && exited <= sysinit, `populate exited at ${exited}us, sysinit.target reached at ${sysinit}us`);
-  info(`populate finished ${(exited / 1e6).toFixed(2)}s after boot`);
+  bootOrdering();
 
   let fx: ReturnType<typeof attachFentry> | null = null;
   attempt('fentry-attach', () => {

@@ -3,18 +3,24 @@
 // the machine's apt configuration is neither used nor changed.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ARCHES } from './arch.mjs';
 import { CACHE, retry, say, sh } from './util.mjs';
 
 const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
 
 /**
- * The kernels booted. `curEntries`: whether maps.debug must carry the
- * cur_entries column (the kfunc bpf_map_sum_elem_count exists from 6.6 on).
+ * The kernels booted. `pattern` picks the package by name; its group is the
+ * version part that varies, and the highest installable one wins. `arch` is a
+ * key of ARCHES. `curEntries`: whether maps.debug must carry the cur_entries
+ * column (the kfunc bpf_map_sum_elem_count exists from 6.6 on).
  */
 export const KERNELS = [
-  { id: '5.10', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false },
-  { id: '6.1', from: 'bookworm', pattern: /^linux-image-6\.1\.0-(\d+)-cloud-amd64-unsigned$/, curEntries: false },
-  { id: '6.12', from: 'bookworm', pattern: /^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$/, curEntries: true },
+  { id: '5.10', arch: 'amd64', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false },
+  { id: '6.1', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.1\.0-(\d+)-cloud-amd64-unsigned$/, curEntries: false },
+  { id: '6.12', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$/, curEntries: true },
+  // Whatever is newest for trixie: 7.3 from trixie-backports when this was written.
+  { id: 'newest', arch: 'amd64', from: 'trixie-backports', pattern: /^linux-image-(\d+\.\d+\.\d+)\+deb13-cloud-amd64$/, curEntries: true },
+  { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true },
 ];
 
 const APT = join(CACHE, 'apt');
@@ -25,7 +31,12 @@ const SUITES = [
   ['debian', 'bookworm'],
   ['debian', 'bookworm-updates'],
   ['debian-security', 'bookworm-security'],
+  ['debian', 'trixie'],
+  ['debian', 'trixie-updates'],
+  ['debian-security', 'trixie-security'],
+  ['debian', 'trixie-backports'],
 ];
+const APT_ARCHES = [...new Set(KERNELS.map((k) => ARCHES[k.arch].deb))];
 
 function aptOptions() {
   return [
@@ -37,6 +48,8 @@ function aptOptions() {
     '-o', 'Dir::Etc::PreferencesParts=/nonexistent',
     '-o', 'Acquire::Retries=3',
     '-o', 'APT::Sandbox::User=root',
+    // Indexes for every architecture booted, whatever this machine's dpkg knows.
+    ...APT_ARCHES.flatMap((a) => ['-o', `APT::Architectures::=${a}`]),
   ];
 }
 
@@ -45,7 +58,7 @@ async function aptUpdate() {
   if (updated) return;
   mkdirSync(join(APT, 'state/lists/partial'), { recursive: true });
   mkdirSync(join(APT, 'cache/archives/partial'), { recursive: true });
-  const sources = SUITES.map(([archive, suite]) => `deb [signed-by=${KEYRING}] ${MIRROR}/${archive} ${suite} main\n`);
+  const sources = SUITES.map(([archive, suite]) => `deb [arch=${APT_ARCHES.join(',')} signed-by=${KEYRING}] ${MIRROR}/${archive} ${suite} main\n`);
   writeFileSync(join(APT, 'sources.list'), sources.join(''));
   await retry('apt-get update (kernel sources)', () => {
     const out = sh('apt-get', [...aptOptions(), 'update']);
@@ -56,17 +69,70 @@ async function aptUpdate() {
   updated = true;
 }
 
-/** Package names for a kernel, newest ABI first. */
+/** Orders "7.3.4" after "6.12.117" and "117" after "99": numbers compared part by part. */
+function compareVersions(a, b) {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
+}
+
+/** apt's name for a package of `arch` ("name:arm64"), so foreign architectures resolve too. */
+const qualified = (name, arch) => `${name}:${ARCHES[arch].deb}`;
+
+/** Package names for a kernel, newest first. */
 function candidates(kernel) {
   const names = sh('apt-cache', [...aptOptions(), 'pkgnames', 'linux-image-'])
     .split('\n')
     .filter((n) => kernel.pattern.test(n));
-  const abi = (n) => Number(kernel.pattern.exec(n)[1]);
+  const version = (n) => kernel.pattern.exec(n)[1];
   if (names.length === 0) return [];
   // A name can linger in the lists without a version to install (superseded ABIs).
-  const policy = sh('apt-cache', [...aptOptions(), 'policy', ...names]);
-  const installable = new Set([...policy.matchAll(/^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)/gm)].filter((m) => m[2] !== '(none)').map((m) => m[1]));
-  return names.filter((n) => installable.has(n)).sort((a, b) => abi(b) - abi(a));
+  const policy = sh('apt-cache', [...aptOptions(), 'policy', ...names.map((n) => qualified(n, kernel.arch))]);
+  const installable = new Set(
+    [...policy.matchAll(/^(\S+?)(?::\S+)?:\n\s+Installed: .*\n\s+Candidate: (\S+)/gm)].filter((m) => m[2] !== '(none)').map((m) => m[1]),
+  );
+  return names.filter((n) => installable.has(n)).sort((a, b) => compareVersions(version(b), version(a)));
+}
+
+/** Downloads packages of `arch` into `dir`; gives the .deb file of each, by package name. */
+async function download(names, arch, dir) {
+  await retry(`download ${names.join(' ')}`, () => sh('apt-get', [...aptOptions(), 'download', ...names.map((n) => qualified(n, arch))], { cwd: dir }));
+  const debs = readdirSync(dir).filter((f) => f.endsWith('.deb'));
+  return new Map(names.map((n) => {
+    const deb = debs.find((f) => f.startsWith(`${n}_`));
+    if (!deb) throw new Error(`apt-get download ${n} left no ${n}_*.deb`);
+    return [n, join(dir, deb)];
+  }));
+}
+
+/**
+ * Where a kernel package keeps its image and build config. Debian's older
+ * packages carry /boot/vmlinuz-<release> and /boot/config-<release>; the newest
+ * split them out of linux-image-<release> (then only a dependency shell) into
+ * linux-binary-<release> (usr/lib/modules/<release>/vmlinuz) and
+ * linux-base-<release> (usr/lib/modules/<release>/config).
+ */
+const LAYOUTS = [
+  { vmlinuz: /^\.\/boot\/vmlinuz-/, config: /^\.\/boot\/config-/ },
+  { vmlinuz: /^\.\/usr\/lib\/modules\/[^/]+\/vmlinuz$/, config: /^\.\/usr\/lib\/modules\/[^/]+\/config$/ },
+];
+const SPLIT_PARTS = /^linux-(binary|base)-/;
+
+/** Extracts from the .debs the one file matching `which` of any layout; gives its path or null. */
+function extractOne(debs, which, into) {
+  for (const deb of debs) {
+    const members = sh('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer', maxBuffer: 1 << 30 });
+    const listing = sh('tar', ['-t'], { input: members });
+    const member = listing.split('\n').find((m) => LAYOUTS.some((l) => l[which].test(m)));
+    if (!member) continue;
+    sh('tar', ['-x', '-C', into, member], { input: members, encoding: 'buffer' });
+    return join(into, member);
+  }
+  return null;
 }
 
 /**
@@ -80,26 +146,32 @@ export async function fetchKernel(kernel) {
   if (existsSync(meta) && !process.env.BPF_PRELOAD_BOOT_REFRESH) return JSON.parse(readFileSync(meta, 'utf8'));
   await aptUpdate();
   const names = candidates(kernel);
-  if (names.length === 0) throw new Error(`no package matching ${kernel.pattern} in ${kernel.from}`);
+  if (names.length === 0) throw new Error(`no package matching ${kernel.pattern} in ${kernel.from} (${kernel.arch})`);
   const pkg = names[0];
   const dl = join(CACHE, 'kernels', `${kernel.id}.download`);
   rmSync(dl, { recursive: true, force: true });
   mkdirSync(dl, { recursive: true });
-  await retry(`download ${pkg}`, () => sh('apt-get', [...aptOptions(), 'download', pkg], { cwd: dl }));
-  const deb = readdirSync(dl).find((f) => f.endsWith('.deb'));
-  const version = sh('dpkg-deb', ['--field', join(dl, deb), 'Version']).trim();
-  sh('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./boot`, 'x', join(dl, deb), dl]);
-  const boot = readdirSync(join(dl, 'boot'));
-  const pick = (prefix) => {
-    const f = boot.find((n) => n.startsWith(prefix));
-    if (!f) throw new Error(`${pkg} has no /boot/${prefix}*`);
-    return join(dl, 'boot', f);
-  };
+  const image = (await download([pkg], kernel.arch, dl)).get(pkg);
+  const version = sh('dpkg-deb', ['--field', image, 'Version']).trim();
+  const debs = [image];
+  // A dependency shell: the image and config come from its split-out parts.
+  const parts = sh('dpkg-deb', ['--field', image, 'Depends'])
+    .split(',')
+    .map((d) => d.trim().split(/[\s(]/)[0])
+    .filter((d) => SPLIT_PARTS.test(d));
+  if (parts.length) debs.push(...(await download(parts, kernel.arch, dl)).values());
+  const files = join(dl, 'files');
+  mkdirSync(files);
+  const found = {};
+  for (const which of ['vmlinuz', 'config']) {
+    found[which] = extractOne(debs, which, files);
+    if (!found[which]) throw new Error(`${pkg}${parts.length ? ` (with ${parts.join(', ')})` : ''} has no kernel ${which}`);
+  }
   const staged = join(CACHE, 'kernels', `${kernel.id}.new`);
   rmSync(staged, { recursive: true, force: true });
   mkdirSync(staged);
-  renameSync(pick('vmlinuz-'), join(staged, 'vmlinuz'));
-  renameSync(pick('config-'), join(staged, 'config'));
+  renameSync(found.vmlinuz, join(staged, 'vmlinuz'));
+  renameSync(found.config, join(staged, 'config'));
   const info = { pkg, version, vmlinuz: join(dir, 'vmlinuz'), config: join(dir, 'config') };
   writeFileSync(join(staged, 'kernel.json'), JSON.stringify(info, null, 2));
   rmSync(dl, { recursive: true, force: true });
@@ -110,13 +182,14 @@ export async function fetchKernel(kernel) {
 }
 
 /** What the kernel's build config says about the features the boot test needs, or why it cannot work. */
-export function kernelProblems(info) {
+export function kernelProblems(info, arch) {
   const config = readFileSync(info.config, 'utf8');
   const set = (opt) => new RegExp(`^${opt}=y$`, 'm').test(config);
   const problems = [];
   if (!set('CONFIG_BPF_SYSCALL')) problems.push('CONFIG_BPF_SYSCALL is not set: no bpf() at all');
   if (!set('CONFIG_DEBUG_INFO_BTF')) problems.push('CONFIG_DEBUG_INFO_BTF is not set: no kernel BTF, so BPF iterators cannot load');
   if (!set('CONFIG_BLK_DEV_INITRD')) problems.push('CONFIG_BLK_DEV_INITRD is not set: the root file system is an initramfs');
-  if (!set('CONFIG_SERIAL_8250_CONSOLE')) problems.push('CONFIG_SERIAL_8250_CONSOLE is not set: no serial console to read results from');
+  const serial = ARCHES[arch].console.config;
+  if (!set(serial)) problems.push(`${serial} is not set: no serial console to read results from`);
   return { problems, preload: set('CONFIG_BPF_PRELOAD'), btf: set('CONFIG_DEBUG_INFO_BTF') };
 }

@@ -1,10 +1,12 @@
-// What goes into every guest on top of the base root file system: this
-// machine's node, the project laid out as `npm install -g` would (built CLI,
-// koffi), its unit installed and enabled by src/unit.ts, and the in-guest
-// check with its BPF fixture. Packed as a second cpio archive; the kernel
-// unpacks concatenated archives one over the other.
+// What goes into every guest on top of the base root file system: the
+// project laid out as `npm install -g` would (built CLI, koffi with the
+// guest architecture's native module), this machine's node where the guest
+// runs the same architecture and has no usable nodejs of its own, the unit
+// installed and enabled by src/unit.ts, and the in-guest check with its BPF
+// fixture (BPF bytecode is the same for every architecture). Packed as a
+// second cpio archive; the kernel unpacks concatenated archives one over the other.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, cpSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packCpio } from './rootfs.mjs';
@@ -32,30 +34,35 @@ function checkNodeLibs(nodeBin, guestLibs) {
 }
 
 /**
- * Builds the payload archive in `workDir` and gives its path. `repo` is the
- * checkout; its dist/bpf-preload.js must exist (the harness builds it).
+ * Builds the payload archive for `arch` (an ARCHES entry) in `workDir` and
+ * gives its path. `repo` is the checkout; its dist/bpf-preload.js must exist
+ * (the harness builds it). `guestLibs`: the shared libraries of the base root
+ * file system.
  */
-export async function buildPayload({ repo, workDir, guestLibs, unit }) {
-  const stage = join(workDir, 'payload');
+export async function buildPayload({ repo, workDir, arch, guestLibs, unit }) {
+  const stage = join(workDir, `payload-${arch.deb}`);
   rmSync(stage, { recursive: true, force: true });
   const prefix = join(stage, GUEST_PREFIX);
   mkdirSync(join(prefix, 'dist'), { recursive: true });
-
-  const nodeBin = realpathSync(process.execPath);
-  checkNodeLibs(nodeBin, guestLibs);
   mkdirSync(join(stage, 'usr/bin'), { recursive: true });
-  copyFileSync(nodeBin, join(stage, GUEST_NODE));
-  chmodSync(join(stage, GUEST_NODE), 0o755);
+
+  if (arch.node === 'host') {
+    const nodeBin = realpathSync(process.execPath);
+    checkNodeLibs(nodeBin, guestLibs);
+    copyFileSync(nodeBin, join(stage, GUEST_NODE));
+    chmodSync(join(stage, GUEST_NODE), 0o755);
+  }
 
   copyFileSync(join(repo, 'package.json'), join(prefix, 'package.json'));
   copyFileSync(join(repo, 'dist/bpf-preload.js'), join(stage, GUEST_CLI));
   chmodSync(join(stage, GUEST_CLI), 0o755);
   symlinkSync(relative(join(stage, 'usr/bin'), join(stage, GUEST_CLI)), join(stage, 'usr/bin/bpf-preload'));
-  // koffi ships prebuilt modules for every platform; the guest needs one.
+  // koffi ships prebuilt modules for every platform; the guest needs its own.
   const koffi = join(prefix, 'node_modules/koffi');
   cpSync(join(repo, 'node_modules/koffi'), koffi, { recursive: true });
   const builds = join(koffi, 'build/koffi');
-  for (const d of readdirSync(builds)) if (d !== 'linux_x64') rmSync(join(builds, d), { recursive: true, force: true });
+  if (!existsSync(join(builds, arch.koffi, 'koffi.node'))) throw new Error(`koffi has no prebuilt module for ${arch.deb} (${builds}/${arch.koffi}/koffi.node)`);
+  for (const d of readdirSync(builds)) if (d !== arch.koffi) rmSync(join(builds, d), { recursive: true, force: true });
   for (const d of ['src', 'vendor', 'doc']) rmSync(join(koffi, d), { recursive: true, force: true });
 
   // The in-guest check, bundled with the project's libbpf bindings (koffi stays external).
@@ -86,7 +93,7 @@ export async function buildPayload({ repo, workDir, guestLibs, unit }) {
   mkdirSync(join(units, 'multi-user.target.wants'), { recursive: true });
   symlinkSync('../bpf-preload-boottest.service', join(units, 'multi-user.target.wants/bpf-preload-boottest.service'));
 
-  const out = join(workDir, 'payload.cpio');
+  const out = join(workDir, `payload-${arch.deb}.cpio`);
   await packCpio(stage, out);
   rmSync(stage, { recursive: true, force: true });
   return out;

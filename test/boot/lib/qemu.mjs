@@ -23,12 +23,13 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /**
- * Boots `kernel` with `initrd` as its root file system and resolves once the
- * guest powers off or `timeoutMs` passes: { code, timedOut, seconds }.
+ * Boots `kernel` on the emulated machine of `arch` (an ARCHES entry) with
+ * `initrd` as its root file system and resolves once the guest powers off or
+ * `timeoutMs` passes: { code, timedOut, seconds }.
  */
-export function boot({ kernel, initrd, append, log, timeoutMs, smp = 1, memMiB = 1536 }) {
+export function boot({ arch, kernel, initrd, append, log, timeoutMs, smp = 1, memMiB = 1536 }) {
   const args = [
-    '-machine', 'pc', '-accel', 'tcg', '-cpu', 'max', '-smp', String(smp), '-m', String(memMiB),
+    ...arch.qemu.args, '-accel', 'tcg', '-smp', String(smp), '-m', String(memMiB),
     '-kernel', kernel, '-initrd', initrd, '-append', append,
     '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none', '-nic', 'none',
     '-serial', `file:${log}`,
@@ -36,7 +37,7 @@ export function boot({ kernel, initrd, append, log, timeoutMs, smp = 1, memMiB =
   const out = openSync(`${log}.qemu`, 'w');
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', out, out] });
+    const child = spawn(arch.qemu.binary, args, { stdio: ['ignore', out, out] });
     running.add(child);
     let timedOut = false;
     const timer = setTimeout(() => {

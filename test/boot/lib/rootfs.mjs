@@ -1,15 +1,18 @@
-// The guests' root file system: Debian bookworm from debootstrap, with systemd
-// as init, libbpf and bpftool. Packed once as a cpio archive and cached; the
+// The guests' root file system, one per architecture: Debian (the
+// architecture's suite) from debootstrap, with systemd as init, libbpf and
+// bpftool, and Debian's nodejs where the guest cannot run this machine's node.
+// A foreign architecture's packages are configured in a chroot through
+// qemu-user (binfmt_misc). Packed once as a cpio archive and cached; the
 // kernel unpacks it into a tmpfs as its initramfs and runs systemd from there,
 // so no disk image, block driver or kernel module is needed (the Debian cloud
 // kernels build virtio-blk and friends as modules).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE, retry, shAsync } from './util.mjs';
+import { HOST_ARCH, binfmtName } from './arch.mjs';
+import { CACHE, retry, sh, shAsync } from './util.mjs';
 
 const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
-const SUITE = 'bookworm';
 const PACKAGES = ['systemd', 'systemd-sysv', 'libbpf1', 'bpftool'];
 // Units that would wait for devices no udev will ever announce (getty on the
 // serial console waits 90s for dev-ttyS0.device), or that only cost boot time.
@@ -25,26 +28,54 @@ const MASKED = [
   'fstrim.timer',
   'systemd-journal-flush.service',
 ];
-const RECIPE = JSON.stringify({ v: 1, SUITE, PACKAGES, MASKED });
+const BINFMT = '/proc/sys/fs/binfmt_misc';
+
+/**
+ * Makes this machine run `arch`'s programs through qemu-user, which
+ * debootstrap's second stage (package configuration, in a chroot) needs.
+ * binfmt_misc is not always mounted (no systemd as init here) and Debian's
+ * qemu-user-static entries can be registered but disabled.
+ */
+function foreignExecution(arch) {
+  if (arch.deb === HOST_ARCH) return;
+  const entry = join(BINFMT, binfmtName(arch));
+  const hint = `install qemu-user-static and binfmt-support, and check that ${entry} says "enabled" with flag F`;
+  try {
+    if (!existsSync(join(BINFMT, 'register'))) sh('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT]);
+    if (!existsSync(entry) || !readFileSync(entry, 'utf8').startsWith('enabled')) sh('update-binfmts', ['--enable', binfmtName(arch)]);
+  } catch (err) {
+    throw new Error(`cannot run ${arch.deb} programs here (binfmt_misc): ${err.message}; ${hint}`);
+  }
+  const state = readFileSync(entry, 'utf8');
+  // F: the interpreter is opened now, so it works inside the chroot too.
+  if (!state.startsWith('enabled') || !/^flags: \S*F/m.test(state)) throw new Error(`${entry} is not usable in a chroot (${state.split('\n').slice(0, 3).join(', ')}); ${hint}`);
+}
 
 /** Packs directory `dir` as a newc cpio archive at `out` (owners and modes kept: we are root). */
 export async function packCpio(dir, out) {
   await shAsync('sh', ['-c', 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', 'x', dir, out]);
 }
 
-/** Gives { cpio, libs }: the cached base archive (built when missing) and the shared libraries it holds. */
-export async function baseRootfs() {
-  const key = createHash('sha256').update(RECIPE).digest('hex').slice(0, 12);
+/**
+ * Gives { cpio, libs } for `arch` (an ARCHES entry): the cached base archive
+ * (built when missing) and the shared libraries it holds.
+ */
+export async function baseRootfs(arch) {
+  const packages = [...PACKAGES, ...(arch.node === 'debian' ? ['nodejs'] : [])];
+  const recipe = JSON.stringify({ v: 2, arch: arch.deb, suite: arch.suite, packages, MASKED });
+  const key = createHash('sha256').update(recipe).digest('hex').slice(0, 12);
   const dir = join(CACHE, 'rootfs');
-  const cpio = join(dir, `base-${key}.cpio`);
-  const libsFile = join(dir, `base-${key}.libs.json`);
+  const name = `base-${arch.deb}-`;
+  const cpio = join(dir, `${name}${key}.cpio`);
+  const libsFile = join(dir, `${name}${key}.libs.json`);
   if (existsSync(cpio) && existsSync(libsFile)) return { cpio, libs: JSON.parse(readFileSync(libsFile, 'utf8')), cached: true };
 
   mkdirSync(dir, { recursive: true });
-  const root = join(dir, 'build');
-  await retry('debootstrap', async () => {
+  foreignExecution(arch);
+  const root = join(dir, `build-${arch.deb}`);
+  await retry(`debootstrap ${arch.suite} ${arch.deb}`, async () => {
     rmSync(root, { recursive: true, force: true });
-    await shAsync('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, root, `${MIRROR}/debian`]);
+    await shAsync('debootstrap', ['--variant=minbase', `--arch=${arch.deb}`, `--include=${packages.join(',')}`, arch.suite, root, `${MIRROR}/debian`]);
   });
   // Smaller archive, faster unpacking under emulation.
   for (const p of ['usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info', 'var/cache/apt', 'var/lib/apt/lists']) {
@@ -58,7 +89,7 @@ export async function baseRootfs() {
   rmSync(join(units, 'default.target'), { force: true });
   symlinkSync('/lib/systemd/system/multi-user.target', join(units, 'default.target'));
   writeFileSync(join(root, 'etc/hostname'), 'bpf-preload-boot\n');
-  const libs = readdirSync(join(root, 'usr/lib/x86_64-linux-gnu'));
+  const libs = readdirSync(join(root, 'usr/lib', arch.triplet));
 
   const tmp = `${cpio}.tmp`;
   await packCpio(root, tmp);
@@ -66,6 +97,6 @@ export async function baseRootfs() {
   writeFileSync(libsFile, JSON.stringify(libs));
   rmSync(root, { recursive: true, force: true });
   // Older recipes' archives are dead weight.
-  for (const f of readdirSync(dir)) if (f.startsWith('base-') && !f.includes(key)) rmSync(join(dir, f), { force: true });
+  for (const f of readdirSync(dir)) if (f.startsWith(name) && !f.includes(key)) rmSync(join(dir, f), { force: true });
   return { cpio, libs, cached: false };
 }
