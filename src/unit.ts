@@ -8,8 +8,11 @@ import { PreloadError } from './errors.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
 export const UNIT_DIR = '/etc/systemd/system';
-/** Where the unit is wanted from: early boot, before ordinary services start. */
-export const WANTED_BY = 'sysinit.target';
+/**
+ * Where the unit is wanted from, and what it finishes before: services and
+ * logins (multi-user.target) find the files; nothing in early boot reads them.
+ */
+export const WANTED_BY = 'multi-user.target';
 
 /**
  * Quotes one ExecStart= word. systemd expands % specifiers and $VARIABLES in
@@ -30,12 +33,10 @@ export function renderUnit(cliPath: string, nodePath: string): string {
   return `# Installed by \`bpf-preload install-unit\`; remove with \`bpf-preload uninstall-unit\`.
 [Unit]
 Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
-# Early boot: no implicit dependency on basic.target, so this can run before
-# sysinit.target, right after systemd has mounted the bpffs itself.
-DefaultDependencies=no
-After=sys-fs-bpf.mount
-Before=sysinit.target shutdown.target
-Conflicts=shutdown.target
+# Off the boot's critical path: the default dependencies start it after
+# basic.target (so it delays neither sysinit.target nor basic.target, and the
+# bpffs systemd mounts is there), and it is done before ${WANTED_BY}.
+Before=${WANTED_BY}
 # Without a bpffs at /sys/fs/bpf (containers, kernels without BPF) the unit is
 # skipped, not failed.
 ConditionPathIsMountPoint=/sys/fs/bpf
@@ -122,7 +123,8 @@ export function installUnit(opts: UnitOptions = {}): string {
   writeFileSync(tmp, text, { mode: 0o644 });
   renameSync(tmp, path);
   if (opts.root === undefined) systemctl(undefined, ['daemon-reload']);
-  systemctl(opts.root, ['enable', UNIT_NAME]);
+  // reenable: links left by an older install (wanted from another target) go.
+  systemctl(opts.root, ['reenable', UNIT_NAME]);
   if (now) systemctl(undefined, ['restart', UNIT_NAME]);
   return `installed ${path} (ExecStart=${nodePath} ${cliPath} populate), enabled${now ? ' and started' : ''}`;
 }

@@ -111,6 +111,7 @@ async function bootKernel(kernel, info, initrd, logDir) {
   const append = [
     `console=${arch.console.device}`, 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
     `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
+    `boottest.light=${kernel.light ? 1 : 0}`,
   ].join(' ');
   const smp = Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1);
   let r;

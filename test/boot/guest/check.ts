@@ -12,6 +12,8 @@ const PROGS = `${BPFFS}/progs.debug`;
 const MAPS = `${BPFFS}/maps.debug`;
 const UNIT = 'bpf-preload.service';
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
+/** The installed CLI, beside this script (boottest/ and dist/ under the package). */
+const CLI = new URL('../dist/bpf-preload.js', import.meta.url).pathname;
 
 let passed = 0;
 let failed = 0;
@@ -269,6 +271,18 @@ function main(): void {
     const left = [PROGS, MAPS, `${BPFFS}/preload`].filter((p) => existsSync(p));
     if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.err.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
   });
+
+  // The unit's populate took whichever loader worked; where the light skeleton
+  // must work (its bpf(2) number and attr layouts are per architecture), make it the only one.
+  if (/\bboottest\.light=1\b/.test(cmdline)) {
+    attempt('light-loader', () => {
+      const r = spawnSync(process.execPath, [CLI, 'populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
+      const maps = cat(MAPS);
+      const withCount = maps.ok && parseMaps(maps.text).withCount;
+      check('light-loader', r.status === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.status} ${(r.stderr ?? '').trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
+      run(process.execPath, [CLI, 'unpin']);
+    });
+  }
 
   const f = fx as ReturnType<typeof attachFentry> | null;
   if (f) {

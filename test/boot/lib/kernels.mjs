@@ -12,15 +12,16 @@ const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
  * The kernels booted. `pattern` picks the package by name; its group is the
  * version part that varies, and the highest installable one wins. `arch` is a
  * key of ARCHES. `curEntries`: whether maps.debug must carry the cur_entries
- * column (the kfunc bpf_map_sum_elem_count exists from 6.6 on).
+ * column (the kfunc bpf_map_sum_elem_count exists from 6.6 on). `light`:
+ * whether the light skeleton loads there (5.10 and 6.1 leave it to libbpf).
  */
 export const KERNELS = [
-  { id: '5.10', arch: 'amd64', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false },
-  { id: '6.1', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.1\.0-(\d+)-cloud-amd64-unsigned$/, curEntries: false },
-  { id: '6.12', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$/, curEntries: true },
+  { id: '5.10', arch: 'amd64', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false, light: false },
+  { id: '6.1', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.1\.0-(\d+)-cloud-amd64-unsigned$/, curEntries: false, light: false },
+  { id: '6.12', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$/, curEntries: true, light: true },
   // Whatever is newest for trixie: 7.3 from trixie-backports when this was written.
-  { id: 'newest', arch: 'amd64', from: 'trixie-backports', pattern: /^linux-image-(\d+\.\d+\.\d+)\+deb13-cloud-amd64$/, curEntries: true },
-  { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true },
+  { id: 'newest', arch: 'amd64', from: 'trixie-backports', pattern: /^linux-image-(\d+\.\d+\.\d+)\+deb13-cloud-amd64$/, curEntries: true, light: true },
+  { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true, light: true },
 ];
 
 const APT = join(CACHE, 'apt');
