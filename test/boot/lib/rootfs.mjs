@@ -27,6 +27,8 @@ const MASKED = [
   'e2scrub_all.timer',
   'fstrim.timer',
   'systemd-journal-flush.service',
+  // The initramfs carries no kernel modules: loading any can only fail.
+  'systemd-modules-load.service',
 ];
 const BINFMT = '/proc/sys/fs/binfmt_misc';
 
