@@ -136,7 +136,8 @@ async function bootKernel(kernel, info, initrd, logDir) {
 }
 
 function report(kernel, res) {
-  console.log(`\nkernel ${kernel.id}${res.info ? ` (${res.info.pkg} ${res.info.version}, ${res.seconds?.toFixed(1)}s)` : ''}:`);
+  const took = res.seconds === undefined ? '' : `, ${res.seconds.toFixed(1)}s`;
+  console.log(`\nkernel ${kernel.id} (${kernel.arch}${res.info ? ` ${res.info.pkg} ${res.info.version}` : ''}${took}):`);
   let bad = false;
   for (const l of res.lines) {
     if (l.kind === 'PASS') result(true, `${kernel.id} ${l.text}`);
@@ -176,33 +177,54 @@ async function main() {
     if (!process.env.BPF_PRELOAD_BOOT_NO_BUILD) sh('npm', ['run', '-s', 'build'], { cwd: repo });
     if (!existsSync(join(repo, 'dist/bpf-preload.js'))) throw new Error('no dist/bpf-preload.js');
   });
+  // One root file system and payload per architecture, built side by side and
+  // while the kernels download; each guest boots as soon as its own is ready.
+  const initrds = new Map();
+  for (const name of new Set(kernels.map((k) => k.arch))) {
+    const arch = ARCHES[name];
+    const ready = (async () => {
+      const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
+      const payload = await step(`payload ${name}`, () => buildPayload({ repo, workDir: work, arch, guestLibs: base.libs, unit }));
+      const initrd = join(work, `initrd-${name}.cpio`);
+      await step(`initrd ${name}`, async () => {
+        const out = createWriteStream(initrd);
+        for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
+        out.end();
+        await new Promise((r) => out.on('close', r));
+      });
+      return initrd;
+    })();
+    // Waited for by that architecture's guests; a failure is reported on each of them.
+    ready.catch(() => {});
+    initrds.set(name, ready);
+  }
+  const done = new Set();
+  for (const [name, ready] of initrds) ready.then(() => done.add(name), () => done.add(name));
   const infos = new Map();
   for (const k of kernels) infos.set(k.id, await step(`fetch kernel ${k.id}`, () => fetchKernel(k)));
-  // One root file system and payload per architecture; the builds run side by side.
-  const initrds = new Map();
-  await Promise.all([...new Set(kernels.map((k) => k.arch))].map(async (name) => {
-    const arch = ARCHES[name];
-    const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
-    const payload = await step(`payload ${name}`, () => buildPayload({ repo, workDir: work, arch, guestLibs: base.libs, unit }));
-    const initrd = join(work, `initrd-${name}.cpio`);
-    await step(`initrd ${name}`, async () => {
-      const out = createWriteStream(initrd);
-      for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
-      out.end();
-      await new Promise((r) => out.on('close', r));
-    });
-    initrds.set(name, initrd);
-  }));
 
   const results = new Map();
-  // Slowest guests first, so the last one to finish is a quick one.
+  // Slowest guests first, so the last one to finish is a quick one; but never
+  // wait for one architecture's root file system while another's is ready.
   const queue = [...kernels].sort((a, b) => ARCHES[b.arch].timeoutScale - ARCHES[a.arch].timeoutScale);
+  const next = () => {
+    const i = Math.max(0, queue.findIndex((k) => done.has(k.arch)));
+    return queue.splice(i, 1)[0];
+  };
   await Promise.all(
     Array.from({ length: Math.max(1, jobs) }, async () => {
-      for (let k = queue.shift(); k; k = queue.shift()) {
+      for (let k = next(); k; k = next()) {
         const kernel = k;
-        results.set(kernel.id, await bootKernel(kernel, infos.get(kernel.id), initrds.get(kernel.arch), logDir).catch((err) => ({
-          id: kernel.id, info: infos.get(kernel.id), lines: [], fatal: `qemu: ${err.message}`,
+        const info = infos.get(kernel.id);
+        let initrd;
+        try {
+          initrd = await initrds.get(kernel.arch);
+        } catch (err) {
+          results.set(kernel.id, { id: kernel.id, info, lines: [], fatal: err.message });
+          continue;
+        }
+        results.set(kernel.id, await bootKernel(kernel, info, initrd, logDir).catch((err) => ({
+          id: kernel.id, info, lines: [], fatal: `qemu: ${err.message}`,
         })));
       }
     }),
