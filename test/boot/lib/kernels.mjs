@@ -2,7 +2,7 @@
 // apt state of our own (own sources list, lists and cache under CACHE/apt), so
 // the machine's apt configuration is neither used nor changed.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ARCHES } from './arch.mjs';
 import { CACHE, retry, say, sh } from './util.mjs';
 
@@ -117,21 +117,20 @@ async function download(names, arch, dir) {
  * linux-binary-<release> (usr/lib/modules/<release>/vmlinuz) and
  * linux-base-<release> (usr/lib/modules/<release>/config).
  */
+const within = (dir) => (existsSync(dir) ? readdirSync(dir).map((d) => join(dir, d)) : []);
 const LAYOUTS = [
-  { vmlinuz: /^\.\/boot\/vmlinuz-/, config: /^\.\/boot\/config-/ },
-  { vmlinuz: /^\.\/usr\/lib\/modules\/[^/]+\/vmlinuz$/, config: /^\.\/usr\/lib\/modules\/[^/]+\/config$/ },
+  { dirs: (root) => [join(root, 'boot')], vmlinuz: /^vmlinuz-/, config: /^config-/ },
+  { dirs: (root) => within(join(root, 'usr/lib/modules')), vmlinuz: /^vmlinuz$/, config: /^config$/ },
 ];
 const SPLIT_PARTS = /^linux-(binary|base)-/;
 
-/** Extracts from the .debs the one file matching `which` of any layout; gives its path or null. */
-function extractOne(debs, which, into) {
-  for (const deb of debs) {
-    const members = sh('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer', maxBuffer: 1 << 30 });
-    const listing = sh('tar', ['-t'], { input: members });
-    const member = listing.split('\n').find((m) => LAYOUTS.some((l) => l[which].test(m)));
-    if (!member) continue;
-    sh('tar', ['-x', '-C', into, member], { input: members, encoding: 'buffer' });
-    return join(into, member);
+/** The file under `root` (the packages unpacked) that is the kernel's `which` in either layout, or null. */
+function findKernelFile(root, which) {
+  for (const layout of LAYOUTS) {
+    for (const dir of layout.dirs(root)) {
+      const hit = within(dir).find((f) => layout[which].test(basename(f)));
+      if (hit) return hit;
+    }
   }
   return null;
 }
@@ -161,11 +160,12 @@ export async function fetchKernel(kernel) {
     .map((d) => d.trim().split(/[\s(]/)[0])
     .filter((d) => SPLIT_PARTS.test(d));
   if (parts.length) debs.push(...(await download(parts, kernel.arch, dl)).values());
-  const files = join(dl, 'files');
-  mkdirSync(files);
+  const root = join(dl, 'root');
+  mkdirSync(root);
+  for (const deb of debs) sh('dpkg-deb', ['--extract', deb, root]);
   const found = {};
   for (const which of ['vmlinuz', 'config']) {
-    found[which] = extractOne(debs, which, files);
+    found[which] = findKernelFile(root, which);
     if (!found[which]) throw new Error(`${pkg}${parts.length ? ` (with ${parts.join(', ')})` : ''} has no kernel ${which}`);
   }
   const staged = join(CACHE, 'kernels', `${kernel.id}.new`);

@@ -3,24 +3,7 @@
 // no qemu left behind when the harness exits.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-
-const running = new Set();
-function killAll() {
-  for (const child of running) {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+import { track } from './util.mjs';
 
 /**
  * Boots `kernel` on the emulated machine of `arch` (an ARCHES entry) with
@@ -37,8 +20,7 @@ export function boot({ arch, kernel, initrd, append, log, timeoutMs, smp = 1, me
   const out = openSync(`${log}.qemu`, 'w');
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(arch.qemu.binary, args, { stdio: ['ignore', out, out] });
-    running.add(child);
+    const child = track(spawn(arch.qemu.binary, args, { stdio: ['ignore', out, out], detached: true }));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -46,13 +28,11 @@ export function boot({ arch, kernel, initrd, append, log, timeoutMs, smp = 1, me
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
-      running.delete(child);
       closeSync(out);
       reject(err);
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      running.delete(child);
       closeSync(out);
       resolve({ code: code ?? signal, timedOut, seconds: (Date.now() - start) / 1000 });
     });

@@ -1,5 +1,6 @@
-// Shared plumbing of the boot harness: named steps, commands, retries, and the
-// cache directory that survives between runs.
+// Shared plumbing of the boot harness: named steps, commands (none left
+// running when the harness ends), retries, and the cache directory that
+// survives between runs.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 
@@ -45,10 +46,38 @@ export function sh(cmd, args, opts = {}) {
   return r.stdout;
 }
 
+const children = new Set();
+/**
+ * Registers a child spawned with `detached: true` (a process group of its
+ * own): it and everything it started (debootstrap's chroot, dpkg, wget) are
+ * killed when the harness exits or is interrupted.
+ */
+export function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+function killChildren() {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killChildren);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
 /** The same, asynchronously, so other work (another guest) goes on meanwhile. */
 export function shAsync(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...opts }));
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
