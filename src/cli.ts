@@ -306,7 +306,8 @@ function eachBpffs(args: Args): number {
     } catch (err) {
       if (!args.all) throw err;
       if (process.env.BPF_PRELOAD_DEBUG) console.error(err);
-      console.error(`bpf-preload: ${dir}: ${explain(err)}`);
+      const line = explain(err);
+      console.error(`bpf-preload: ${line.includes(dir) ? line : `${dir}: ${line}`}`);
       failed = true;
     }
   }
