@@ -8,7 +8,7 @@
 //   --version  package version (default: package.json's)
 //   --out      directory for the .deb (default: dist)
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { OLDEST_NODE } from './bundle-options.js';
@@ -155,37 +155,22 @@ function description(): string {
   return `${SUMMARY}\n${lines.map((l) => ` ${l}`).join('\n')}`;
 }
 
-function setTimes(dir: string, epoch: number): void {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = lstatSync(p);
-    if (st.isDirectory()) setTimes(p, epoch);
-    lutimesSync(p, epoch, epoch);
-  }
+/** Every path under `dir` (recursively, relative to it), with its lstat. */
+function tree(dir: string, under = ''): { path: string; stat: Stats }[] {
+  return readdirSync(join(dir, under)).flatMap((name) => {
+    const path = join(under, name);
+    const stat = lstatSync(join(dir, path));
+    return [{ path, stat }, ...(stat.isDirectory() ? tree(dir, path) : [])];
+  });
 }
 
-function installedSizeKiB(dir: string): number {
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
-    if (st.isDirectory()) total += installedSizeKiB(join(dir, name));
-    else total += Math.ceil(st.size / 1024);
-  }
-  return total;
+function installedSizeKiB(stage: string): number {
+  return tree(stage).reduce((kib, e) => kib + (e.stat.isDirectory() ? 0 : Math.ceil(e.stat.size / 1024)), 0);
 }
 
 function md5sums(stage: string): string {
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.name === 'DEBIAN' && dir === stage) continue;
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) files.push(relative(stage, p));
-    }
-  };
-  walk(stage);
-  return run('md5sum', files.sort(), { cwd: stage }) + '\n';
+  const files = tree(stage).filter((e) => e.stat.isFile() && !e.path.startsWith('DEBIAN/'));
+  return run('md5sum', files.map((e) => e.path).sort(), { cwd: stage }) + '\n';
 }
 
 const opts = options(process.argv.slice(2));
@@ -232,7 +217,8 @@ Description: ${description()}
   write(stage, 'DEBIAN/prerm', PRERM, 0o755);
   write(stage, 'DEBIAN/postrm', POSTRM, 0o755);
   chmodSync(stage, 0o755);
-  setTimes(stage, epoch);
+  for (const e of tree(stage)) lutimesSync(join(stage, e.path), epoch, epoch);
+  lutimesSync(stage, epoch, epoch);
 
   const deb = join(opts.out, debFileName(opts.version, opts.arch));
   run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', stage, deb], { env: { ...process.env, SOURCE_DATE_EPOCH: String(epoch) } });
