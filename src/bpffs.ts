@@ -1,7 +1,7 @@
 // The bpffs side of pinning: is a directory on one, mounting the default one,
-// and the mode dance that lets dotted names in.
+// and the retried file operations that undo a change.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, statSync, statfsSync } from 'node:fs';
+import { chmodSync, rmdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import { PreloadError } from './errors.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
@@ -35,18 +35,60 @@ export function requireBpffs(dir: string, mountIfMissing: boolean): void {
   }
 }
 
-/**
- * Runs `fn` while `dir` has no permission bits. bpffs only accepts names with
- * a dot (progs.debug) while its directory is in that state, which is how the
- * kernel populates a fresh mount; we do the same. The exact original mode is
- * restored on every path, errors included.
- */
-export function withModeCleared<T>(dir: string, fn: () => T): T {
-  const original = statSync(dir).mode & 0o7777;
-  chmodSync(dir, 0);
-  try {
-    return fn();
-  } finally {
-    chmodSync(dir, original);
+/** Whether `path` is a directory now. */
+export function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+/** Permission bits of `path` (sticky and set-id bits included). */
+export function modeOf(path: string): number {
+  return statSync(path).mode & 0o7777;
+}
+
+export const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
+// Undoing a change must not give up on the first error: a transient failure
+// (EINTR, EIO, ENOMEM) would otherwise leave the directory changed for good.
+const TRIES = 3;
+function persist(fn: () => void): void {
+  for (let i = 1; ; i++) {
+    try {
+      return fn();
+    } catch (err) {
+      if (i >= TRIES) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 * i);
+    }
   }
+}
+
+/**
+ * Sets the permission bits of a directory, trying again on failure. bpffs
+ * accepts names with a dot (progs.debug) only while a directory has none,
+ * which is how the kernel populates a fresh mount; we do the same, and put
+ * the mode back with this.
+ */
+export function setMode(dir: string, mode: number): void {
+  persist(() => chmodSync(dir, mode));
+}
+
+/** Removes a pin or symlink, trying again on failure; one already gone is fine. */
+export function removeEntry(path: string): void {
+  persist(() => {
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
+}
+
+/** Removes an empty directory, trying again on failure; one already gone is fine. */
+export function removeDir(path: string): void {
+  persist(() => {
+    try {
+      rmdirSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  });
 }

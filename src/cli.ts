@@ -8,6 +8,9 @@ import { helpText } from './help.js';
 import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
+import { octal } from './bpffs.js';
+import type { LockOptions } from './lock.js';
+import type { Interrupted, Repair } from './trail.js';
 import { unpin } from './unpin.js';
 import { installUnit, uninstallUnit } from './unit.js';
 
@@ -115,7 +118,32 @@ function describeEntry(e: Entry): string {
   }
 }
 
+function printRepair(r: Repair | null): void {
+  if (!r) return;
+  const who = r.pid !== undefined ? ` (${r.op}, pid ${r.pid})` : '';
+  console.log(`repaired what an interrupted run${who} left: ${r.done.join(', ')}`);
+}
+
+function describeInterrupted(i: Interrupted, root: string): string {
+  const left: string[] = [];
+  if (i.trail && i.modeNow !== undefined && i.modeNow !== i.trail.mode) {
+    left.push(`${i.dir} at mode ${octal(i.modeNow)} (was ${octal(i.trail.mode)})`);
+  }
+  if (i.tempPins.length) left.push(`temporary pins ${i.tempPins.join(', ')}`);
+  if (i.unreadable) left.push('a trail that is not ours');
+  const who = i.trail ? ` (${i.trail.op}, pid ${i.trail.owner.pid})` : '';
+  return `interrupted run${who} left ${left.length ? left.join(' and ') : 'its trail'}: run '${repairCommand(root)}' (or unpin) to repair it`;
+}
+
+const repairCommand = (root: string) => `bpf-preload populate --bpffs ${root}`;
+
+/** Says once that this run waits for another one. */
+const lockOptions: LockOptions = {
+  onWait: (dir, holder) => console.error(`bpf-preload: waiting for another run${holder ? ` (pid ${holder})` : ''} to finish with ${dir}`),
+};
+
 function printPopulate(r: PopulateResult): void {
+  printRepair(r.repaired);
   if (r.kind === 'left-alone') {
     for (const e of r.foreign) console.log(`${describeEntry(e)}: left alone; run with --replace to replace it`);
     return;
@@ -141,10 +169,22 @@ function printStatus(s: Status, json: boolean): void {
       progName: e.progName ?? null,
       reason: e.reason ?? null,
     }));
-    console.log(JSON.stringify({ bpffs: s.dir, files }, null, 2));
+    const i = s.interrupted;
+    const interrupted = i && {
+      op: i.trail?.op ?? null,
+      pid: i.trail?.owner.pid ?? null,
+      dir: i.dir,
+      mode: i.modeNow === undefined ? null : octal(i.modeNow),
+      recordedMode: i.trail ? octal(i.trail.mode) : null,
+      temporaryPins: i.tempPins,
+      repair: repairCommand(s.dir),
+    };
+    console.log(JSON.stringify({ bpffs: s.dir, files, running: s.running, interrupted }, null, 2));
     return;
   }
   for (const e of s.entries) console.log(describeEntry(e));
+  if (s.running !== null) console.log(`a bpf-preload run${s.running ? ` (pid ${s.running})` : ''} is changing ${s.dir} right now`);
+  if (s.interrupted) console.log(describeInterrupted(s.interrupted, s.dir));
 }
 
 /** One line saying what failed and what to do. */
@@ -188,6 +228,7 @@ export function main(argv: readonly string[]): number {
             mode: args.mode,
             replace: args.replace,
             mountIfMissing: args.bpffs === DEFAULT_BPFFS,
+            lock: lockOptions,
           }),
         );
         return EXIT_OK;
@@ -195,7 +236,8 @@ export function main(argv: readonly string[]): number {
         printStatus(status(args.bpffs), args.json);
         return EXIT_OK;
       case 'unpin': {
-        const r = unpin(args.bpffs);
+        const r = unpin(args.bpffs, lockOptions);
+        printRepair(r.repaired);
         for (const p of r.removed) console.log(`removed ${p}`);
         for (const e of r.kept) console.log(`${describeEntry(e)}: left alone`);
         if (r.removed.length === 0 && r.kept.length === 0) console.log(`nothing of ours pinned under ${args.bpffs}`);

@@ -35,6 +35,9 @@ export interface Entry {
 
 const MARKER_BYTES = Buffer.from(MARKER);
 
+/** Errors of the moment (out of memory, I/O, fd limits), not of the entry. */
+const TRANSIENT = new Set(['EIO', 'ENOMEM', 'EINTR', 'EAGAIN', 'ENFILE', 'EMFILE']);
+
 function fdKind(fd: number): string {
   // "anon_inode:bpf-link", "anon_inode:bpf-prog", "anon_inode:bpf-map"
   return readlinkSync(`/proc/self/fd/${fd}`);
@@ -69,6 +72,9 @@ export function inspectEntry(path: string): Entry {
   try {
     fd = objGet(path);
   } catch (err) {
+    // A transient failure says nothing about the entry: taking it for
+    // unusable would send the run to preload/ for no reason.
+    if (err instanceof LibbpfError && TRANSIENT.has(err.code)) throw err;
     return { path, state: 'unusable', reason: err instanceof LibbpfError ? err.code : String(err) };
   }
   return withFd(fd, (fd): Entry => {

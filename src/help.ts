@@ -2,6 +2,7 @@
 // the --help text and the bpf-preload(8) man page (build/package.ts).
 // Text marks literal commands with `backquotes` (bold in the man page).
 import { DEFAULT_BPFFS } from './bpffs.js';
+import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from './lock.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */
@@ -49,6 +50,12 @@ export const OPTIONS: Item[] = [
   { term: '--version', text: 'version' },
 ];
 
+/** How concurrent and interrupted runs behave (the man page's CONCURRENCY). */
+export const CONCURRENCY =
+  `One run at a time per directory: a second run waits for the first (up to ${DEFAULT_LOCK_TIMEOUT} seconds), ` +
+  'then works on what it left. A run that was killed leaves a trail (DIR/bpf-preload-transaction); ' +
+  'the next populate or unpin repairs what it left, and status reports it.';
+
 export const EXIT_CODES: Item[] = [
   { term: '0', text: 'done, or nothing to do (including: left a foreign entry alone)' },
   { term: '1', text: 'failure; the bpffs is left as it was found' },
@@ -58,6 +65,7 @@ export const EXIT_CODES: Item[] = [
 export const ENVIRONMENT: Item[] = [
   { term: 'BPF_PRELOAD_TIMING=1', text: 'print how long each phase took, to stderr' },
   { term: 'BPF_PRELOAD_LOADER=light|libbpf|auto', text: 'how to load the iterators (default auto: light skeleton, libbpf where the kernel cannot run it)' },
+  { term: `${LOCK_TIMEOUT_ENV}=SECONDS`, text: `how long to wait for another run on the same directory (default ${DEFAULT_LOCK_TIMEOUT})` },
   { term: 'BPF_PRELOAD_DEBUG=1', text: 'print a stack trace with unexpected errors' },
 ];
 
@@ -103,6 +111,7 @@ export function helpText(): string {
     wrap(DESCRIPTION, WIDTH).join('\n'),
     `commands:\n${table(COMMANDS, 18)}`,
     `options:\n${table(OPTIONS, 18)}`,
+    wrap(CONCURRENCY, WIDTH).join('\n'),
     `exit codes:\n${table(EXIT_CODES, 5)}`,
     `environment:\n${table(ENVIRONMENT, 24)}`,
   ].join('\n\n');
@@ -142,6 +151,8 @@ ${roff(DESCRIPTION)}
 ${roffItems(COMMANDS, roffTerm)}
 .SH OPTIONS
 ${roffItems(OPTIONS, roffTerm)}
+.SH CONCURRENCY
+${roff(CONCURRENCY)}
 .SH EXIT STATUS
 ${roffItems(EXIT_CODES, (t) => t)}
 .SH ENVIRONMENT

@@ -5,6 +5,7 @@ import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { release as osRelease } from 'node:os';
 import { LibbpfError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
 import { PreloadError } from './errors.js';
+import type { FileName } from './names.js';
 import { mark } from './timing.js';
 
 /** Stored in the object's .rodata; how we tell our pins from anyone else's. */
@@ -19,8 +20,6 @@ export const MAPS_HEADER_COMPAT = '  id name             max_entries\n';
 
 export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
 
-export type FileName = 'maps.debug' | 'progs.debug';
-export const FILE_NAMES: readonly FileName[] = ['maps.debug', 'progs.debug'];
 
 export interface IteratorFile {
   name: FileName;

@@ -15,6 +15,8 @@ const MAPS_HEADER = /^  id name             max_entries(  cur_entries)?\n/;
 interface StatusJson {
   bpffs: string;
   files: { name: string; path: string; state: string; linkId: number | null; progId: number | null }[];
+  running: number | null;
+  interrupted: unknown;
 }
 
 function statusOf(dir: string): StatusJson {
@@ -222,6 +224,8 @@ t.test('status --json names each file, its state and ids', async (t) => {
       { name: 'maps.debug', path: `${dir}/maps.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
       { name: 'progs.debug', path: `${dir}/progs.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
     ],
+    running: null,
+    interrupted: null,
   });
   t.equal(runCli(['--bpffs', dir]).code, 0);
   const st = statusOf(dir);

@@ -26,3 +26,4 @@ export {
 } from './info.js';
 export { libbpfVersion } from './version.js';
 export { Skeleton, type SkeletonSpec } from './skeleton.js';
+export { flock, SysError, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';

@@ -134,6 +134,8 @@ function declare() {
     copyFrom: libc.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),
     /** syscall(2), for bpf(2) commands issued exactly as a light skeleton does. */
     syscall: libc.func('long syscall(long number, ...)'),
+    /** flock(2): Node has no binding; the runner locks bpffs directories with it. */
+    flock: libc.func('int flock(int fd, int operation)'),
   };
 }
 
