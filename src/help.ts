@@ -16,9 +16,9 @@ export const SUMMARY = "pin the kernel's progs.debug and maps.debug BPF iterator
 
 /** Invocations, without the leading program name. */
 export const SYNOPSIS = [
-  '[populate] [--bpffs DIR] [--mode OCTAL] [--replace] [--verbose]',
-  'status [--bpffs DIR] [--json]',
-  'unpin [--bpffs DIR]',
+  '[populate] [--bpffs DIR | --all] [--mode OCTAL] [--replace] [--verbose]',
+  'status [--bpffs DIR | --all] [--json]',
+  'unpin [--bpffs DIR | --all]',
   'install-unit | uninstall-unit',
   '--help | --version',
 ];
@@ -41,6 +41,10 @@ export const OPTIONS: Item[] = [
   {
     term: '--bpffs DIR',
     text: `bpffs directory (default ${DEFAULT_BPFFS}, mounted there if nothing is). When DIR holds entries that cannot be opened or replaced, the files go to DIR/preload/ instead.`,
+  },
+  {
+    term: '--all',
+    text: 'every bpffs mounted in this mount namespace, each bpffs instance once (at a mount point showing its root where there is one); one failing does not stop the others',
   },
   { term: '--mode OCTAL', text: "mode of the pinned files (default 0400, as the kernel's; 0444 lets other users read them)" },
   { term: '--replace', text: 'replace working entries that are not ours' },

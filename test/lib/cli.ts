@@ -1,5 +1,5 @@
 // Runs the built CLI the way users do and returns what they would see.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const CLI = resolve('dist/bpf-preload.js');
@@ -50,4 +50,16 @@ export function catFile(path: string): string {
   const r = spawnSync('cat', [path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cat ${path}: ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/** Starts the CLI without waiting for it; `done` resolves with what it printed. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolveRun) => {
+    const p = spawn('env', ['-u', 'NODE_OPTIONS', NODE, CLI, ...args], { env: userEnv(env) });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
 }

@@ -6,6 +6,15 @@ export interface BpftoolProg {
   name?: string;
   type: string;
   map_ids?: number[];
+  /** Processes holding an fd of it. */
+  pids?: { pid: number; comm: string }[];
+}
+
+interface BpftoolLink {
+  id: number;
+  prog_id: number;
+  pinned?: string[];
+  pids?: { pid: number; comm: string }[];
 }
 
 export interface BpftoolMap {
@@ -32,4 +41,21 @@ export async function eventually(pred: () => boolean, ms = 5000): Promise<boolea
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The highest program id the kernel has handed out so far. */
+export const lastProgId = () => Math.max(0, ...bpftoolProgs().map((p) => p.id));
+
+/**
+ * Our iterator programs loaded after `sinceId` that nothing keeps for a
+ * reason: not behind a link that is pinned anywhere (bpftool --bpffs looks in
+ * every mounted bpffs) or held by a process, and not held by a process
+ * themselves. Anything listed is a leak: loaded until reboot.
+ */
+export function strayPrograms(sinceId: number): BpftoolProg[] {
+  const links = bpftoolJson<BpftoolLink[]>(['--bpffs', 'link', 'show']);
+  const kept = new Set(links.filter((l) => l.pinned?.length || l.pids?.length).map((l) => l.prog_id));
+  return bpftoolProgs().filter(
+    (p) => p.id > sinceId && /^dump_bpf_/.test(p.name ?? '') && !kept.has(p.id) && !p.pids?.length,
+  );
 }
