@@ -4,70 +4,19 @@ import { resolve } from 'node:path';
 import { DEFAULT_BPFFS } from './bpffs.js';
 import type { Entry } from './entries.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
+import { helpText } from './help.js';
 import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
 import { octal } from './bpffs.js';
 import { bpffsInstances } from './mounts.js';
-import { LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT, type LockOptions } from './lock.js';
+import type { LockOptions } from './lock.js';
 import type { Interrupted, Repair } from './trail.js';
 import { unpin } from './unpin.js';
 import { installUnit, uninstallUnit } from './unit.js';
 
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
-
-const HELP = `usage: bpf-preload [populate] [--bpffs DIR | --all] [--mode OCTAL] [--replace] [--verbose]
-       bpf-preload status [--bpffs DIR | --all] [--json]
-       bpf-preload unpin [--bpffs DIR | --all]
-       bpf-preload install-unit | uninstall-unit
-       bpf-preload --help | --version
-
-Pins two BPF iterators as DIR/progs.debug and DIR/maps.debug, so that
-\`cat DIR/progs.debug\` lists every loaded BPF program (full BTF name, what it
-is attached to) and \`cat DIR/maps.debug\` every map, as kernels built with
-CONFIG_BPF_PRELOAD do. Then exits: the pins keep the iterators alive.
-
-commands:
-  populate        pin the two files (the default command); replaces our own
-                  earlier pins atomically, leaves anyone else's alone
-  status          show what is pinned: ours, foreign, missing or unusable
-  unpin           remove our pins (and the preload/ directory we made)
-  install-unit    install and enable the systemd unit bpf-preload.service
-  uninstall-unit  disable and remove it
-
-options:
-  --bpffs DIR     bpffs directory (default ${DEFAULT_BPFFS}, mounted there if
-                  nothing is). When DIR holds entries that cannot be opened or
-                  replaced, the files go to DIR/preload/ instead.
-  --all           every bpffs mounted in this mount namespace, each bpffs
-                  instance once (at a mount point showing its root where
-                  there is one); one failing does not stop the others
-  --mode OCTAL    mode of the pinned files (default 0400, as the kernel's;
-                  0444 lets other users read them)
-  --replace       replace working entries that are not ours
-  --json          status as JSON
-  --verbose       print libbpf's messages
-  --help          this text
-  --version       version
-
-One run at a time per directory: a second run waits for the first (up to
-${DEFAULT_LOCK_TIMEOUT} s), then works on what it left. A run that was killed leaves a
-trail (DIR/bpf-preload-transaction); the next populate or unpin repairs what
-it left, and status reports it.
-
-exit codes:
-  0  done, or nothing to do (including: left a foreign entry alone)
-  1  failure; the bpffs is left as it was found
-  2  usage error
-
-environment:
-  BPF_PRELOAD_TIMING=1  print how long each phase took, to stderr
-  BPF_PRELOAD_LOADER=light|libbpf|auto  how to load the iterators (default auto:
-                        light skeleton, libbpf where the kernel cannot run it)
-  ${LOCK_TIMEOUT_ENV}=SECONDS  how long to wait for another run on the
-                        same directory (default ${DEFAULT_LOCK_TIMEOUT})
-  BPF_PRELOAD_DEBUG=1   print a stack trace with unexpected errors`;
 
 interface Args {
   command: 'populate' | 'status' | 'unpin' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
@@ -327,7 +276,7 @@ export function main(argv: readonly string[]): number {
     if (args.verbose) configureLog(LogLevel.Debug, (line) => console.error(line));
     switch (args.command) {
       case 'help':
-        console.log(HELP);
+        console.log(helpText());
         return EXIT_OK;
       case 'version':
         console.log(`bpf-preload ${VERSION}`);

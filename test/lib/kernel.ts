@@ -53,9 +53,21 @@ export const lastProgId = () => Math.max(0, ...bpftoolProgs().map((p) => p.id));
  * themselves. Anything listed is a leak: loaded until reboot.
  */
 export function strayPrograms(sinceId: number): BpftoolProg[] {
+  return ourPrograms(sinceId, () => false);
+}
+
+/**
+ * Our iterator programs loaded after `sinceId`, less those that something
+ * outside the test keeps: a link pinned at a path for which `mine(path)` is
+ * false, or a process. What is left are the programs pinned where the test
+ * looks, and strays; other tests or runs on the machine do not count.
+ */
+export function ourPrograms(sinceId: number, mine: (path: string) => boolean): BpftoolProg[] {
   const links = bpftoolJson<BpftoolLink[]>(['--bpffs', 'link', 'show']);
-  const kept = new Set(links.filter((l) => l.pinned?.length || l.pids?.length).map((l) => l.prog_id));
+  const elsewhere = new Set(
+    links.filter((l) => l.pinned?.some((p) => !mine(p)) || l.pids?.length).map((l) => l.prog_id),
+  );
   return bpftoolProgs().filter(
-    (p) => p.id > sinceId && /^dump_bpf_/.test(p.name ?? '') && !kept.has(p.id) && !p.pids?.length,
+    (p) => p.id > sinceId && /^dump_bpf_/.test(p.name ?? '') && !elsewhere.has(p.id) && !p.pids?.length,
   );
 }
