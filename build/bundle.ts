@@ -2,23 +2,11 @@
 // embedded object, into the single file dist/bpf-preload.js. koffi stays
 // outside: it carries a native module.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
+import { cliBundleOptions } from './bundle-options.js';
 
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 const outfile = 'dist/bpf-preload.js';
 
-await build({
-  entryPoints: ['src/main.ts'],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  external: ['koffi'],
-  banner: { js: '#!/usr/bin/env node' },
-  define: { __VERSION__: JSON.stringify(pkg.version) },
-  legalComments: 'none',
-  logLevel: 'warning',
-});
+await build({ ...cliBundleOptions, entryPoints: ['src/main.ts'], outfile });
 chmodSync(outfile, 0o755);
 console.log(`built ${outfile}`);

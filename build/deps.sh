@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what building and testing need is on the machine: the npm
-# packages, and clang, llvm, bpftool and libbpf from the distribution. Installs
+# packages, and clang, llvm, bpftool and libbpf from the distribution (and
+# dpkg-dev and lintian, for the Debian package). Installs
 # what is missing with apt-get when it can (root, Debian/Ubuntu); otherwise
 # says exactly what to install. Usage: build/deps.sh [--runtime-only]
 set -euo pipefail
@@ -22,6 +23,9 @@ if [ $runtime_only = 0 ]; then
 	command -v llvm-strip >/dev/null || missing+=(llvm)
 	command -v bpftool >/dev/null || missing+=(bpftool)
 	[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+	# The Debian package: building it (npm run package) and its tests.
+	command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
+	command -v lintian >/dev/null || missing+=(lintian)
 fi
 [ ${#missing[@]} = 0 ] && exit 0
 

@@ -4,11 +4,13 @@ import { resolve } from 'node:path';
 import { DEFAULT_BPFFS } from './bpffs.js';
 import type { Entry } from './entries.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
+import { helpText } from './help.js';
 import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
 import { octal } from './bpffs.js';
-import { LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT, type LockOptions } from './lock.js';
+import { bpffsInstances } from './mounts.js';
+import type { LockOptions } from './lock.js';
 import type { Interrupted, Repair } from './trail.js';
 import { unpin } from './unpin.js';
 import { installUnit, uninstallUnit } from './unit.js';
@@ -16,58 +18,10 @@ import { installUnit, uninstallUnit } from './unit.js';
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
 
-const HELP = `usage: bpf-preload [populate] [--bpffs DIR] [--mode OCTAL] [--replace] [--verbose]
-       bpf-preload status [--bpffs DIR] [--json]
-       bpf-preload unpin [--bpffs DIR]
-       bpf-preload install-unit | uninstall-unit
-       bpf-preload --help | --version
-
-Pins two BPF iterators as DIR/progs.debug and DIR/maps.debug, so that
-\`cat DIR/progs.debug\` lists every loaded BPF program (full BTF name, what it
-is attached to) and \`cat DIR/maps.debug\` every map, as kernels built with
-CONFIG_BPF_PRELOAD do. Then exits: the pins keep the iterators alive.
-
-commands:
-  populate        pin the two files (the default command); replaces our own
-                  earlier pins atomically, leaves anyone else's alone
-  status          show what is pinned: ours, foreign, missing or unusable
-  unpin           remove our pins (and the preload/ directory we made)
-  install-unit    install and enable the systemd unit bpf-preload.service
-  uninstall-unit  disable and remove it
-
-options:
-  --bpffs DIR     bpffs directory (default ${DEFAULT_BPFFS}, mounted there if
-                  nothing is). When DIR holds entries that cannot be opened or
-                  replaced, the files go to DIR/preload/ instead.
-  --mode OCTAL    mode of the pinned files (default 0400, as the kernel's;
-                  0444 lets other users read them)
-  --replace       replace working entries that are not ours
-  --json          status as JSON
-  --verbose       print libbpf's messages
-  --help          this text
-  --version       version
-
-One run at a time per directory: a second run waits for the first (up to
-${DEFAULT_LOCK_TIMEOUT} s), then works on what it left. A run that was killed leaves a
-trail (DIR/bpf-preload-transaction); the next populate or unpin repairs what
-it left, and status reports it.
-
-exit codes:
-  0  done, or nothing to do (including: left a foreign entry alone)
-  1  failure; the bpffs is left as it was found
-  2  usage error
-
-environment:
-  BPF_PRELOAD_TIMING=1  print how long each phase took, to stderr
-  BPF_PRELOAD_LOADER=light|libbpf|auto  how to load the iterators (default auto:
-                        light skeleton, libbpf where the kernel cannot run it)
-  ${LOCK_TIMEOUT_ENV}=SECONDS  how long to wait for another run on the
-                        same directory (default ${DEFAULT_LOCK_TIMEOUT})
-  BPF_PRELOAD_DEBUG=1   print a stack trace with unexpected errors`;
-
 interface Args {
   command: 'populate' | 'status' | 'unpin' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
   bpffs: string;
+  all: boolean;
   mode: number;
   replace: boolean;
   json: boolean;
@@ -77,9 +31,9 @@ interface Args {
 
 const COMMANDS = ['populate', 'status', 'unpin', 'install-unit', 'uninstall-unit'] as const;
 const OPTIONS_OF: Record<Args['command'], readonly string[]> = {
-  populate: ['--bpffs', '--mode', '--replace', '--verbose'],
-  status: ['--bpffs', '--json', '--verbose'],
-  unpin: ['--bpffs', '--verbose'],
+  populate: ['--bpffs', '--all', '--mode', '--replace', '--verbose'],
+  status: ['--bpffs', '--all', '--json', '--verbose'],
+  unpin: ['--bpffs', '--all', '--verbose'],
   'install-unit': [],
   'uninstall-unit': [],
   help: [],
@@ -90,6 +44,7 @@ export function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     command: 'populate',
     bpffs: DEFAULT_BPFFS,
+    all: false,
     mode: 0o400,
     replace: false,
     json: false,
@@ -132,6 +87,9 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--replace':
         args.replace = true;
         break;
+      case '--all':
+        args.all = true;
+        break;
       case '--json':
         args.json = true;
         break;
@@ -149,6 +107,7 @@ export function parseArgs(argv: readonly string[]): Args {
   for (const flag of seen) {
     if (!OPTIONS_OF[args.command].includes(flag)) throw new UsageError(`${flag} does not apply to '${args.command}' (see --help)`);
   }
+  if (args.all && seen.includes('--bpffs')) throw new UsageError('--all and --bpffs exclude each other: give one');
   return args;
 }
 
@@ -206,30 +165,30 @@ function printPopulate(r: PopulateResult): void {
   }
 }
 
-function printStatus(s: Status, json: boolean): void {
-  if (json) {
-    const files = s.entries.map((e) => ({
-      name: e.path.slice(e.path.lastIndexOf('/') + 1),
-      path: e.path,
-      state: e.state,
-      linkId: e.linkId ?? null,
-      progId: e.progId ?? null,
-      progName: e.progName ?? null,
-      reason: e.reason ?? null,
-    }));
-    const i = s.interrupted;
-    const interrupted = i && {
-      op: i.trail?.op ?? null,
-      pid: i.trail?.owner.pid ?? null,
-      dir: i.dir,
-      mode: i.modeNow === undefined ? null : octal(i.modeNow),
-      recordedMode: i.trail ? octal(i.trail.mode) : null,
-      temporaryPins: i.tempPins,
-      repair: repairCommand(s.dir),
-    };
-    console.log(JSON.stringify({ bpffs: s.dir, files, running: s.running, interrupted }, null, 2));
-    return;
-  }
+function statusJson(s: Status) {
+  const files = s.entries.map((e) => ({
+    name: e.path.slice(e.path.lastIndexOf('/') + 1),
+    path: e.path,
+    state: e.state,
+    linkId: e.linkId ?? null,
+    progId: e.progId ?? null,
+    progName: e.progName ?? null,
+    reason: e.reason ?? null,
+  }));
+  const i = s.interrupted;
+  const interrupted = i && {
+    op: i.trail?.op ?? null,
+    pid: i.trail?.owner.pid ?? null,
+    dir: i.dir,
+    mode: i.modeNow === undefined ? null : octal(i.modeNow),
+    recordedMode: i.trail ? octal(i.trail.mode) : null,
+    temporaryPins: i.tempPins,
+    repair: repairCommand(s.dir),
+  };
+  return { bpffs: s.dir, files, running: s.running, interrupted };
+}
+
+function printStatus(s: Status): void {
   for (const e of s.entries) console.log(describeEntry(e));
   if (s.running !== null) console.log(`a bpf-preload run${s.running ? ` (pid ${s.running})` : ''} is changing ${s.dir} right now`);
   if (s.interrupted) console.log(describeInterrupted(s.interrupted, s.dir));
@@ -252,6 +211,59 @@ export function explain(err: unknown): string {
   return `internal error: ${e?.message ?? String(err)} (please report it; BPF_PRELOAD_DEBUG=1 shows a stack trace)`;
 }
 
+/** One bpffs directory: the command's work and output. Throws on failure. */
+function runOn(args: Args, dir: string, json: unknown[]): void {
+  switch (args.command) {
+    case 'populate':
+      printPopulate(
+        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions }),
+      );
+      return;
+    case 'status': {
+      const s = status(dir);
+      if (args.json) json.push(statusJson(s));
+      else printStatus(s);
+      return;
+    }
+    case 'unpin': {
+      const r = unpin(dir, lockOptions);
+      printRepair(r.repaired);
+      for (const p of r.removed) console.log(`removed ${p}`);
+      for (const e of r.kept) console.log(`${describeEntry(e)}: left alone`);
+      if (r.removed.length === 0 && r.kept.length === 0) console.log(`nothing of ours pinned under ${dir}`);
+      return;
+    }
+  }
+}
+
+/**
+ * populate, status, unpin on --bpffs DIR or on every bpffs (--all). With
+ * --all one failing instance does not stop the others: each failure is its
+ * own line, and the exit code is 1 if any failed.
+ */
+function eachBpffs(args: Args): number {
+  const dirs = args.all ? bpffsInstances().map((i) => i.mountPoint) : [args.bpffs];
+  if (dirs.length === 0) {
+    if (args.command === 'populate') throw new PreloadError(`no bpffs is mounted here: mount one (mount -t bpf bpf ${DEFAULT_BPFFS}) or give --bpffs`);
+    if (!args.json) console.log('no bpffs is mounted here');
+  }
+  const json: unknown[] = [];
+  let failed = false;
+  for (const dir of dirs) {
+    try {
+      runOn(args, dir, json);
+    } catch (err) {
+      if (!args.all) throw err;
+      if (process.env.BPF_PRELOAD_DEBUG) console.error(err);
+      const line = explain(err);
+      console.error(`bpf-preload: ${line.includes(dir) ? line : `${dir}: ${line}`}`);
+      failed = true;
+    }
+  }
+  if (args.json) console.log(JSON.stringify(args.all ? json : json[0], null, 2));
+  return failed ? EXIT_FAILURE : EXIT_OK;
+}
+
 export function main(argv: readonly string[]): number {
   let args: Args;
   try {
@@ -264,33 +276,15 @@ export function main(argv: readonly string[]): number {
     if (args.verbose) configureLog(LogLevel.Debug, (line) => console.error(line));
     switch (args.command) {
       case 'help':
-        console.log(HELP);
+        console.log(helpText());
         return EXIT_OK;
       case 'version':
         console.log(`bpf-preload ${VERSION}`);
         return EXIT_OK;
       case 'populate':
-        printPopulate(
-          populate({
-            bpffs: args.bpffs,
-            mode: args.mode,
-            replace: args.replace,
-            mountIfMissing: args.bpffs === DEFAULT_BPFFS,
-            lock: lockOptions,
-          }),
-        );
-        return EXIT_OK;
       case 'status':
-        printStatus(status(args.bpffs), args.json);
-        return EXIT_OK;
-      case 'unpin': {
-        const r = unpin(args.bpffs, lockOptions);
-        printRepair(r.repaired);
-        for (const p of r.removed) console.log(`removed ${p}`);
-        for (const e of r.kept) console.log(`${describeEntry(e)}: left alone`);
-        if (r.removed.length === 0 && r.kept.length === 0) console.log(`nothing of ours pinned under ${args.bpffs}`);
-        return EXIT_OK;
-      }
+      case 'unpin':
+        return eachBpffs(args);
       case 'install-unit':
         console.log(installUnit());
         return EXIT_OK;

@@ -10,6 +10,7 @@
 import { lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
+import { PreloadError } from './errors.js';
 import { FALLBACK_SUBDIR, TRAIL_NAME, tempPinOwner, type Owner } from './names.js';
 
 export type Operation = 'populate' | 'unpin';
@@ -61,7 +62,15 @@ function parse(text: string): Trail | null {
 
 /** Records that a run is about to change `root` (or its FALLBACK_SUBDIR). Fails if a trail is there. */
 export function writeTrail(root: string, t: Trail): void {
-  symlinkSync(format(t), join(root, TRAIL_NAME));
+  const path = join(root, TRAIL_NAME);
+  try {
+    symlinkSync(format(t), path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') throw new PreloadError(`${root} is mounted read-only: remount it read-write (mount -o remount,rw ${root}) or pick another --bpffs`);
+    if (code === 'EEXIST') throw new PreloadError(`${path} is in the way and is not ours: remove it, then run again`);
+    throw err;
+  }
 }
 
 export function removeTrail(root: string): void {

@@ -7,7 +7,10 @@ import { isAbsolute, join } from 'node:path';
 import { PreloadError } from './errors.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
+/** Where `install-unit` writes the unit (the administrator's directory). */
 export const UNIT_DIR = '/etc/systemd/system';
+/** Where the Debian package ships it (the vendor's directory). */
+export const PACKAGE_UNIT_DIR = '/usr/lib/systemd/system';
 /**
  * Where the unit is wanted from, and what it finishes before: services and
  * logins (multi-user.target) find the files; nothing in early boot reads them.
@@ -24,16 +27,25 @@ function execWord(word: string): string {
   return /[\s"'\\;]/.test(escaped) ? `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : escaped;
 }
 
-/** The unit text for a CLI at `cliPath`, run by the node binary at `nodePath` (both absolute). */
-export function renderUnit(cliPath: string, nodePath: string): string {
+/** Who put the unit there, and so how it is removed: its first line. */
+const ORIGIN = {
+  'install-unit': '# Installed by `bpf-preload install-unit`; remove with `bpf-preload uninstall-unit`.',
+  package: '# Installed by the bpf-preload package; `systemctl disable bpf-preload` keeps it from running at boot.',
+};
+
+/**
+ * The unit text for a CLI at `cliPath`, run by the node binary at `nodePath`
+ * (both absolute), as installed by `installedBy`.
+ */
+export function renderUnit(cliPath: string, nodePath: string, installedBy: keyof typeof ORIGIN = 'install-unit'): string {
   for (const p of [cliPath, nodePath]) {
     if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
   }
   const cmd = (verb: string) => `${execWord(nodePath)} ${execWord(cliPath)} ${verb}`;
-  return `# Installed by \`bpf-preload install-unit\`; remove with \`bpf-preload uninstall-unit\`.
+  return `${ORIGIN[installedBy]}
 [Unit]
 Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
-# Off the boot's critical path: the default dependencies start it after
+${installedBy === 'package' ? 'Documentation=man:bpf-preload(8)\n' : ''}# Off the boot's critical path: the default dependencies start it after
 # basic.target (so it delays neither sysinit.target nor basic.target, and the
 # bpffs systemd mounts is there), and it is done before ${WANTED_BY}.
 Before=${WANTED_BY}
@@ -46,6 +58,10 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=${cmd('populate')}
 ExecStop=${cmd('unpin')}
+# populate replaces its own pins atomically: \`systemctl reload\` (what a
+# package upgrade does) refreshes them without a moment where they are missing,
+# where restart would unpin first.
+ExecReload=${cmd('populate')}
 # Loading iterators takes CAP_BPF and CAP_PERFMON; telling our own pins from
 # others' (prog/map by id) takes CAP_SYS_ADMIN. bpffs refuses dotted names in
 # a directory with any permission bits, so the pins are made while the
@@ -112,6 +128,10 @@ function unitPath(root: string | undefined): string {
 
 /** Writes the unit pointing at the CLI and enables it (and starts it unless `now` is false). */
 export function installUnit(opts: UnitOptions = {}): string {
+  const packaged = join(opts.root ?? '/', PACKAGE_UNIT_DIR, UNIT_NAME);
+  if (existsSync(packaged)) {
+    throw new PreloadError(`${packaged} is installed by the bpf-preload package, which enables it: install-unit is for npm -g installs`);
+  }
   const cliPath = opts.cliPath ?? realpathSync(process.argv[1] ?? '');
   const nodePath = opts.nodePath ?? process.execPath;
   const now = opts.now ?? opts.root === undefined;

@@ -1,24 +1,48 @@
-// How the runner meets its surroundings: the default /sys/fs/bpf with nothing
-// mounted, an unprivileged caller, a machine without libbpf. Each runs in a
+// How the runner meets its surroundings: the Node.js it runs on, the default
+// /sys/fs/bpf with nothing mounted, an unprivileged caller, a machine without
+// libbpf. Each runs in a
 // private mount namespace (unshare -m), so the host's mounts stay untouched
 // and everything made there disappears with the namespace.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
+import { OLDEST_NODE } from '../build/bundle-options.js';
 import { privateBpffs } from './lib/bpffs.js';
-import { CLI, runCli, userEnv } from './lib/cli.js';
+import { CLI, NODE, nodeVersion, runCli, userEnv } from './lib/cli.js';
 
 function inNamespace(script: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'env', '-u', 'NODE_OPTIONS', 'sh', '-ec', script], {
     encoding: 'utf8',
-    env: userEnv({ NODE: process.execPath, CLI }),
+    env: userEnv({ NODE, CLI }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Whether version a.b.c is at least x.y.z (missing parts are 0). */
+function atLeast(version: string, oldest: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = oldest.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+}
+
+const version = nodeVersion();
+t.test(`runs on Node.js ${version} (${NODE}), which package.json's engines allows`, async (t) => {
+  t.ok(atLeast(version, OLDEST_NODE), `${version} >= ${OLDEST_NODE}`);
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+  const r = runCli(['--version']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `bpf-preload ${pkg.version}\n`);
+  t.equal(r.stderr, '');
+});
+
 t.test('default location: mounts a bpffs at /sys/fs/bpf (mode 0700) when none is there', async (t) => {
   const r = inNamespace(`
     if mountpoint -q /sys/fs/bpf; then umount /sys/fs/bpf; fi
+    # A node that runs in a mount namespace of its own (test/node18/node)
+    # mounts into this one only through a shared /sys (shared within this
+    # private namespace: nothing reaches the host).
+    mount --make-rshared /sys
     "$NODE" "$CLI"
     echo "mode=$(stat -c %a /sys/fs/bpf) fs=$(stat -f -c %T /sys/fs/bpf)"
     for f in /sys/fs/bpf/progs.debug /sys/fs/bpf/preload/progs.debug; do

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite. Installs what is missing, compiles the BPF
-# objects, bundles the CLI, runs the tap tests, then the qemu boot test
-# (skipped with BPF_PRELOAD_SKIP_BOOT=1). Exits non-zero if either failed.
+# objects, bundles the CLI, runs the tap tests, the CLI's tap tests again on
+# Debian's Node.js 18, then the qemu boot test (skipped with
+# BPF_PRELOAD_SKIP_BOOT=1). With arguments (`npm test -- test/x.test.ts`) only
+# those tap files, on this node (or BPF_PRELOAD_TEST_NODE's). Exits non-zero
+# if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash build/deps.sh || exit 1
@@ -13,9 +16,25 @@ node build/run.mjs build/bundle.ts >/dev/null || exit 1
 export V8_COMPILE_CACHE_CACHE_DIR="$PWD/node_modules/.cache/v8-compile-cache"
 npx tap "$@"
 tap_status=$?
+
+# The tests that run the built CLI (every file that imports test/lib/cli.ts)
+# once more, the CLI running on Debian 12's own Node.js 18: the oldest we
+# support, as distributions ship it.
+node18_status=0
+if [ $# = 0 ]; then
+	if node18=$(bash test/node18/install.sh); then
+		echo "# the CLI tests again, on Debian's Node.js 18 ($node18)"
+		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts)
+		node18_status=$?
+	else
+		echo "# not ok: could not unpack Debian's Node.js 18 (test/node18/install.sh)"
+		node18_status=1
+	fi
+fi
+
 boot_status=0
 if [ -z "${BPF_PRELOAD_SKIP_BOOT:-}" ] && [ $# = 0 ]; then
 	node test/boot/run.mjs
 	boot_status=$?
 fi
-[ $tap_status = 0 ] && [ $boot_status = 0 ]
+[ $tap_status = 0 ] && [ $node18_status = 0 ] && [ $boot_status = 0 ]

@@ -1,8 +1,17 @@
 // Runs the built CLI the way users do and returns what they would see.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const CLI = resolve('dist/bpf-preload.js');
+
+/**
+ * The node that runs the CLI: this test's own, or BPF_PRELOAD_TEST_NODE when
+ * set. `npm test` sets it to test/node18/node (Debian 12's node 18) for a
+ * second pass of every test file that imports this module; such a wrapper
+ * runs as root and takes `--uid N` first to drop to that user itself.
+ */
+export const NODE = process.env.BPF_PRELOAD_TEST_NODE ? resolve(process.env.BPF_PRELOAD_TEST_NODE) : process.execPath;
+const NODE_IS_WRAPPER = NODE !== process.execPath;
 
 export interface Run {
   code: number | null;
@@ -20,12 +29,20 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
   // tap adds its loaders to NODE_OPTIONS of everything a test spawns;
   // env(1) takes them out again, so the CLI runs as a user would run it.
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, ...args], {
+  const asUser = uid === undefined ? [] : NODE_IS_WRAPPER ? ['--uid', String(uid)] : [];
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, ...asUser, CLI, ...args], {
     encoding: 'utf8',
     env: userEnv(env),
-    ...(uid === undefined ? {} : { uid, gid: uid }),
+    ...(uid === undefined || NODE_IS_WRAPPER ? {} : { uid, gid: uid }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The version of NODE, as `process.versions.node` reports it there. */
+export function nodeVersion(): string {
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, '-p', 'process.versions.node'], { encoding: 'utf8', env: userEnv() });
+  if (r.status !== 0) throw new Error(`${NODE} -p process.versions.node: ${r.stderr.trim()}`);
+  return r.stdout.trim();
 }
 
 /** Reads an iterator file start to end, as `cat` does (they cannot seek). */
@@ -33,4 +50,16 @@ export function catFile(path: string): string {
   const r = spawnSync('cat', [path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cat ${path}: ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/** Starts the CLI without waiting for it; `done` resolves with what it printed. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolveRun) => {
+    const p = spawn('env', ['-u', 'NODE_OPTIONS', NODE, CLI, ...args], { env: userEnv(env) });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
 }

@@ -1,0 +1,39 @@
+// How the CLI is bundled: one ESM file for the oldest Node.js we support.
+// Shared by build/bundle.ts and the test that runs the bundle's preamble
+// where Symbol.dispose is missing.
+import type { BuildOptions } from 'esbuild';
+import { readFileSync } from 'node:fs';
+
+interface PackageJson {
+  version: string;
+  engines: { node: string };
+}
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as PackageJson;
+
+/** The oldest Node.js the CLI runs on, from package.json's `engines` (">=18.15" → "18.15"). */
+export const OLDEST_NODE = /^>=\s*(\d+(?:\.\d+){0,2})$/.exec(pkg.engines.node)?.[1] ?? fail(`engines.node should read ">=X.Y", not ${pkg.engines.node}`);
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/**
+ * Runs before anything else in the bundle. `using` is lowered by esbuild, and
+ * our classes dispose through `[Symbol.dispose]`; Node.js before 18.18 has no
+ * such symbol, so the class keys and esbuild's helper would disagree. Give
+ * those versions the symbol later ones use (Symbol.for('nodejs.dispose')).
+ */
+export const PREAMBLE = `Symbol.dispose ??= Symbol.for("nodejs.dispose");`;
+
+export const cliBundleOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: `node${OLDEST_NODE}`,
+  external: ['koffi'],
+  banner: { js: `#!/usr/bin/env node\n${PREAMBLE}` },
+  define: { __VERSION__: JSON.stringify(pkg.version) },
+  legalComments: 'none',
+  logLevel: 'warning',
+} satisfies BuildOptions;

@@ -1,0 +1,206 @@
+// The Debian package (`npm run package`): what is in it, lintian's verdict,
+// and apt installing, upgrading, removing and purging it in a scratch root:
+// an overlay of this machine's / in a private mount namespace, so this
+// machine's own files and dpkg database stay as they are. Without systemd
+// running there, the package enables its unit and starts nothing, as in a
+// chroot or an image build; the boot test covers a running systemd.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { OLDEST_NODE } from '../build/bundle-options.js';
+import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
+import { COMMANDS, OPTIONS, helpText, manPage } from '../src/help.js';
+import { UNIT_NAME, WANTED_BY, renderUnit } from '../src/unit.js';
+
+/**
+ * lintian's remarks we keep (all info or pedantic; none is an error or a
+ * warning), and why:
+ * - hardening-no-bindnow, hardening-no-fortify-functions, spelling-error-in-binary:
+ *   koffi.node is koffi's own prebuilt module from npm, shipped as built upstream.
+ * - package-supports-alternative-init-but-no-init.d-script: the unit runs in
+ *   early boot under systemd's sandboxing; there is no sysvinit equivalent.
+ * - repeated-path-segment: node_modules/koffi/build/koffi/ is koffi's own
+ *   layout, where src/libbpf/native.ts loads the module from.
+ */
+const LINTIAN_KEPT = [
+  'I: hardening-no-bindnow',
+  'I: hardening-no-fortify-functions',
+  'I: package-supports-alternative-init-but-no-init.d-script',
+  'I: spelling-error-in-binary',
+  'P: repeated-path-segment',
+];
+
+const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).stdout.trim();
+const UPGRADE = `${VERSION}+1`;
+const work = mkdtempSync(join(tmpdir(), 'bpf-preload-deb-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+
+function sh(cmd: string, args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 1 << 26 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function buildDeb(version: string): string {
+  // Without tap's loaders in NODE_OPTIONS: the builder runs as `npm run package` runs it.
+  const r = sh('env', ['-u', 'NODE_OPTIONS', process.execPath, 'build/run.mjs', 'build/package.ts', '--out', work, '--version', version]);
+  if (r.code !== 0) throw new Error(`npm run package failed: ${r.stderr}`);
+  return join(work, debFileName(version, arch));
+}
+
+const deb = buildDeb(VERSION);
+
+function fileInDeb(path: string): Buffer {
+  const r = spawnSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ".$2"`, 'sh', deb, path], { maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${path} not in ${deb}: ${r.stderr}`);
+  return r.stdout;
+}
+
+t.test(`control: ${PACKAGE} ${VERSION} for ${arch}, depending on nodejs (>= ${OLDEST_NODE}) and libbpf1`, async (t) => {
+  const field = (name: string) => sh('dpkg-deb', ['-f', deb, name]).stdout.trim();
+  t.equal(field('Package'), PACKAGE);
+  t.equal(field('Version'), VERSION);
+  t.equal(field('Architecture'), arch);
+  const depends = field('Depends').split(', ');
+  t.equal(depends[0], `nodejs (>= ${OLDEST_NODE})`);
+  t.equal(depends[1], 'libbpf1');
+  t.ok(depends.some((d) => d.startsWith('libc6 ')), `koffi's libraries too: ${depends.join(', ')}`);
+  const info = sh('dpkg-deb', ['-I', deb]).stdout;
+  for (const script of ['postinst', 'prerm', 'postrm']) t.match(info, new RegExp(`\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`), `${script}: an executable shell script`);
+});
+
+t.test('contents: the CLI, koffi for this architecture only, the unit, the man page, the docs; all root-owned', async (t) => {
+  const listing = sh('dpkg-deb', ['-c', deb]).stdout.trim().split('\n');
+  const entries = listing.map((line) => {
+    const [mode, owner, , , , ...rest] = line.split(/\s+/);
+    return { mode, owner, path: rest.join(' ').replace(/^\./, '') };
+  });
+  t.ok(entries.every((e) => e.owner === 'root/root'), 'every entry is owned by root/root');
+  const nonDirs = entries.filter((e) => !e.mode.startsWith('d'));
+  const koffi = koffiModulePath(arch);
+  t.same(
+    nonDirs.map((e) => e.path).sort(),
+    [
+      `${DEB_BIN} -> ../lib/${PACKAGE}/${PACKAGE}.mjs`,
+      DEB_CLI,
+      koffi,
+      koffi.replace(/build\/koffi\/[^/]+\/koffi\.node$/, 'package.json'),
+      DEB_UNIT,
+      DEB_MAN,
+      `${DEB_DOC_DIR}/README.md.gz`,
+      `${DEB_DOC_DIR}/changelog.gz`,
+      `${DEB_DOC_DIR}/copyright`,
+    ].sort(),
+  );
+  t.equal(entries.find((e) => e.path === DEB_CLI)?.mode, '-rwxr-xr-x');
+  t.match(fileInDeb(DEB_CLI).toString('utf8', 0, 40), new RegExp(`^#!${DEB_NODE}\n`), 'the CLI runs on the system node');
+  t.equal(entries.filter((e) => e.path.endsWith('.node')).length, 1, 'one native module');
+});
+
+t.test(`the unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
+  const unit = fileInDeb(DEB_UNIT).toString();
+  t.equal(unit, renderUnit(DEB_CLI, DEB_NODE, 'package'));
+  t.match(unit, /^# Installed by the bpf-preload package/);
+  t.match(unit, /^ExecReload=.* populate$/m, 'reload re-populates (what an upgrade does)');
+  const file = join(work, UNIT_NAME);
+  writeFileSync(file, unit);
+  // --man=no: the man page it names is in the package, not on this machine.
+  const v = sh('systemd-analyze', ['verify', '--man=no', file]);
+  t.equal(v.code, 0, v.stderr);
+  t.equal(v.stderr.trim(), '');
+});
+
+t.test('the man page comes from the same text as --help, and man renders it without warnings', async (t) => {
+  const roff = gunzipSync(fileInDeb(DEB_MAN)).toString();
+  const date = roff.match(/^\.TH \S+ 8 (\S+)/)?.[1] ?? '';
+  t.equal(roff, manPage(VERSION, date), 'exactly manPage()');
+  const file = join(work, `${PACKAGE}.8`);
+  writeFileSync(file, roff);
+  const r = spawnSync('man', ['--warnings', '-l', file], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '400', MANPAGER: 'cat', LC_ALL: 'C.UTF-8' } });
+  t.equal(r.status, 0);
+  t.equal(r.stderr, '', 'no groff warnings');
+  const rendered = r.stdout.replace(/.\x08/g, '').replace(/\s+/g, ' ');
+  const help = helpText().replace(/\s+/g, ' ');
+  for (const item of [...COMMANDS, ...OPTIONS]) {
+    const text = item.text.replaceAll('`', '');
+    t.ok(rendered.includes(`${item.term} ${text}`), `man: ${item.term}`);
+    t.ok(help.includes(`${item.term} ${text}`), `--help: ${item.term}`);
+  }
+});
+
+t.test('lintian: no errors, no warnings; only the remarks we keep', async (t) => {
+  const r = sh('lintian', ['--display-info', '--pedantic', deb]);
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  const tags = [...new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^(\w): \S+: (\S+).*$/, '$1: $2')))].sort();
+  t.same(tags, LINTIAN_KEPT, r.stdout);
+});
+
+/**
+ * Runs `script` (bash) with $ROOT a scratch root: an overlay on this
+ * machine's / (writes go to a tmpfs), with its own /proc, /dev, /tmp and an
+ * empty /run, all in a private mount namespace that ends with the script.
+ * `r CMD` runs CMD in it.
+ */
+function inScratchRoot(script: string): { code: number | null; stdout: string; stderr: string } {
+  const scratch = mkdtempSync(join(work, 'scratch-'));
+  const setup = `
+    set -euo pipefail
+    mount -t tmpfs scratch "$SCRATCH"
+    mkdir "$SCRATCH/upper" "$SCRATCH/work" "$SCRATCH/root"
+    ROOT=$SCRATCH/root
+    mount -t overlay scratch -o "lowerdir=/,upperdir=$SCRATCH/upper,workdir=$SCRATCH/work" "$ROOT"
+    mount -t proc proc "$ROOT/proc"
+    mount --rbind /dev "$ROOT/dev"
+    mount -t tmpfs run "$ROOT/run"
+    mount -t tmpfs tmp "$ROOT/tmp"
+    r() { chroot "$ROOT" /usr/bin/env -u NODE_OPTIONS DEBIAN_FRONTEND=noninteractive sh -c "cd / && $1"; }
+  `;
+  const res = spawnSync('unshare', ['-m', '--propagation', 'private', 'env', `SCRATCH=${scratch}`, 'bash', '-c', setup + script], { encoding: 'utf8' });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+t.test('apt installs it in a scratch root (enabled, not started), dpkg upgrades, removes and purges it', async (t) => {
+  const upgrade = buildDeb(UPGRADE);
+  const dpkgStatus = () => createHash('sha256').update(readFileSync('/var/lib/dpkg/status')).digest('hex');
+  const before = dpkgStatus();
+  const wants = `/etc/systemd/system/${WANTED_BY}.wants/${UNIT_NAME}`;
+  const r = inScratchRoot(`
+    cp "${deb}" "${upgrade}" "$ROOT/tmp/"
+    state() { echo "$1: $(r "dpkg-query -W -f='\\\${Status} \\\${Version}' ${PACKAGE} 2>&1") | $(r "if [ -L ${wants} ]; then readlink -f ${wants}; else echo none; fi") | $(r "ls ${DEB_CLI} 2>/dev/null || echo none")"; }
+    r "apt-get install -y -qq /tmp/${debFileName(VERSION, arch)}" >/dev/null
+    state installed
+    echo "version: $(r "${DEB_BIN} --version")"
+    mkdir "$ROOT/tmp/bpffs"
+    mount -t bpf bpf "$ROOT/tmp/bpffs"
+    mkdir "$ROOT/tmp/bpffs/d"
+    echo "populate: $(r "${DEB_BIN} --bpffs /tmp/bpffs/d" | sed 's/ (.*//' | sort | tr '\\n' ' ')"
+    echo "progs.debug: $(r "cat /tmp/bpffs/d/progs.debug" | head -n 1)"
+    r "${DEB_BIN} unpin --bpffs /tmp/bpffs/d" >/dev/null
+    r "dpkg -i /tmp/${debFileName(UPGRADE, arch)}" >/dev/null
+    state upgraded
+    r "systemctl disable ${UNIT_NAME}" 2>/dev/null
+    r "dpkg -i /tmp/${debFileName(VERSION, arch)}" >/dev/null
+    state "reinstalled after disable"
+    r "systemctl enable ${UNIT_NAME}" 2>/dev/null
+    r "dpkg -r ${PACKAGE}" >/dev/null
+    state removed
+    r "dpkg -P ${PACKAGE}" >/dev/null
+    state purged
+    echo "helper state: $(r "ls /var/lib/systemd/deb-systemd-helper-enabled/ | grep -c ${PACKAGE} || true")"
+  `);
+  t.equal(r.code, 0, r.stderr);
+  const lines = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+  t.equal(lines.installed, `install ok installed ${VERSION} | ${DEB_UNIT} | ${DEB_CLI}`, 'installed and enabled');
+  t.equal(lines.version, `${PACKAGE} ${VERSION}`);
+  t.equal(lines.populate, 'pinned /tmp/bpffs/d/maps.debug pinned /tmp/bpffs/d/progs.debug ', "the packaged CLI and koffi's module work");
+  t.match(lines['progs.debug'], /^\s+id name\s+attached/);
+  t.equal(lines.upgraded, `install ok installed ${UPGRADE} | ${DEB_UNIT} | ${DEB_CLI}`, 'upgraded, still enabled');
+  t.equal(lines['reinstalled after disable'], `install ok installed ${VERSION} | none | ${DEB_CLI}`, "an administrator's disable survives an upgrade");
+  t.equal(lines.removed, `deinstall ok config-files ${VERSION} | ${DEB_UNIT} | none`, 'removed: code gone');
+  t.match(lines.purged, /no packages found matching bpf-preload \| none \| none$/, 'purged: enablement links gone');
+  t.equal(lines['helper state'], '0', "purged: deb-systemd-helper's record gone");
+  t.equal(dpkgStatus(), before, "this machine's dpkg database is untouched");
+});
