@@ -71,24 +71,19 @@ export function setMode(dir: string, mode: number): void {
   persist(() => chmodSync(dir, mode));
 }
 
-/** Removes a pin or symlink, trying again on failure; one already gone is fine. */
-export function removeEntry(path: string): void {
+/** Runs `remove` until it succeeds (or finds nothing to remove): see persist. */
+function removeIfThere(remove: () => void): void {
   persist(() => {
     try {
-      unlinkSync(path);
+      remove();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   });
 }
 
+/** Removes a pin or symlink, trying again on failure; one already gone is fine. */
+export const removeEntry = (path: string) => removeIfThere(() => unlinkSync(path));
+
 /** Removes an empty directory, trying again on failure; one already gone is fine. */
-export function removeDir(path: string): void {
-  persist(() => {
-    try {
-      rmdirSync(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  });
-}
+export const removeDir = (path: string) => removeIfThere(() => rmdirSync(path));
