@@ -4,9 +4,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { generateSkeleton, skeletonName } from '../build/skelgen.js';
+import { generateSkeleton, skeletonName } from '../src/skelgen.js';
 import { LIGHT } from '../build/skeletons.js';
-import { OBJECT_NAME } from '../src/iterators.js';
+import { OBJECT_NAME } from '../src/names.js';
 
 const objects = [
   ...readdirSync('dist/bpf').map((f) => resolve('dist/bpf', f)),

@@ -25,5 +25,8 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
-export { Skeleton, type SkeletonSpec } from './skeleton.js';
+export { Skeleton, type SkeletonSpec, type GlobalsSpec } from './skeleton.js';
+export { decodeSection, sectionVars, type SectionLayout, type ValueType } from './globals.js';
+export { objectGlobals, type ObjectGlobals, type GlobalSection, type EnumType } from './btf-globals.js';
+export { readIterator } from './iter.js';
 export { flock, SysError, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';

@@ -129,6 +129,29 @@ function declare() {
     btf__find_by_name_kind: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32 kind)'),
     btf__free: lib.func('void btf__free(btf *btf)'),
 
+    // ---- BTF of an object and its global variables (skeleton globals, gen skeleton) ----
+    bpf_object__btf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
+    btf__type_cnt: lib.func('uint32 btf__type_cnt(const btf *btf)'),
+    // const struct btf_type *: read through btfWords (name_off, info, size/type, then the kind's records)
+    btf__type_by_id: lib.func('const void *btf__type_by_id(const btf *btf, uint32 id)'),
+    btf__name_by_offset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32 offset)'),
+    btf__resolve_size: lib.func('int64 btf__resolve_size(const btf *btf, uint32 id)'),
+    bpf_map__btf_value_type_id: lib.func('uint32 bpf_map__btf_value_type_id(const bpf_map *map)'),
+    bpf_map__is_internal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
+    // Both give or take the map's mmaped image: its initial value before load,
+    // the kernel map's own memory after (read-only for .rodata).
+    bpf_map__initial_value: lib.func('const void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *psize)'),
+    bpf_map__set_initial_value: lib.func('int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)'),
+    /** `count` 32-bit words at a pointer libbpf handed us. */
+    btfWords: (ptr: Pointer, count: number) => koffi.decode(ptr, 'uint32', count) as number[],
+    /** Copies n bytes from a Buffer to a raw address (a map's mmaped image). */
+    copyTo: libc.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
+    /** Numeric address of a pointer libbpf handed us. */
+    pointerAddress: (ptr: Pointer) => koffi.address(ptr) as bigint,
+    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show).
+    bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
+    // ---- end of the BTF / globals block ----
+
     vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
     /** Copies n bytes from a raw address (one libbpf handed us) into a Buffer. */
     copyFrom: libc.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),

@@ -5,7 +5,10 @@ import { BpfLink } from './link.js';
 import { native, type Pointer } from './native.js';
 
 export interface OpenOptions {
-  /** Object name; libbpf derives internal map names (NAME.rodata) from its first 7 characters. */
+  /**
+   * Object name; libbpf names the maps of .rodata, .data and .bss after its
+   * first 8 characters ("bpf_preload" gives bpf_prel.rodata).
+   */
   name?: string;
 }
 
@@ -95,6 +98,46 @@ export class BpfMap {
   /** File descriptor of the created map; throws before load. */
   get fd(): number {
     return callInt(`fd of map ${this.name}`, () => native().bpf_map__fd(this.#ptr));
+  }
+
+  // ---- global sections (.rodata, .data, .bss): see skeleton.ts ----
+
+  /** Whether libbpf made this map from a section of globals rather than a map definition. */
+  get isInternal(): boolean {
+    return native().bpf_map__is_internal(this.#ptr);
+  }
+
+  /** BTF type id of the value; for a section of globals, its DATASEC. */
+  get btfValueTypeId(): number {
+    return native().bpf_map__btf_value_type_id(this.#ptr);
+  }
+
+  /**
+   * A copy of the section's bytes: its initial value before load, the map's
+   * current contents after (libbpf maps the kernel map in their place).
+   */
+  readImage(): Buffer {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null) throw new Error(`map ${this.name} has no memory image (not a section of globals, or not mmapable)`);
+    const out = Buffer.alloc(Number(size[0]));
+    if (out.length) n.copyFrom(out, n.pointerAddress(ptr), out.length);
+    return out;
+  }
+
+  /** Replaces the initial value; only before load. */
+  setInitialValue(bytes: Buffer): void {
+    callInt(`set initial value of map ${this.name}`, () => native().bpf_map__set_initial_value(this.#ptr, bytes, bytes.length));
+  }
+
+  /** Writes into the loaded map's writable memory image (.data, .bss) at `offset`. */
+  writeImage(offset: number, bytes: Buffer): void {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null || offset + bytes.length > Number(size[0])) throw new RangeError(`map ${this.name}: write past its memory image`);
+    n.copyTo(n.pointerAddress(ptr) + BigInt(offset), bytes, bytes.length);
   }
 }
 
