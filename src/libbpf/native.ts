@@ -148,6 +148,10 @@ function declare() {
     copyTo: libc.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
     /** Numeric address of a pointer libbpf handed us. */
     pointerAddress: (ptr: Pointer) => koffi.address(ptr) as bigint,
+    // libbpf 1.1's bpf_object__load leaves the image a private copy; a C
+    // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
+    mmap: libc.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    getpagesize: libc.func('int getpagesize()'),
     // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show).
     bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
     // ---- end of the BTF / globals block ----

@@ -1,6 +1,7 @@
 // A BPF ELF object opened from memory: its programs and maps, loading into the
 // kernel, and closing. Mirrors libbpf's bpf_object / bpf_program / bpf_map.
 import { callInt, callPtr } from './call.js';
+import { LibbpfError } from './error.js';
 import { BpfLink } from './link.js';
 import { native, type Pointer } from './native.js';
 
@@ -124,6 +125,28 @@ export class BpfMap {
     const out = Buffer.alloc(Number(size[0]));
     if (out.length) n.copyFrom(out, n.pointerAddress(ptr), out.length);
     return out;
+  }
+
+  /**
+   * After load: maps the kernel map's memory over the image, as a C
+   * skeleton's load does (libbpf 1.1's bpf_object__load leaves the image a
+   * private copy), so readImage and writeImage reach the map itself.
+   * libbpf unmaps it when the object closes.
+   */
+  mapImage(readOnly: boolean): void {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null) throw new Error(`map ${this.name} has no memory image`);
+    const page = n.getpagesize();
+    const bytes = Math.ceil((Math.ceil(this.valueSize / 8) * 8 * this.maxEntries) / page) * page;
+    const PROT_READ = 1;
+    const PROT_WRITE = 2;
+    const MAP_SHARED = 1;
+    const MAP_FIXED = 0x10;
+    const at = n.pointerAddress(ptr);
+    const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
+    if (got !== at) throw new LibbpfError(`map memory of ${this.name}`, n.errno());
   }
 
   /** Replaces the initial value; only before load. */

@@ -103,6 +103,9 @@ export class Skeleton<P extends string, M extends string> {
   load(): void {
     this.obj.load();
     this.#loaded = true;
+    for (const g of this.#spec.globals ?? []) {
+      (this.maps as Record<string, BpfMap>)[g.map].mapImage(g.layout.section.startsWith('.rodata'));
+    }
   }
 
   /**
