@@ -39,7 +39,7 @@ export const COMMANDS: Item[] = [
   { term: 'show progs|maps', text: 'print what progs.debug or maps.debug would show, without pinning anything (for hosts where the bpffs is not writable)' },
   {
     term: 'gen skeleton OBJ.bpf.o',
-    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded (as `bpftool gen skeleton` does for C)',
+    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded, as bpftool gen skeleton does for C',
   },
   { term: 'install-unit', text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own)' },
   { term: 'uninstall-unit', text: 'disable and remove it' },
