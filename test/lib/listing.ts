@@ -14,6 +14,10 @@ export const PROGS_HEADER = names.PROGS_HEADER.slice(0, -1);
 export const MAPS_HEADER_WITH_COUNT = names.MAPS_HEADER_WITH_COUNT.slice(0, -1);
 export const MAPS_HEADER_COMPAT = names.MAPS_HEADER_COMPAT.slice(0, -1);
 
+/** A file that works starts with its header: maps.debug with either format's. */
+export const startsLikeMaps = (text: string) =>
+  text.startsWith(names.MAPS_HEADER_WITH_COUNT) || text.startsWith(names.MAPS_HEADER_COMPAT);
+
 export interface ProgRow {
   id: number;
   /** Full BTF name, or the kernel's 15-character name when the program has no BTF. */
