@@ -5,7 +5,7 @@ import t from 'tap';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
-import { LibbpfError, LightObject, linkInfo, mapFdById, mapInfo, mapLookup, objGet, progFdById, progInfo, withFd } from '../src/libbpf/index.js';
+import { LightObject, SysError, linkInfo, mapFdById, mapInfo, mapLookup, objGet, progFdById, progInfo, withFd } from '../src/libbpf/index.js';
 import { MARKER } from '../src/iterators.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
@@ -98,7 +98,7 @@ t.test('the light loader leaves the .rodata map with the marker', async (t) => {
   t.equal(openFds(), before, 'every fd closed');
 });
 
-t.test('a loader failure is one LibbpfError line, and nothing leaks', async (t) => {
+t.test('a loader failure is one SysError line, and nothing leaks', async (t) => {
   const before = openFds();
   const good = IteratorsSkeleton.light;
   const broken = (insns: string, data: string) => ({
@@ -116,12 +116,12 @@ t.test('a loader failure is one LibbpfError line, and nothing leaks', async (t) 
   // A loader cut short is refused by the verifier.
   const cut = Buffer.from(good.variants.compat.insns, 'base64').subarray(0, 64).toString('base64');
   const refused = failure(broken(cut, good.variants.compat.data));
-  t.ok(refused instanceof LibbpfError, 'a LibbpfError');
+  t.ok(refused instanceof SysError, 'a SysError');
   t.match((refused as Error).message, /^load loader program for bpf_preload \(compat\): E\w+ \([^\n]*\)$/);
   // A blob of zeros: the loader runs and fails on its own.
   const zeros = Buffer.alloc(Buffer.from(good.variants.compat.data, 'base64').length).toString('base64');
   const failed = failure(broken(good.variants.compat.insns, zeros));
-  t.ok(failed instanceof LibbpfError, 'a LibbpfError');
+  t.ok(failed instanceof SysError, 'a SysError');
   t.match((failed as Error).message, /^[^\n]*bpf_preload \(compat\)[^\n]*: E\w+ \([^\n]*\)$/);
   t.equal(openFds(), before, 'every fd closed');
 });
