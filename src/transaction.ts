@@ -94,6 +94,9 @@ function putBack(dir: string, owner: Owner, s: Slot): void {
   }
 }
 
+/** The directory's mode could not be put back: the trail must stay for the next run. */
+class ModeNotRestored extends PreloadError {}
+
 function firstLine(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -141,7 +144,7 @@ function swap(dir: string, mode: number, owner: Owner, slots: Slot[]): void {
       } catch {
         // keep 'unknown'
       }
-      throw new PreloadError(`${firstLine(failure)}; ${dir} is left at mode ${now}: run chmod ${octal(mode)} ${dir} (or bpf-preload again, which restores it)`);
+      throw new ModeNotRestored(`${firstLine(failure)}; ${dir} is left at mode ${now}: run chmod ${octal(mode)} ${dir} (or bpf-preload again, which restores it)`);
     }
   }
   throw failure;
@@ -188,7 +191,7 @@ export function pinTransaction(target: Target, files: PinRequest[], fileMode: nu
         undone = false;
       }
     }
-    if (slots.some((s) => s.state !== 'none')) undone = false;
+    if (slots.some((s) => s.state !== 'none') || err instanceof ModeNotRestored) undone = false;
     if (made && undone) {
       try {
         removeDir(dir);

@@ -11,7 +11,7 @@ import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli, startCli, type Run } from './lib/cli.js';
 import { eventually, lastProgId, ourPrograms, strayPrograms } from './lib/kernel.js';
 import type { Test } from 'tap';
-import { countSteps, everyStep, failedAt, killedAt, signalledAt, type Step } from './lib/strace.js';
+import { countSteps, everyStep, failedAt, failedAtOnward, killedAt, signalledAt, type Step } from './lib/strace.js';
 
 const PROGS_HEADER = '  id name             attached\n';
 const MAPS_HEADER = /^  id name             max_entries(  cur_entries)?\n/;
@@ -320,4 +320,28 @@ t.test('an error injected into every step of unpin: exit 1 with both files in pl
     },
     (at) => t.same(entries(dir), [], `${at}: both files gone`),
   );
+});
+
+t.test('the mode cannot be restored: the files are put back, the error says how to fix it, the next run does', async (t) => {
+  const { dir } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  t.equal(runCli(args).code, 0);
+  const before = linkIds(dir);
+  // Every chmod from the one that restores the directory's mode on fails,
+  // retries included: the third chmod clears the mode, the fourth restores it.
+  const r = failedAtOnward('chmod', 4, args);
+  t.equal(r.code, 1, 'exit 1');
+  t.equal(
+    r.stderr,
+    `bpf-preload: EIO: i/o error, chmod '${dir}'; ${dir} is left at mode 0000: run chmod 0751 ${dir} (or bpf-preload again, which restores it)\n`,
+    'one line: what failed, the mode now, the command that fixes it',
+  );
+  t.equal(mode(dir), 0, 'the mode could not be restored');
+  t.same(linkIds(dir), before, 'the files were put back: the same links');
+  t.match(statusOf(dir).interrupted, { op: 'populate', mode: '0000', recordedMode: '0751' }, 'the trail says what to restore');
+  const next = runCli(args);
+  t.equal(next.code, 0, next.stderr);
+  t.match(next.stdout, `restored mode 0751 of ${dir}`);
+  t.equal(cleanState(dir), '');
 });

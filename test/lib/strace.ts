@@ -56,3 +56,8 @@ export function failedAt(call: Step, n: number, args: string[], errno = 'EIO', e
 export function signalledAt(call: Step, n: number, signal: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return strace(['-o', '/dev/null', '-e', `trace=${call}`, '-e', `inject=${call}:signal=${signal}:when=${n}`], args, env);
 }
+
+/** Like failedAt, but every `call` from the `n`th on fails (retries included). */
+export function failedAtOnward(call: Step, n: number, args: string[], errno = 'EIO', env: NodeJS.ProcessEnv = {}) {
+  return strace(['-o', '/dev/null', '-e', `trace=${call}`, '-e', `inject=${call}:error=${errno}:when=${n}+`], args, env);
+}
