@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-export const LIBRARY_OUT = 'dist/libbpf';
+const LIBRARY_OUT = 'dist/libbpf';
 
 rmSync(LIBRARY_OUT, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
