@@ -7,7 +7,7 @@ import { DEFAULT_BPFFS } from './bpffs.js';
 import type { Entry } from './entries.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
 import { helpText } from './help.js';
-import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
+import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
 import { octal } from './bpffs.js';
@@ -253,7 +253,7 @@ function printStatus(s: Status): void {
 /** One line saying what failed and what to do. */
 export function explain(err: unknown): string {
   if (err instanceof PreloadError || err instanceof LibraryMissingError) return err.message;
-  if (err instanceof LibbpfError) {
+  if (err instanceof ErrnoError) {
     if (err.code === 'EPERM' || err.code === 'EACCES') {
       const last = err.log.filter((l) => !l.startsWith('libbpf:')).pop();
       return `${err.message}: needs root, or CAP_BPF + CAP_PERFMON${last && err.op.startsWith('load') ? ` (verifier: ${last})` : ''}`;
@@ -334,7 +334,7 @@ function genSkeleton(args: Args): string {
     const light = args.light ? { objectName: name, variants: { all: objectPrograms(bytes, name) } } : undefined;
     return generateSkeleton({ bytes, name, libbpfImport: args.importPath, light });
   } catch (err) {
-    if (err instanceof LibbpfError) throw err;
+    if (err instanceof ErrnoError) throw err;
     throw new PreloadError((err as Error).message);
   }
 }

@@ -7,7 +7,7 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
-  LibbpfError,
+  ErrnoError,
   decodeSection,
   linkInfo,
   mapFdById,
@@ -76,8 +76,8 @@ export function inspectEntry(path: string): Entry {
   } catch (err) {
     // A transient failure says nothing about the entry: taking it for
     // unusable would send the run to preload/ for no reason.
-    if (err instanceof LibbpfError && TRANSIENT.has(err.code)) throw err;
-    return { path, state: 'unusable', reason: err instanceof LibbpfError ? err.code : String(err) };
+    if (err instanceof ErrnoError && TRANSIENT.has(err.code)) throw err;
+    return { path, state: 'unusable', reason: err instanceof ErrnoError ? err.code : String(err) };
   }
   return withFd(fd, (fd): Entry => {
     if (fdKind(fd) !== 'anon_inode:bpf-link') return { path, state: 'foreign' };

@@ -3,7 +3,7 @@
 // attaching, and the header each file starts with.
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { release as osRelease } from 'node:os';
-import { LibbpfError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
+import { ErrnoError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
 import { PreloadError } from './errors.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, OBJECT_NAME, PROGS_HEADER, type FileName } from './names.js';
 import { mark } from './timing.js';
@@ -80,7 +80,7 @@ function loadWith(withCount: boolean, choice: Loader | 'auto'): LoadedIterators 
   try {
     return loadLight(withCount);
   } catch (err) {
-    if (!(err instanceof LibbpfError)) throw err;
+    if (!(err instanceof ErrnoError)) throw err;
     mark(`light ${err.code}`);
     return loadLibbpf(withCount);
   }
