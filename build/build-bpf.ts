@@ -1,12 +1,14 @@
-// `npm run build:bpf`: compiles bpf/*.bpf.c and test/fixtures/*.bpf.c with
-// clang, then regenerates skel/<name>.skel.ts for each object under bpf/
-// (with light-skeleton loaders where build/skeletons.ts asks for them, and
-// skel/<name>.globals.ts, the globals alone, where it lists the object).
+// `npm run build:bpf`: compiles bpf/*.bpf.c, test/fixtures/*.bpf.c and
+// examples/*/*.bpf.c with clang, then regenerates skel/<name>.skel.ts for
+// each object under bpf/ (with light-skeleton loaders where
+// build/skeletons.ts asks for them, and skel/<name>.globals.ts, the globals
+// alone, where it lists the object), and examples/<dir>/<name>.skel.ts for
+// each example's object, as `bpf-preload gen skeleton` writes it.
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
 import { generateSkeleton, skeletonName } from '../src/skelgen.js';
-import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE } from './skeletons.js';
+import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE, exampleSkeleton } from './skeletons.js';
 
 try {
   const objects = await compileAll();
@@ -23,6 +25,11 @@ try {
         writeFileSync(globals, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, globalsOnly: true, regenerate: REGENERATE }));
         console.log(`generated ${globals}`);
       }
+    }
+    for (const obj of objects.filter((o) => o.kind === 'example')) {
+      const { file, text } = exampleSkeleton(obj.source, readFileSync(obj.output));
+      writeFileSync(file, text);
+      console.log(`generated ${file}`);
     }
   }
 } catch (err) {

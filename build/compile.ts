@@ -9,10 +9,10 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { machine } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
-export type ObjectKind = 'bpf' | 'fixture';
+export type ObjectKind = 'bpf' | 'fixture' | 'example';
 
 export interface CompiledObject {
-  /** bpf: the iterators shipped in skeletons; fixture: objects only tests load. */
+  /** bpf: the iterators shipped in skeletons; fixture: objects only tests load; example: an example tool's object. */
   kind: ObjectKind;
   /** Source path relative to the project root, e.g. "bpf/iterators.bpf.c". */
   source: string;
@@ -30,11 +30,27 @@ export class CompileError extends Error {
   }
 }
 
-// Where sources go: bpf/ ships in skeletons, test/fixtures/ only serves tests.
-const TREES: readonly { kind: ObjectKind; from: string; to: string }[] = [
-  { kind: 'bpf', from: 'bpf', to: 'dist/bpf' },
-  { kind: 'fixture', from: 'test/fixtures', to: 'dist/fixtures' },
-];
+interface Tree {
+  kind: ObjectKind;
+  from: string;
+  to: string;
+}
+
+/** Where examples live: one directory each, examples/NAME/, built into dist/examples/NAME/. */
+export const EXAMPLES_DIR = 'examples';
+
+// Where sources go: bpf/ ships in skeletons, test/fixtures/ only serves
+// tests, each examples/NAME/ is a tool of its own.
+function trees(root: string): Tree[] {
+  const examples = existsSync(join(root, EXAMPLES_DIR))
+    ? readdirSync(join(root, EXAMPLES_DIR), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
+    : [];
+  return [
+    { kind: 'bpf', from: 'bpf', to: 'dist/bpf' },
+    { kind: 'fixture', from: 'test/fixtures', to: 'dist/fixtures' },
+    ...examples.map((name): Tree => ({ kind: 'example', from: `${EXAMPLES_DIR}/${name}`, to: `dist/${EXAMPLES_DIR}/${name}` })),
+  ];
+}
 
 /** libbpf's __TARGET_ARCH_<x> name for a `uname -m` machine (bpf_tracing.h needs it for PT_REGS). */
 export function targetArch(m: string = machine()): string {
@@ -144,13 +160,14 @@ export async function compileBpf(source: string, output: string): Promise<void> 
 }
 
 /**
- * Compiles bpf/*.bpf.c into dist/bpf/ and test/fixtures/*.bpf.c into
- * dist/fixtures/ (paths from `root`, the project root), and removes objects
+ * Compiles bpf/*.bpf.c into dist/bpf/, test/fixtures/*.bpf.c into
+ * dist/fixtures/ and examples/NAME/*.bpf.c into dist/examples/NAME/ (paths
+ * from `root`, the project root), and removes objects
  * there whose source is gone. Returns what was built, sorted by output path.
  */
 export async function compileAll(root: string = process.cwd()): Promise<CompiledObject[]> {
   const objects: CompiledObject[] = [];
-  for (const { kind, from, to } of TREES) {
+  for (const { kind, from, to } of trees(root)) {
     const sources = existsSync(join(root, from))
       ? readdirSync(join(root, from)).filter((f) => f.endsWith('.bpf.c')).sort()
       : [];

@@ -1,7 +1,8 @@
 // Per-object skeleton options: which objects also get light-skeleton loaders.
 // build-bpf.ts generates with these, and the tests regenerate with them.
-import { OBJECT_NAME } from '../src/names.js';
-import type { LightOptions } from '../src/skelgen.js';
+import { dirname } from 'node:path';
+import { LIBRARY_IMPORT, OBJECT_NAME } from '../src/names.js';
+import { generateSkeleton, skeletonName, type LightOptions } from '../src/skelgen.js';
 
 export const LIGHT: Readonly<Record<string, LightOptions>> = {
   // The runner loads either map iterator with the program iterator; the
@@ -22,3 +23,13 @@ export const GLOBALS_MODULE: readonly string[] = ['iterators'];
 export const LIBBPF_IMPORT = '../src/libbpf/index.js';
 /** How skel/ is regenerated, for the generated files' headers. */
 export const REGENERATE = 'npm run build:bpf';
+
+/**
+ * An example's skeleton, beside its source: what `bpf-preload gen skeleton
+ * OBJ` prints for the object (no options, so the library is imported as
+ * another project imports it), to be committed as examples/DIR/NAME.skel.ts.
+ */
+export function exampleSkeleton(source: string, bytes: Uint8Array): { file: string; text: string } {
+  const name = skeletonName(source.replace(/\.c$/, '.o'));
+  return { file: `${dirname(source)}/${name}.skel.ts`, text: generateSkeleton({ bytes, name, libbpfImport: LIBRARY_IMPORT }) };
+}

@@ -27,10 +27,15 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
+  return runScript(CLI, args, env, uid);
+}
+
+/** Runs a JavaScript file with NODE as a user would, as `uid` if given, and returns what it printed. */
+export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
   // tap adds its loaders to NODE_OPTIONS of everything a test spawns;
-  // env(1) takes them out again, so the CLI runs as a user would run it.
+  // env(1) takes them out again, so the script runs as a user would run it.
   const asUser = uid === undefined ? [] : NODE_IS_WRAPPER ? ['--uid', String(uid)] : [];
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, ...asUser, CLI, ...args], {
+  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, ...asUser, script, ...args], {
     encoding: 'utf8',
     env: userEnv(env),
     ...(uid === undefined || NODE_IS_WRAPPER ? {} : { uid, gid: uid }),
