@@ -1,7 +1,10 @@
 // bpf-preload/libbpf as another project sees it: the packed tarball holds
 // only what runs, installs into a fresh project, and is imported from plain
 // JavaScript and from TypeScript compiled with strict and isolatedModules;
-// each consumer opens and loads a BPF object, uses a map and reads an iterator.
+// each consumer opens and loads a BPF object, uses a map and reads an
+// iterator. The project also generates a skeleton with the installed
+// `bpf-preload gen skeleton` and loads it: globals set before load come back
+// through the program, its maps take typed values.
 import t, { type Test } from 'tap';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,6 +48,27 @@ obj.close();
 console.log(JSON.stringify({ value, code, listsCounts: / counts\\n/.test(listing) }));
 `;
 
+// Uses a skeleton the installed CLI generated from test/fixtures/globals.bpf.c:
+// .rodata set before load, the iterator program run, .bss and .data read back.
+const skeletonConsumer = `import { UpdateFlags, codecs, type BpfLink } from 'bpf-preload/libbpf';
+import { GlobalsSkeleton, Mode, type GlobalsRodata } from './globals.skel.js';
+
+using skel = GlobalsSkeleton.open();
+const config: Partial<GlobalsRodata> = { step: 5, mode: Mode.MODE_ON };
+Object.assign(skel.rodata, config);
+skel.load();
+const links: Readonly<Record<'record', BpfLink>> = skel.attach();
+links.record.read(); // one pass over the kernel's maps: the program writes .bss and .data
+const points = skel.maps.points.typed(codecs.u32, codecs.bytes(8));
+points.set(3, Buffer.from([1, 0, 0, 0, 2, 0, 0, 0]), UpdateFlags.NoExist);
+console.log(JSON.stringify({
+  total: String(skel.data.total),
+  counts: skel.bss.counts,
+  seen: skel.bss.seen > 0n,
+  point: [...(points.get(3) ?? [])],
+}));
+`;
+
 t.test('npm pack: only what runs, and its size', async (t) => {
   const tmp = mkdtempSync('/tmp/bpfpreloadpack');
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
@@ -61,7 +85,7 @@ t.test('npm pack: only what runs, and its size', async (t) => {
   t.ok(info.size < 150_000, `under 150 kB packed (${info.size} bytes)`);
 });
 
-t.test('another project installs the tarball and uses bpf-preload/libbpf from JS and from strict TypeScript', async (t) => {
+t.test('another project installs the tarball, uses bpf-preload/libbpf from JS and from strict TypeScript, and generates and loads a skeleton', async (t) => {
   const tmp = mkdtempSync('/tmp/bpfpreloadconsumer');
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   ok(t, run('npm', ['pack', '--ignore-scripts', '--pack-destination', tmp], ROOT), 'npm pack');
@@ -79,6 +103,11 @@ t.test('another project installs the tarball and uses bpf-preload/libbpf from JS
   t.same(JSON.parse(js || '{}'), expected, 'plain JS: map and iterator work');
 
   writeFileSync(join(project, 'consumer.ts'), consumer(true));
+  // The installed package's own CLI, as npm linked it.
+  const skeleton = ok(t, run(join(project, 'node_modules/.bin/bpf-preload'), ['gen', 'skeleton', fixture('globals')], project), 'the installed bpf-preload gen skeleton');
+  t.match(skeleton, /^import \{[^}]*\} from 'bpf-preload\/libbpf';$/m, 'the skeleton imports the library by its package name');
+  writeFileSync(join(project, 'globals.skel.ts'), skeleton);
+  writeFileSync(join(project, 'skeleton-consumer.ts'), skeletonConsumer);
   writeFileSync(
     join(project, 'tsconfig.json'),
     JSON.stringify({
@@ -95,13 +124,19 @@ t.test('another project installs the tarball and uses bpf-preload/libbpf from JS
         types: ['node'],
         outDir: 'out',
       },
-      files: ['consumer.ts'],
+      files: ['consumer.ts', 'globals.skel.ts', 'skeleton-consumer.ts'],
     }),
   );
   const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/bin/tsc');
-  ok(t, run(process.execPath, [tsc, '-p', '.'], project), 'tsc (strict, isolatedModules, library checked too) compiles the consumer');
+  ok(t, run(process.execPath, [tsc, '-p', '.'], project), 'tsc (strict, isolatedModules, library checked too) compiles the consumers and the generated skeleton');
   const ts = ok(t, run(process.execPath, ['out/consumer.js', object], project), 'compiled TS consumer runs');
   t.same(JSON.parse(ts || '{}'), expected, 'TypeScript: map and iterator work');
+  const skel = ok(t, run(process.execPath, ['out/skeleton-consumer.js'], project), 'the consumer of the generated skeleton runs');
+  t.same(
+    JSON.parse(skel || '{}'),
+    { total: '105', counts: [0, 5, 0, -3], seen: true, point: [1, 0, 0, 0, 2, 0, 0, 0] },
+    'the skeleton: .rodata set before load reached the program, .data and .bss read back, a map used',
+  );
 
   // Only the entry point is public.
   writeFileSync(join(project, 'deep.mjs'), "import 'bpf-preload/dist/libbpf/native.js';\n");
