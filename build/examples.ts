@@ -4,11 +4,10 @@
 // through package.json `exports` (a package may import itself by name), so
 // the library must be built first. The compiled JavaScript is cleared first
 // so a removed source leaves no stale module behind.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { EXAMPLES_DIR } from './compile.js';
+import { tscProject } from './tsc.js';
 
 const out = `dist/${EXAMPLES_DIR}`;
 
@@ -17,10 +16,5 @@ if (existsSync(out)) {
     if (entry.endsWith('.js')) rmSync(join(out, entry));
   }
 }
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.examples.json'], { stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error('build: tsc -p tsconfig.examples.json failed');
-  process.exit(1);
-}
+tscProject('tsconfig.examples.json');
 console.log(`built ${out}`);
