@@ -6,7 +6,7 @@
 //   node dist/examples/exectrace/exectrace.js [--duration SECONDS] [--uid UID]
 //
 // Exit codes: 0 traced until the duration ran out or SIGINT/SIGTERM came,
-// 1 the BPF side could not be loaded or attached, 2 bad options.
+// 1 failed (the BPF side could not be loaded or attached, say), 2 bad options.
 import { parseArgs } from 'node:util';
 import { ErrnoError, RingBuffer, decodeSection, type SectionLayout } from 'bpf-preload/libbpf';
 import { ExectraceLayouts, ExectraceSkeleton, type ExectraceBss } from './exectrace.skel.js';
@@ -128,9 +128,8 @@ async function main(argv: string[]): Promise<number> {
     await trace(options);
     return EXIT_OK;
   } catch (err) {
-    if (!(err instanceof ErrnoError)) throw err;
-    const hint = err.code === 'EPERM' ? ' (run as root, or with CAP_BPF and CAP_PERFMON)' : '';
-    console.error(`exectrace: ${err.message}${hint}`);
+    const hint = err instanceof ErrnoError && err.code === 'EPERM' ? ' (run as root, or with CAP_BPF and CAP_PERFMON)' : '';
+    console.error(`exectrace: ${(err as Error).message}${hint}`);
     return EXIT_FAILURE;
   }
 }
