@@ -1,10 +1,9 @@
-// The bench's own bpffs: one private mount under a temp directory, and a fresh
-// subdirectory of it per round (a new mount's root holds the kernel's own
-// unopenable progs.debug/maps.debug; its subdirectories start empty).
-// Unmounting at the end drops every pin left in it.
-import { spawnSync } from 'node:child_process';
+// The bench's own bpffs: the private mount tests use (test/lib/bpffs.ts),
+// and a fresh subdirectory of its clean directory per round. Releasing it at
+// cleanup unmounts it, which drops every pin left in it.
 import { mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { mountPrivateBpffs } from '../test/lib/bpffs.js';
 import { onCleanup } from './cleanup.js';
 
 export class BenchBpffs {
@@ -12,16 +11,11 @@ export class BenchBpffs {
 
   private constructor(readonly root: string) {}
 
-  /** Mounts a bpffs at `root` (an empty directory) until cleanup. */
-  static mount(root: string): BenchBpffs {
-    mkdirSync(root, { recursive: true });
-    const r = spawnSync('mount', ['-t', 'bpf', 'bpf', root], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mount -t bpf bpf ${root}: ${r.stderr.trim() || r.error?.message} (run as root)`);
-    onCleanup(`bpffs at ${root}`, () => {
-      const u = spawnSync('umount', [root], { encoding: 'utf8' });
-      if (u.status !== 0) throw new Error(`umount ${root}: ${u.stderr.trim()}`);
-    });
-    return new BenchBpffs(root);
+  /** Mounts a private bpffs in a new directory under `parent` until cleanup (run as root). */
+  static mount(parent: string): BenchBpffs {
+    const mounted = mountPrivateBpffs(join(parent, 'bpffs'));
+    onCleanup(`bpffs at ${mounted.root}`, mounted.release);
+    return new BenchBpffs(mounted.dir);
   }
 
   /** A new, empty directory on the bpffs. */

@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<void> {
   onCleanup(`temp directory ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
   mkdirSync(join(tmp, 'bin'));
   const helpers = compileHelpers(benchDir, join(tmp, 'bin'));
-  const bpffs = BenchBpffs.mount(join(tmp, 'mnt'));
+  const bpffs = BenchBpffs.mount(tmp);
   const machine = describeMachine(opts.runner);
   if (Number(machine.loadStart) >= machine.cores / 2) {
     log(`the machine is busy (load average ${machine.loadStart} on ${machine.cores} cores): wall times will be noisy, CPU times less so`);

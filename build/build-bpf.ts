@@ -1,11 +1,12 @@
 // `npm run build:bpf`: compiles bpf/*.bpf.c and test/fixtures/*.bpf.c with
 // clang, then regenerates skel/<name>.skel.ts for each object under bpf/
-// (with light-skeleton loaders where build/skeletons.ts asks for them).
+// (with light-skeleton loaders where build/skeletons.ts asks for them, and
+// skel/<name>.globals.ts, the globals alone, where it lists the object).
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
-import { generateSkeleton, skeletonName } from './skelgen.js';
-import { LIGHT } from './skeletons.js';
+import { generateSkeleton, skeletonName } from '../src/skelgen.js';
+import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE } from './skeletons.js';
 
 try {
   const objects = await compileAll();
@@ -15,8 +16,13 @@ try {
       const name = skeletonName(obj.output);
       const out = `skel/${name}.skel.ts`;
       const bytes = readFileSync(obj.output);
-      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: '../src/libbpf/index.js', light: LIGHT[name] }));
+      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, light: LIGHT[name], regenerate: REGENERATE }));
       console.log(`generated ${out}`);
+      if (GLOBALS_MODULE.includes(name)) {
+        const globals = `skel/${name}.globals.ts`;
+        writeFileSync(globals, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, globalsOnly: true, regenerate: REGENERATE }));
+        console.log(`generated ${globals}`);
+      }
     }
   }
 } catch (err) {

@@ -1,11 +1,13 @@
 // The command line: arguments, what gets printed, exit codes. Everything a
 // user sees as text comes from here; the work is done in populate/status/unpin.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS } from './bpffs.js';
 import type { Entry } from './entries.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
 import { helpText } from './help.js';
-import { LibbpfError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
+import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
 import { octal } from './bpffs.js';
@@ -13,33 +15,69 @@ import { bpffsInstances } from './mounts.js';
 import type { LockOptions } from './lock.js';
 import type { Interrupted, Repair } from './trail.js';
 import { unpin } from './unpin.js';
+import { LIBRARY_IMPORT } from './names.js';
+import { LISTINGS, show, type Listing } from './show.js';
+import { generateSkeleton, objectPrograms, skeletonName } from './skelgen.js';
 import { installUnit, uninstallUnit } from './unit.js';
 
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
 
+type Command = 'populate' | 'status' | 'unpin' | 'show' | 'gen' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
+
 interface Args {
-  command: 'populate' | 'status' | 'unpin' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
+  command: Command;
   bpffs: string;
   all: boolean;
   mode: number;
   replace: boolean;
   json: boolean;
   verbose: boolean;
-  bpffsGiven: boolean;
+  /** show: which listing. */
+  listing: Listing;
+  /** gen skeleton: the object file, and the generator's options. */
+  object: string;
+  name?: string;
+  importPath: string;
+  light: boolean;
 }
 
-const COMMANDS = ['populate', 'status', 'unpin', 'install-unit', 'uninstall-unit'] as const;
-const OPTIONS_OF: Record<Args['command'], readonly string[]> = {
+const COMMANDS = ['populate', 'status', 'unpin', 'show', 'gen', 'install-unit', 'uninstall-unit'] as const;
+const OPTIONS_OF: Record<Command, readonly string[]> = {
   populate: ['--bpffs', '--all', '--mode', '--replace', '--verbose'],
   status: ['--bpffs', '--all', '--json', '--verbose'],
   unpin: ['--bpffs', '--all', '--verbose'],
+  show: ['--verbose'],
+  gen: ['--name', '--import', '--light', '--verbose'],
   'install-unit': [],
   'uninstall-unit': [],
   help: [],
   version: [],
 };
 
+/** What `gen skeleton` generates, and the import path of the library its output uses by default. */
+const GENERATED = ['skeleton'] as const;
+
+const OPTIONS = {
+  bpffs: { type: 'string' },
+  all: { type: 'boolean' },
+  mode: { type: 'string' },
+  replace: { type: 'boolean' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  name: { type: 'string' },
+  import: { type: 'string' },
+  light: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+/**
+ * node:util's parseArgs splits the words (long and short options, inline
+ * values); the rules and messages are ours, checked word by word in order,
+ * so the first problem is the one reported, and --help or --version wins
+ * over whatever follows it.
+ */
 export function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     command: 'populate',
@@ -49,66 +87,84 @@ export function parseArgs(argv: readonly string[]): Args {
     replace: false,
     json: false,
     verbose: false,
-    bpffsGiven: false,
+    listing: 'progs',
+    object: '',
+    importPath: LIBRARY_IMPORT,
+    light: false,
   };
+  const { tokens } = parseArgsUtil({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
   const seen: string[] = [];
-  const rest = [...argv];
-  if (rest.length > 0 && !rest[0].startsWith('-')) {
-    const cmd = rest.shift()!;
-    if (!(COMMANDS as readonly string[]).includes(cmd)) {
-      throw new UsageError(`unknown command '${cmd}': expected one of ${COMMANDS.join(', ')} (see --help)`);
+  const positionals: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      if (token.index === 0) {
+        if (!(COMMANDS as readonly string[]).includes(token.value)) {
+          throw new UsageError(`unknown command '${token.value}': expected one of ${COMMANDS.join(', ')} (see --help)`);
+        }
+        args.command = token.value as Command;
+      } else if (args.command === 'show' || args.command === 'gen') {
+        positionals.push(token.value);
+      } else {
+        throw new UsageError(`unexpected argument '${token.value}' (see --help)`);
+      }
+      continue;
     }
-    args.command = cmd as Args['command'];
-  }
-  while (rest.length > 0) {
-    const arg = rest.shift()!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (token.kind === 'option-terminator') throw new UsageError("unknown option '--' (see --help)");
+    const flag = token.rawName;
     const value = (): string => {
-      const v = inline ?? rest.shift();
-      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value (see --help)`);
-      return v;
+      if (token.value === undefined || token.value === '') throw new UsageError(`${flag} needs a value (see --help)`);
+      return token.value;
     };
-    switch (flag) {
-      case '--help':
-      case '-h':
+    if (!(token.name in OPTIONS) || (flag.length === 2 && flag !== '-h')) throw new UsageError(`unknown option '${flag}' (see --help)`);
+    switch (token.name as keyof typeof OPTIONS) {
+      case 'help':
         return { ...args, command: 'help' };
-      case '--version':
+      case 'version':
         return { ...args, command: 'version' };
-      case '--bpffs':
+      case 'bpffs':
         args.bpffs = resolve(value());
-        args.bpffsGiven = true;
         break;
-      case '--mode': {
+      case 'mode': {
         const v = value();
         if (!/^0?[0-7]{3}$/.test(v)) throw new UsageError(`--mode takes an octal file mode such as 0400 or 0444, not '${v}'`);
         args.mode = parseInt(v, 8);
         break;
       }
-      case '--replace':
-        args.replace = true;
+      case 'name':
+        args.name = value();
         break;
-      case '--all':
-        args.all = true;
+      case 'import':
+        args.importPath = value();
         break;
-      case '--json':
-        args.json = true;
-        break;
-      case '--verbose':
-        args.verbose = true;
-        break;
-      default:
-        throw new UsageError(
-          arg.startsWith('-') ? `unknown option '${flag}' (see --help)` : `unexpected argument '${arg}' (see --help)`,
-        );
+      default: {
+        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
+        const name = token.name as 'all' | 'replace' | 'json' | 'verbose' | 'light';
+        args[name] = true;
+      }
     }
-    if (inline !== undefined && !['--bpffs', '--mode'].includes(flag)) throw new UsageError(`${flag} takes no value`);
     seen.push(flag);
   }
   for (const flag of seen) {
     if (!OPTIONS_OF[args.command].includes(flag)) throw new UsageError(`${flag} does not apply to '${args.command}' (see --help)`);
   }
   if (args.all && seen.includes('--bpffs')) throw new UsageError('--all and --bpffs exclude each other: give one');
+  if (args.command === 'show') args.listing = oneOf('show', positionals, LISTINGS);
+  if (args.command === 'gen') {
+    oneOf('gen', positionals.slice(0, 1), GENERATED);
+    if (positionals.length < 2) throw new UsageError('gen skeleton needs a BPF object file (see --help)');
+    if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (see --help)`);
+    args.object = positionals[1];
+  }
   return args;
+}
+
+/** The one word a command takes from a fixed set. */
+function oneOf<T extends string>(command: string, words: readonly string[], allowed: readonly T[]): T {
+  const expected = allowed.join(' or ');
+  if (words.length === 0) throw new UsageError(`${command} needs ${expected} (see --help)`);
+  if (!(allowed as readonly string[]).includes(words[0])) throw new UsageError(`${command} takes ${expected}, not '${words[0]}' (see --help)`);
+  if (words.length > 1) throw new UsageError(`unexpected argument '${words[1]}' (see --help)`);
+  return words[0] as T;
 }
 
 function describeEntry(e: Entry): string {
@@ -197,7 +253,7 @@ function printStatus(s: Status): void {
 /** One line saying what failed and what to do. */
 export function explain(err: unknown): string {
   if (err instanceof PreloadError || err instanceof LibraryMissingError) return err.message;
-  if (err instanceof LibbpfError) {
+  if (err instanceof ErrnoError) {
     if (err.code === 'EPERM' || err.code === 'EACCES') {
       const last = err.log.filter((l) => !l.startsWith('libbpf:')).pop();
       return `${err.message}: needs root, or CAP_BPF + CAP_PERFMON${last && err.op.startsWith('load') ? ` (verifier: ${last})` : ''}`;
@@ -264,6 +320,25 @@ function eachBpffs(args: Args): number {
   return failed ? EXIT_FAILURE : EXIT_OK;
 }
 
+/** `gen skeleton OBJ`: the generated module's text. */
+function genSkeleton(args: Args): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(args.object);
+  } catch (err) {
+    throw new PreloadError(`cannot read ${args.object}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const name = args.name ?? skeletonName(args.object);
+  // every program in one loader: the choice of variants is the tool's own (build/skeletons.ts)
+  try {
+    const light = args.light ? { objectName: name, variants: { all: objectPrograms(bytes, name) } } : undefined;
+    return generateSkeleton({ bytes, name, libbpfImport: args.importPath, light });
+  } catch (err) {
+    if (err instanceof ErrnoError) throw err;
+    throw new PreloadError((err as Error).message);
+  }
+}
+
 export function main(argv: readonly string[]): number {
   let args: Args;
   try {
@@ -285,6 +360,12 @@ export function main(argv: readonly string[]): number {
       case 'status':
       case 'unpin':
         return eachBpffs(args);
+      case 'show':
+        process.stdout.write(show(args.listing));
+        return EXIT_OK;
+      case 'gen':
+        process.stdout.write(genSkeleton(args));
+        return EXIT_OK;
       case 'install-unit':
         console.log(installUnit());
         return EXIT_OK;

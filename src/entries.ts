@@ -1,13 +1,14 @@
 // What is pinned at progs.debug / maps.debug: nothing, our own iterator, a
 // working iterator of someone else's (the kernel's preload, say), or an entry
-// that exists but cannot be opened. Ours are recognised by the marker string
-// in the .rodata of the link's program, not by program name: the kernel's
-// preload uses the same names.
+// that exists but cannot be opened. Ours are recognised by the marker, a
+// typed .rodata global of our object read through its generated layout, not
+// by program name: the kernel's preload uses the same names.
 import { lstatSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
-  LibbpfError,
+  ErrnoError,
+  decodeSection,
   linkInfo,
   mapFdById,
   mapInfo,
@@ -17,8 +18,9 @@ import {
   progInfo,
   withFd,
 } from './libbpf/index.js';
-import { MARKER } from './iterators.js';
+import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
 import { PreloadError } from './errors.js';
+import { MARKER } from './names.js';
 
 export type EntryState = 'missing' | 'ours' | 'foreign' | 'unusable';
 
@@ -33,8 +35,6 @@ export interface Entry {
   reason?: string;
 }
 
-const MARKER_BYTES = Buffer.from(MARKER);
-
 /** Errors of the moment (out of memory, I/O, fd limits), not of the entry. */
 const TRANSIENT = new Set(['EIO', 'ENOMEM', 'EINTR', 'EAGAIN', 'ENFILE', 'EMFILE']);
 
@@ -43,13 +43,15 @@ function fdKind(fd: number): string {
   return readlinkSync(`/proc/self/fd/${fd}`);
 }
 
+/** Whether one of the maps is a .rodata whose bpf_preload_marker holds our marker. */
 function carriesMarker(mapIds: readonly number[]): boolean {
+  const layout = IteratorsLayouts.rodata;
   for (const id of mapIds) {
     const found = withFd(mapFdById(id), (fd) => {
       const info = mapInfo(fd);
-      if (!info.name.endsWith('.rodata') || info.keySize !== 4) return false;
+      if (!info.name.endsWith('.rodata') || info.keySize !== 4 || info.valueSize < layout.size) return false;
       const value = mapLookup(fd, Buffer.alloc(4), info.valueSize);
-      return value !== null && value.includes(MARKER_BYTES);
+      return value !== null && decodeSection<IteratorsRodata>(layout, value).bpf_preload_marker === MARKER;
     });
     if (found) return true;
   }
@@ -74,8 +76,8 @@ export function inspectEntry(path: string): Entry {
   } catch (err) {
     // A transient failure says nothing about the entry: taking it for
     // unusable would send the run to preload/ for no reason.
-    if (err instanceof LibbpfError && TRANSIENT.has(err.code)) throw err;
-    return { path, state: 'unusable', reason: err instanceof LibbpfError ? err.code : String(err) };
+    if (err instanceof ErrnoError && TRANSIENT.has(err.code)) throw err;
+    return { path, state: 'unusable', reason: err instanceof ErrnoError ? err.code : String(err) };
   }
   return withFd(fd, (fd): Entry => {
     if (fdKind(fd) !== 'anon_inode:bpf-link') return { path, state: 'foreign' };

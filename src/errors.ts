@@ -5,19 +5,18 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** A failure with a message meant for the user: what failed and what to do. */
+/** A failure with a message meant for the user: what failed and what to do (exit 1). */
 export class PreloadError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = EXIT_FAILURE) {
+  constructor(message: string) {
     super(message);
     this.name = 'PreloadError';
-    this.exitCode = exitCode;
   }
 }
 
+/** Arguments the CLI cannot take (exit 2). */
 export class UsageError extends PreloadError {
   constructor(message: string) {
-    super(message, EXIT_USAGE);
+    super(message);
     this.name = 'UsageError';
   }
 }

@@ -3,6 +3,7 @@
 // Text marks literal commands with `backquotes` (bold in the man page).
 import { DEFAULT_BPFFS } from './bpffs.js';
 import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from './lock.js';
+import { LIBRARY_IMPORT } from './names.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */
@@ -19,6 +20,8 @@ export const SYNOPSIS = [
   '[populate] [--bpffs DIR | --all] [--mode OCTAL] [--replace] [--verbose]',
   'status [--bpffs DIR | --all] [--json]',
   'unpin [--bpffs DIR | --all]',
+  'show progs|maps',
+  'gen skeleton OBJ.bpf.o [--name NAME] [--import PATH] [--light]',
   'install-unit | uninstall-unit',
   '--help | --version',
 ];
@@ -33,6 +36,11 @@ export const COMMANDS: Item[] = [
   { term: 'populate', text: "pin the two files (the default command); replaces our own earlier pins atomically, leaves anyone else's alone" },
   { term: 'status', text: 'show what is pinned: ours, foreign, missing or unusable' },
   { term: 'unpin', text: 'remove our pins (and the preload/ directory we made)' },
+  { term: 'show progs|maps', text: 'print what progs.debug or maps.debug would show, without pinning anything (for hosts where the bpffs is not writable)' },
+  {
+    term: 'gen skeleton OBJ.bpf.o',
+    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded, as bpftool gen skeleton does for C',
+  },
   { term: 'install-unit', text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own)' },
   { term: 'uninstall-unit', text: 'disable and remove it' },
 ];
@@ -50,6 +58,9 @@ export const OPTIONS: Item[] = [
   { term: '--replace', text: 'replace working entries that are not ours' },
   { term: '--json', text: 'status as JSON' },
   { term: '--verbose', text: "print libbpf's messages" },
+  { term: '--name NAME', text: 'gen: the skeleton and object name (default: the file name without .bpf.o)' },
+  { term: '--import PATH', text: `gen: where the generated module imports the library from (default ${LIBRARY_IMPORT})` },
+  { term: '--light', text: 'gen: also embed a light-skeleton loader for all programs (libbpf records it; fails if it cannot)' },
   { term: '--help', text: 'this text' },
   { term: '--version', text: 'version' },
 ];

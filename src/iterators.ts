@@ -3,20 +3,10 @@
 // attaching, and the header each file starts with.
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { release as osRelease } from 'node:os';
-import { LibbpfError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
+import { ErrnoError, LightObject, kernelHasFunction, type PinnableLink } from './libbpf/index.js';
 import { PreloadError } from './errors.js';
-import type { FileName } from './names.js';
+import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, OBJECT_NAME, PROGS_HEADER, type FileName } from './names.js';
 import { mark } from './timing.js';
-
-/** Stored in the object's .rodata; how we tell our pins from anyone else's. */
-export const MARKER = 'bpf-preload/iterators/v1';
-/** Object name at load; the .rodata map shows up as "bpf_pre.rodata" in maps.debug. */
-export const OBJECT_NAME = 'bpf_preload';
-
-export const PROGS_HEADER = '  id name             attached\n';
-/** Kernels with the bpf_map_sum_elem_count kfunc (6.6+) also print cur_entries. */
-export const MAPS_HEADER_WITH_COUNT = '  id name             max_entries  cur_entries\n';
-export const MAPS_HEADER_COMPAT = '  id name             max_entries\n';
 
 export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
 
@@ -32,8 +22,6 @@ export interface LoadedIterators extends Disposable {
   files: IteratorFile[];
   /** Whether maps.debug has the cur_entries column. */
   withCount: boolean;
-  /** Which loader loaded the programs. */
-  loader: Loader;
 }
 
 export type Loader = 'light' | 'libbpf';
@@ -92,7 +80,7 @@ function loadWith(withCount: boolean, choice: Loader | 'auto'): LoadedIterators 
   try {
     return loadLight(withCount);
   } catch (err) {
-    if (!(err instanceof LibbpfError)) throw err;
+    if (!(err instanceof ErrnoError)) throw err;
     mark(`light ${err.code}`);
     return loadLibbpf(withCount);
   }
@@ -122,7 +110,6 @@ function loadLight(withCount: boolean): LoadedIterators {
   }
   return {
     withCount,
-    loader: 'light',
     files: files(withCount, links[0], links[1]),
     [Symbol.dispose]: () => {
       for (const l of links) l.destroy();
@@ -139,14 +126,12 @@ function loadLibbpf(withCount: boolean): LoadedIterators {
     skel.progs.dump_bpf_map_compat.autoload = !withCount;
     skel.load();
     mark('load');
-    skel.attach();
+    const links = skel.attach();
     mark('attach');
-    const mapLink = withCount ? skel.links.dump_bpf_map : skel.links.dump_bpf_map_compat;
-    const progLink = skel.links.dump_bpf_prog;
-    if (!mapLink || !progLink) throw new Error('iterator links missing after attach');
+    const mapLink = withCount ? links.dump_bpf_map : links.dump_bpf_map_compat;
+    const progLink = links.dump_bpf_prog;
     return {
       withCount,
-      loader: 'libbpf',
       files: files(withCount, mapLink, progLink),
       [Symbol.dispose]: () => skel.destroy(),
     };

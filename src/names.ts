@@ -1,9 +1,34 @@
-// The names bpf-preload gives things in a bpffs, defined once. A leaf module:
-// read-only commands import it without pulling in the loader.
+// The names and texts bpf-preload's files are made of, defined once: file
+// names, the fallback directory, temporary names, the object's name, its
+// marker and the files' headers. A leaf module: read-only commands import it
+// without pulling in the loader. bpf/iterators.bpf.c holds its own copies of
+// the marker and the headers (C needs literals); test/skelgen.test.ts checks
+// them against these through the generated skeleton.
 
 export type FileName = 'maps.debug' | 'progs.debug';
 /** The two files, in the order they are pinned and listed. */
 export const FILE_NAMES: readonly FileName[] = ['maps.debug', 'progs.debug'];
+
+/**
+ * Object name at load. libbpf names the .rodata map after its first 8
+ * characters: maps.debug lists it as bpf_prel.rodata.
+ */
+export const OBJECT_NAME = 'bpf_preload';
+
+/**
+ * The value of the object's .rodata global bpf_preload_marker: how we tell
+ * our pins from anyone else's (the kernel's preload uses the same program names).
+ */
+export const MARKER = 'bpf-preload/iterators/v1';
+
+/** The first line of each file, as the kernel's own iterators print it. */
+export const PROGS_HEADER = '  id name             attached\n';
+/** Kernels with the bpf_map_sum_elem_count kfunc (6.6+) also print cur_entries. */
+export const MAPS_HEADER_WITH_COUNT = '  id name             max_entries  cur_entries\n';
+export const MAPS_HEADER_COMPAT = '  id name             max_entries\n';
+
+/** How other projects import our libbpf bindings; `gen skeleton`'s output does by default. */
+export const LIBRARY_IMPORT = 'bpf-preload/libbpf';
 
 /** Where we pin when the bpffs root holds entries nobody can open or replace. */
 export const FALLBACK_SUBDIR = 'preload';

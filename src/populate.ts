@@ -76,8 +76,10 @@ function chooseTarget(root: string, lockOpts?: LockOptions): Choice {
 export function populate(opts: PopulateOptions): PopulateResult {
   requireBpffs(opts.bpffs, opts.mountIfMissing);
   using _lock = DirLock.acquire(opts.bpffs, opts.lock);
+  mark('lock');
   holdSignals();
   const repaired = repair(opts.bpffs);
+  mark('repair');
   const { dir, entries, fallbackFrom, lock: subLock } = chooseTarget(opts.bpffs, opts.lock);
   using _subLock = subLock;
   mark('inspect');

@@ -27,7 +27,10 @@ function execWord(word: string): string {
   return /[\s"'\\;]/.test(escaped) ? `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : escaped;
 }
 
-/** Who put the unit there, and so how it is removed: its first line. */
+/**
+ * Who put the unit there, and so how it is removed: its first line, which
+ * uninstall-unit also reads to recognise the units install-unit wrote.
+ */
 const ORIGIN = {
   'install-unit': '# Installed by `bpf-preload install-unit`; remove with `bpf-preload uninstall-unit`.',
   package: '# Installed by the bpf-preload package; `systemctl disable bpf-preload` keeps it from running at boot.',
@@ -153,8 +156,8 @@ export function installUnit(opts: UnitOptions = {}): string {
 export function uninstallUnit(opts: UnitOptions = {}): string {
   const path = unitPath(opts.root);
   if (!existsSync(path)) return `${path} is not installed: nothing to do`;
-  if (!readFileSync(path, 'utf8').includes('bpf-preload')) {
-    throw new PreloadError(`${path} was not written by bpf-preload: left alone`);
+  if (readFileSync(path, 'utf8').split('\n', 1)[0] !== ORIGIN['install-unit']) {
+    throw new PreloadError(`${path} was not written by bpf-preload install-unit: left alone`);
   }
   const now = opts.now ?? opts.root === undefined;
   if (now) systemctl(undefined, ['stop', UNIT_NAME]);

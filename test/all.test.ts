@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { privateBpffs, sh } from './lib/bpffs.js';
 import { CLI, catFile, userEnv, type Run } from './lib/cli.js';
 import { bpffsInstances } from '../src/mounts.js';
+import { PROGS_HEADER } from '../src/names.js';
 
-const PROGS_HEADER = '  id name             attached\n';
 
 /** Runs the CLI where the only bpffs mounts are those under `keep`. */
 function runAlone(keep: string, args: string[]): Run {

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { CompileError, compileBpf, targetArch } from '../build/compile.js';
 import { BpfObject, kernelHasFunction } from '../src/libbpf/index.js';
+import { MARKER } from '../src/names.js';
 
 const ITERATORS = 'bpf/iterators.bpf.c';
-const MARKER = 'bpf-preload/iterators/v1';
 
 function scratch(t: Test): string {
   const dir = mkdtempSync('/tmp/bpfpcompile');

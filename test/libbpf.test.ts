@@ -5,7 +5,9 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import {
   BpfObject,
+  ErrnoError,
   LibbpfError,
+  SysError,
   errnoName,
   libbpfVersion,
   objGet,
@@ -27,9 +29,12 @@ t.test('errno names', async (t) => {
   t.equal(errnoName(4001), 'LIBBPF_ERRNO__FORMAT');
 });
 
-t.test('a failed syscall becomes a LibbpfError naming the operation and errno', async (t) => {
-  const err = t.throws(() => objGet('/sys/fs/bpf/no/such/pin')) as LibbpfError;
-  t.type(err, LibbpfError);
+t.test('a failed bpf(2) call on a path or fd is a SysError naming the operation and errno', async (t) => {
+  const err = t.throws(() => objGet('/sys/fs/bpf/no/such/pin')) as SysError;
+  t.type(err, SysError);
+  t.notOk(err instanceof LibbpfError, 'not a LibbpfError: no libbpf object was involved');
+  t.type(err, ErrnoError);
+  t.equal(err.syscall, 'bpf');
   t.equal(err.code, 'ENOENT');
   t.equal(err.errno, 2);
   t.equal(err.message, 'open pinned object /sys/fs/bpf/no/such/pin: ENOENT (no such file or directory)');

@@ -5,8 +5,9 @@ import t from 'tap';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
-import { LibbpfError, LightObject, linkInfo, mapFdById, mapInfo, mapLookup, objGet, progFdById, progInfo, withFd } from '../src/libbpf/index.js';
-import { MARKER } from '../src/iterators.js';
+import { LightObject, SysError, decodeSection, linkInfo, mapFdById, mapInfo, mapLookup, objGet, progFdById, progInfo, withFd } from '../src/libbpf/index.js';
+import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
+import { MARKER } from '../src/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 
@@ -90,7 +91,8 @@ t.test('the light loader leaves the .rodata map with the marker', async (t) => {
     const names = info.mapIds.map((id) => withFd(mapFdById(id), mapInfo).name);
     t.same(names, ['bpf_prel.rodata'], 'the program uses the .rodata map, named as libbpf names it');
     const value = withFd(mapFdById(info.mapIds[0]), (fd) => mapLookup(fd, Buffer.alloc(4), mapInfo(fd).valueSize));
-    t.ok(value?.includes(Buffer.from(MARKER)), 'the .rodata map holds the marker');
+    t.ok(value, 'the .rodata map has its value');
+    t.equal(decodeSection<IteratorsRodata>(IteratorsLayouts.rodata, value!).bpf_preload_marker, MARKER, 'its bpf_preload_marker holds the marker');
     t.throws(() => obj.progFd('dump_bpf_map'), /not loaded/, 'the compat variant leaves dump_bpf_map out');
   } finally {
     obj.close();
@@ -98,7 +100,7 @@ t.test('the light loader leaves the .rodata map with the marker', async (t) => {
   t.equal(openFds(), before, 'every fd closed');
 });
 
-t.test('a loader failure is one LibbpfError line, and nothing leaks', async (t) => {
+t.test('a loader failure is one SysError line, and nothing leaks', async (t) => {
   const before = openFds();
   const good = IteratorsSkeleton.light;
   const broken = (insns: string, data: string) => ({
@@ -116,12 +118,12 @@ t.test('a loader failure is one LibbpfError line, and nothing leaks', async (t) 
   // A loader cut short is refused by the verifier.
   const cut = Buffer.from(good.variants.compat.insns, 'base64').subarray(0, 64).toString('base64');
   const refused = failure(broken(cut, good.variants.compat.data));
-  t.ok(refused instanceof LibbpfError, 'a LibbpfError');
+  t.ok(refused instanceof SysError, 'a SysError');
   t.match((refused as Error).message, /^load loader program for bpf_preload \(compat\): E\w+ \([^\n]*\)$/);
   // A blob of zeros: the loader runs and fails on its own.
   const zeros = Buffer.alloc(Buffer.from(good.variants.compat.data, 'base64').length).toString('base64');
   const failed = failure(broken(good.variants.compat.insns, zeros));
-  t.ok(failed instanceof LibbpfError, 'a LibbpfError');
+  t.ok(failed instanceof SysError, 'a SysError');
   t.match((failed as Error).message, /^[^\n]*bpf_preload \(compat\)[^\n]*: E\w+ \([^\n]*\)$/);
   t.equal(openFds(), before, 'every fd closed');
 });

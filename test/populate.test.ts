@@ -4,13 +4,13 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { FILE_NAMES, PROGS_HEADER } from '../src/names.js';
+import { startsLikeMaps } from './lib/listing.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 import { fixture, pinForeignIterator } from './lib/fixtures.js';
 import { bpftoolProgs, eventually } from './lib/kernel.js';
 
-const PROGS_HEADER = '  id name             attached\n';
-const MAPS_HEADER = /^  id name             max_entries(  cur_entries)?\n/;
 
 interface StatusJson {
   bpffs: string;
@@ -35,7 +35,7 @@ t.test('fresh directory: both files pinned, readable, mode 0400, directory mode 
   t.equal(r.stderr, '');
   t.match(r.stdout, `pinned ${dir}/maps.debug (link `);
   t.match(r.stdout, `pinned ${dir}/progs.debug (link `);
-  t.same(readdirSync(dir).sort(), ['maps.debug', 'progs.debug']);
+  t.same(readdirSync(dir).sort(), [...FILE_NAMES]);
   t.equal(mode(dir), 0o751, 'directory mode restored exactly');
   t.equal(mode(join(dir, 'progs.debug')), 0o400);
   t.equal(mode(join(dir, 'maps.debug')), 0o400);
@@ -45,7 +45,7 @@ t.test('fresh directory: both files pinned, readable, mode 0400, directory mode 
   t.equal(progs.split(PROGS_HEADER).length, 2, 'header printed once');
   t.match(progs, /^ *\d+ dump_bpf_prog {4}/m, 'our prog iterator lists itself');
   const maps = catFile(join(dir, 'maps.debug'));
-  t.match(maps, MAPS_HEADER);
+  t.ok(startsLikeMaps(maps), 'maps.debug starts with its header');
   t.match(maps, /^ *\d+ bpf_prel\.rodata /m, 'maps.debug lists our .rodata map');
 
   const ids = progs.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
@@ -70,7 +70,7 @@ t.test('re-running three times replaces our pins and frees the old programs', as
     t.same(st.files.map((f) => f.state), ['ours', 'ours']);
     seen.push(...st.files.map((f) => f.progId!));
     t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `run ${i + 1}: progs.debug works`);
-    t.match(catFile(join(dir, 'maps.debug')), MAPS_HEADER, `run ${i + 1}: maps.debug works`);
+    t.ok(startsLikeMaps(catFile(join(dir, 'maps.debug'))), `run ${i + 1}: maps.debug works`);
   }
   const current = new Set(statusOf(dir).files.map((f) => f.progId!));
   const old = seen.filter((id) => !current.has(id));
@@ -148,7 +148,7 @@ t.test('entries nobody can open make the runner pin into preload/', async (t) =>
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, `cannot open or replace ${root}/maps.debug (ENOENT), ${root}/progs.debug (ENOENT): pinned into ${root}/preload/ instead`);
   t.ok(catFile(join(root, 'preload', 'progs.debug')).startsWith(PROGS_HEADER));
-  t.match(catFile(join(root, 'preload', 'maps.debug')), MAPS_HEADER);
+  t.ok(startsLikeMaps(catFile(join(root, 'preload', 'maps.debug'))));
   const st = statusOf(root);
   t.same(st.files.map((f) => [f.path, f.state]), [
     [`${root}/maps.debug`, 'unusable'],
@@ -194,7 +194,7 @@ t.test('a failure mid-run leaves the directory as it was, mode included', async 
   for (const step of steps) {
     const r = runCli(['--bpffs', dir], { BPF_PRELOAD_FAILPOINT: step });
     t.equal(r.code, 1, `${step}: exit 1`);
-    t.same(readdirSync(dir).sort(), ['maps.debug', 'progs.debug'], `${step}: no temporary names left`);
+    t.same(readdirSync(dir).sort(), [...FILE_NAMES], `${step}: no temporary names left`);
     t.same(statusOf(dir).files.map((f) => f.linkId), before, `${step}: the same links are pinned`);
     t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `${step}: progs.debug still works`);
     t.equal(mode(dir), 0o750, `${step}: mode restored`);
@@ -256,7 +256,7 @@ t.test('--mode 0644 lets an unprivileged user read the files; 0400 does not', as
 
 t.test('usage errors exit 2 with one line', async (t) => {
   const cases: [string[], string][] = [
-    [['frobnicate'], "unknown command 'frobnicate': expected one of populate, status, unpin, install-unit, uninstall-unit (see --help)"],
+    [['frobnicate'], "unknown command 'frobnicate': expected one of populate, status, unpin, show, gen, install-unit, uninstall-unit (see --help)"],
     [['--frob'], "unknown option '--frob' (see --help)"],
     [['--mode', '999'], "--mode takes an octal file mode such as 0400 or 0444, not '999'"],
     [['--bpffs'], '--bpffs needs a value (see --help)'],

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: the whole suite. Installs what is missing, compiles the BPF
-# objects, bundles the CLI, runs the tap tests, the CLI's tap tests again on
-# Debian's Node.js 18, then the qemu boot test (skipped with
-# BPF_PRELOAD_SKIP_BOOT=1). With arguments (`npm test -- test/x.test.ts`) only
+# objects, bundles the CLI, compiles the library (dist/libbpf), runs the tap
+# tests, the CLI's tap tests again on Debian's Node.js 18, then the qemu
+# boot test (skipped with BPF_PRELOAD_SKIP_BOOT=1). With arguments (`npm test -- test/x.test.ts`) only
 # those tap files, on this node (or BPF_PRELOAD_TEST_NODE's). Exits non-zero
 # if anything failed.
 set -uo pipefail
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 bash build/deps.sh || exit 1
 node build/run.mjs build/build-bpf.ts --objects-only || exit 1
 node build/run.mjs build/bundle.ts >/dev/null || exit 1
+node build/run.mjs build/library.ts >/dev/null || exit 1
 
 # tap compiles TypeScript through ts-node, whose v8-compile-cache writes to
 # /tmp by default; keep it beside the other build output instead.

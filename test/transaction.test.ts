@@ -7,15 +7,15 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { FILE_NAMES, PROGS_HEADER, TRAIL_NAME } from '../src/names.js';
+import { startsLikeMaps } from './lib/listing.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli, startCli, type Run } from './lib/cli.js';
 import { eventually, lastProgId, ourPrograms, strayPrograms } from './lib/kernel.js';
 import type { Test } from 'tap';
 import { countSteps, everyStep, failedAt, failedAtOnward, killedAt, signalledAt, type Step } from './lib/strace.js';
 
-const PROGS_HEADER = '  id name             attached\n';
-const MAPS_HEADER = /^  id name             max_entries(  cur_entries)?\n/;
-const FILES = ['maps.debug', 'progs.debug'];
+const FILES = [...FILE_NAMES];
 const DIR_MODE = 0o751;
 
 const mode = (p: string) => statSync(p).mode & 0o7777;
@@ -36,7 +36,7 @@ const linkIds = (dir: string) => statusOf(dir).files.map((f) => f.linkId);
 /** Both files work: what `cat` shows a user. */
 function readable(dir: string): boolean {
   try {
-    return catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER) && MAPS_HEADER.test(catFile(join(dir, 'maps.debug')));
+    return catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER) && startsLikeMaps(catFile(join(dir, 'maps.debug')));
   } catch {
     return false;
   }
@@ -162,7 +162,7 @@ t.test('status reports a killed run and how to repair it; the next populate repa
   t.equal(r.code, 0, r.stderr);
   t.equal(
     r.stdout.split('\n')[0],
-    `repaired what an interrupted run (populate, pid ${st.interrupted!.pid}) left: removed ${st.interrupted!.temporaryPins[0]}, restored mode 0751 of ${dir}, removed ${dir}/bpf-preload-transaction`,
+    `repaired what an interrupted run (populate, pid ${st.interrupted!.pid}) left: removed ${st.interrupted!.temporaryPins[0]}, restored mode 0751 of ${dir}, removed ${dir}/${TRAIL_NAME}`,
   );
   t.equal(cleanState(dir), '', 'repaired and populated');
 });
@@ -224,7 +224,7 @@ t.test('SIGKILL at every step of a run that creates preload/: the next run finis
     () => t.equal(runCli(['unpin', ...args]).code, 0),
     () => runCli(args),
     () => {
-      const rootEntries = entries(root).filter((e) => !['maps.debug', 'progs.debug', 'clean'].includes(e)); // the kernel's and privateBpffs's
+      const rootEntries = entries(root).filter((e) => ![...FILE_NAMES, 'clean'].includes(e)); // the kernel's and privateBpffs's
       return [rootEntries.join(' ') !== 'preload' ? `root entries ${rootEntries.join(' ')}` : '', cleanState(sub, 0o755)].filter(Boolean).join('; ');
     },
   );

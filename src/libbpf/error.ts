@@ -1,6 +1,6 @@
-// Every libbpf failure becomes a LibbpfError: the operation, the errno name
-// and its message, plus whatever libbpf printed while the operation ran
-// (for a failed load, the verifier's own lines).
+// Failures with an errno: LibbpfError for libbpf's object-level API (with
+// whatever libbpf printed while the operation ran: for a failed load, the
+// verifier's own lines), SysError for system calls on raw file descriptors.
 import { getSystemErrorMap } from 'node:util';
 
 // libbpf's own error codes (enum libbpf_errno), returned like errnos.
@@ -39,24 +39,52 @@ export function errnoMessage(errno: number): string {
   return describe(errno)[1];
 }
 
-export class LibbpfError extends Error {
+/**
+ * What every failure of this library that has an errno shares: the
+ * operation, the errno (positive) and its name. Catch this to treat
+ * libbpf's failures and the kernel's alike.
+ */
+export class ErrnoError extends Error {
   /** Positive errno value. */
   readonly errno: number;
   /** Errno name, e.g. "EPERM". */
   readonly code: string;
   /** What failed, e.g. "bpf_object__load(bpf_preload)". */
   readonly op: string;
-  /** Lines libbpf printed during the operation (verifier log on load failures). */
+  /** Lines libbpf or the kernel printed during the operation (a verifier log on load failures). */
   readonly log: readonly string[];
 
-  constructor(op: string, errno: number, log: readonly string[] = []) {
+  constructor(op: string, errno: number, log: readonly string[] = [], message?: string) {
     const e = Math.abs(errno);
-    super(`${op}: ${errnoName(e)} (${errnoMessage(e)})`);
-    this.name = 'LibbpfError';
+    super(message ?? `${op}: ${errnoName(e)} (${errnoMessage(e)})`);
+    this.name = 'ErrnoError';
     this.errno = e;
     this.code = errnoName(e);
     this.op = op;
     this.log = log;
+  }
+}
+
+/** A failure of libbpf's object-level API (open, load, attach, ...), with what libbpf printed meanwhile. */
+export class LibbpfError extends ErrnoError {
+  constructor(op: string, errno: number, log: readonly string[] = []) {
+    super(op, errno, log);
+    this.name = 'LibbpfError';
+  }
+}
+
+/**
+ * A failed system call on a file descriptor: bpf(2) commands on raw fds and
+ * ids (map and program fds, pins, the light loader's steps), flock(2).
+ * Shaped like Node's fs errors (`code`, `errno`, `syscall`); `errno` is positive.
+ */
+export class SysError extends ErrnoError {
+  /** The system call, e.g. "bpf" or "flock". */
+  readonly syscall: string;
+  constructor(syscall: string, op: string, errno: number, log: readonly string[] = []) {
+    super(op, errno, log);
+    this.name = 'SysError';
+    this.syscall = syscall;
   }
 }
 

@@ -1,7 +1,7 @@
 // flock(2) on a file descriptor. Not a libbpf function, but this is the one
 // module that reaches native code, and bpffs directories are what callers of
 // libbpf pin into: locking one keeps two writers from interleaving there.
-import { errnoMessage, errnoName } from './error.js';
+import { SysError } from './error.js';
 import { native } from './native.js';
 
 export const LOCK_SH = 1;
@@ -11,20 +11,6 @@ export const LOCK_UN = 8;
 
 const EWOULDBLOCK = 11;
 const EINTR = 4;
-
-/** A failed system call on a file descriptor, shaped like Node's fs errors (`code`, `errno`, `syscall`). */
-export class SysError extends Error {
-  readonly code: string;
-  readonly errno: number;
-  readonly syscall: string;
-  constructor(syscall: string, errno: number, what: string) {
-    super(`${syscall} ${what}: ${errnoName(errno)} (${errnoMessage(errno)})`);
-    this.name = 'SysError';
-    this.code = errnoName(errno);
-    this.errno = errno;
-    this.syscall = syscall;
-  }
-}
 
 /**
  * flock(fd, op). With LOCK_NB, returns false when someone else holds a
@@ -36,6 +22,6 @@ export function flock(fd: number, op: number, what: string): boolean {
     const errno = native().errno();
     if (errno === EINTR) continue;
     if (errno === EWOULDBLOCK && op & LOCK_NB) return false;
-    throw new SysError('flock', errno, what);
+    throw new SysError('flock', `flock ${what}`, errno);
   }
 }

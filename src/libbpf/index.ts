@@ -1,23 +1,43 @@
-// Typed bindings to the system libbpf.so.1. The only module that knows koffi.
+// bpf-preload/libbpf: typed bindings to the system libbpf.so.1, for Node.js
+// tools that load and use BPF objects. The only module tree that knows koffi.
+import './dispose.js';
+
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
-export { BpfLink, type PinnableLink } from './link.js';
-export { LightObject, FdLink, type LightSpec, type LightVariant } from './light.js';
+export {
+  MapElements,
+  FdMap,
+  TypedMap,
+  UpdateFlags,
+  codecs,
+  possibleCpus,
+  mapLookup,
+  mapUpdate,
+  type Codec,
+  type MapCreateOptions,
+} from './maps.js';
+export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.js';
+export { TcAttachment, type TcAttachPoint } from './tc.js';
+export { RingBuffer, type RecordHandler } from './ringbuf.js';
+export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
-export { LibbpfError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
+export { ErrnoError, LibbpfError, SysError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
 export { kernelHasFunction } from './btf.js';
 export {
   progInfo,
   mapInfo,
   linkInfo,
+  progInfoById,
+  mapInfoById,
+  linkInfoById,
   objGet,
   objPin,
   progFdById,
   mapFdById,
-  mapLookup,
-  mapUpdate,
+  linkFdById,
   progIds,
   mapIds,
+  linkIds,
   withFd,
   BPF_LINK_TYPE_ITER,
   type ProgInfo,
@@ -25,5 +45,8 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
-export { Skeleton, type SkeletonSpec } from './skeleton.js';
-export { flock, SysError, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
+export { Skeleton, type SkeletonSpec, type GlobalsSpec } from './skeleton.js';
+export { decodeSection, sectionVars, type SectionLayout, type ValueType } from './globals.js';
+export { objectGlobals, type ObjectGlobals, type GlobalSection, type EnumType } from './btf-globals.js';
+export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
+export { ifindex } from './netif.js';

@@ -1,8 +1,8 @@
 // File-descriptor level access to objects already in the kernel: pinned
-// paths, ids, and the *_info structs. These are the facts the runner needs to
-// recognise its own pins and the selftest needs to compare against bpftool.
+// paths, ids, and the *_info structs of programs, maps and links. Failures
+// are the kernel's errnos, as SysError.
 import { closeSync } from 'node:fs';
-import { callInt } from './call.js';
+import { callSys } from './call.js';
 import { native } from './native.js';
 
 // Offsets within the uapi structs (stable ABI; new fields are only appended).
@@ -50,10 +50,11 @@ function getInfo(what: string, fd: number, size: number, prepare?: (buf: Buffer)
   const buf = Buffer.alloc(size);
   prepare?.(buf);
   const len = [size];
-  callInt(`get ${what} info of fd ${fd}`, () => native().bpf_obj_get_info_by_fd(fd, buf, len));
+  callSys(`get ${what} info of fd ${fd}`, () => native().bpf_obj_get_info_by_fd(fd, buf, len));
   return buf;
 }
 
+/** bpf_prog_info of the program behind `fd`. */
 export function progInfo(fd: number): ProgInfo {
   // First call learns how many map ids there are, the second fetches them.
   const head = getInfo('program', fd, PROG_INFO_SIZE);
@@ -76,6 +77,7 @@ export function progInfo(fd: number): ProgInfo {
   };
 }
 
+/** bpf_map_info of the map behind `fd`. */
 export function mapInfo(fd: number): MapInfo {
   const buf = getInfo('map', fd, MAP_INFO_SIZE);
   return {
@@ -89,6 +91,7 @@ export function mapInfo(fd: number): MapInfo {
   };
 }
 
+/** bpf_link_info of the link behind `fd`. */
 export function linkInfo(fd: number): LinkInfo {
   const buf = getInfo('link', fd, LINK_INFO_SIZE);
   return { type: buf.readUInt32LE(0), id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8) };
@@ -96,34 +99,32 @@ export function linkInfo(fd: number): LinkInfo {
 
 /** Opens a pinned object (program, map or link) by path; returns a new fd. */
 export function objGet(path: string): number {
-  return callInt(`open pinned object ${path}`, () => native().bpf_obj_get(path));
+  return callSys(`open pinned object ${path}`, () => native().bpf_obj_get(path));
 }
 
 /** Pins the object behind `fd` at `path` on a bpffs. */
 export function objPin(fd: number, path: string): void {
-  callInt(`pin fd ${fd} at ${path}`, () => native().bpf_obj_pin(fd, path));
+  callSys(`pin fd ${fd} at ${path}`, () => native().bpf_obj_pin(fd, path));
 }
 
+/** A new fd for the program with this id (ENOENT once it is gone). */
 export function progFdById(id: number): number {
-  return callInt(`open program id ${id}`, () => native().bpf_prog_get_fd_by_id(id));
+  return callSys(`open program id ${id}`, () => native().bpf_prog_get_fd_by_id(id));
 }
 
+/** A new fd for the map with this id. */
 export function mapFdById(id: number): number {
-  return callInt(`open map id ${id}`, () => native().bpf_map_get_fd_by_id(id));
+  return callSys(`open map id ${id}`, () => native().bpf_map_get_fd_by_id(id));
 }
 
-/** The value stored under `key`, or null when there is none (ENOENT). */
-export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null {
-  const value = Buffer.alloc(valueSize);
-  const ret = native().bpf_map_lookup_elem(fd, key, value);
-  if (ret === -2) return null;
-  callInt(`look up element in map fd ${fd}`, () => ret);
-  return value;
+/** A new fd for the link with this id. */
+export function linkFdById(id: number): number {
+  return callSys(`open link id ${id}`, () => native().bpf_link_get_fd_by_id(id));
 }
 
-export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = 0): void {
-  callInt(`update element in map fd ${fd}`, () => native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
-}
+export const progInfoById = (id: number): ProgInfo => withFd(progFdById(id), progInfo);
+export const mapInfoById = (id: number): MapInfo => withFd(mapFdById(id), mapInfo);
+export const linkInfoById = (id: number): LinkInfo => withFd(linkFdById(id), linkInfo);
 
 function ids(kind: string, next: (start: number, out: number[]) => number): number[] {
   const all: number[] = [];
@@ -131,7 +132,7 @@ function ids(kind: string, next: (start: number, out: number[]) => number): numb
   for (let start = 0; ; start = out[0]) {
     const ret = next(start, out);
     if (ret === -2) return all; // ENOENT: no more ids
-    callInt(`list ${kind} ids`, () => ret);
+    callSys(`list ${kind} ids`, () => ret);
     all.push(out[0]);
   }
 }
@@ -144,6 +145,11 @@ export function progIds(): number[] {
 /** Every map id in the kernel, ascending. */
 export function mapIds(): number[] {
   return ids('map', (start, out) => native().bpf_map_get_next_id(start, out));
+}
+
+/** Every link id in the kernel, ascending. */
+export function linkIds(): number[] {
+  return ids('link', (start, out) => native().bpf_link_get_next_id(start, out));
 }
 
 /** Runs `fn` with `fd`, closing it afterwards whatever happens. */

@@ -1,13 +1,13 @@
 // Loading a light skeleton: the recorded loader program (see genloader.ts)
 // runs inside the kernel, which creates the maps, relocates (CO-RE) and loads
 // the programs against its own BTF, so user space never parses that BTF.
-// The steps are those of skel_internal.h's bpf_load_and_run, issued as raw
-// bpf(2) commands; each fd is owned by exactly one object and closed by it.
+// The steps are those of skel_internal.h's bpf_load_and_run, through libbpf's
+// own bpf(2) wrappers; each fd is owned by exactly one object and closed by
+// it. Failures are the kernel's errnos (SysError): no libbpf object is involved.
 import { closeSync } from 'node:fs';
-import { LibbpfError } from './error.js';
-import { callInt } from './call.js';
-import { objPin } from './info.js';
-import type { PinnableLink } from './link.js';
+import { SysError } from './error.js';
+import { callSys } from './call.js';
+import { FdLink } from './link.js';
 import { native } from './native.js';
 
 /** A loader recorded for one set of programs. */
@@ -30,19 +30,10 @@ export interface LightSpec<P extends string = string, V extends string = string>
   readonly variants: Readonly<Record<V, LightVariant>>;
 }
 
-// bpf(2) commands and constants from the uapi.
-const BPF_MAP_CREATE = 0;
-const BPF_MAP_UPDATE_ELEM = 2;
-const BPF_PROG_LOAD = 5;
-const BPF_PROG_TEST_RUN = 10;
-const BPF_LINK_CREATE = 28;
+// Constants from the uapi.
 const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_PROG_TYPE_SYSCALL = 31;
 const BPF_F_SLEEPABLE = 1 << 4;
-const BPF_TRACE_ITER = 28;
-
-// __NR_bpf per architecture; elsewhere light skeletons are not offered.
-const NR_BPF: Partial<Record<string, number>> = { x64: 321, arm64: 280, riscv64: 280, loong64: 280, ppc64: 361, s390x: 351, ia32: 357, arm: 386 };
 
 // struct bpf_loader_ctx { u32 sz, flags, log_level, log_size; u64 log_buf; },
 // then struct bpf_map_desc { int map_fd; u32 max_entries; u64 initial_value; }
@@ -51,24 +42,13 @@ const CTX_HEADER = 24;
 const MAP_DESC = 16;
 const PROG_DESC = 4;
 
-function sysBpf(op: string, cmd: number, attr: Buffer): number {
-  const nr = NR_BPF[process.arch];
-  if (nr === undefined) throw new LibbpfError(`${op}: no bpf(2) number for ${process.arch}`, 38 /* ENOSYS */);
-  return callInt(op, () => Number(native().syscall(nr, 'int', cmd, 'void *', attr, 'uint', attr.length)));
-}
-
-const addr = (buf: Buffer) => BigInt(native().addressOf(buf) as number | bigint);
-
-function cstr(s: string): Buffer {
-  return Buffer.from(`${s}\0`);
-}
-
 function closeAll(fds: Iterable<number>): void {
   for (const fd of fds) if (fd > 0) closeSync(fd);
 }
 
 /** Runs the loader: returns the ctx as the loader left it (fds filled in). */
 function loadAndRun(spec: LightSpec, variant: LightVariant, label: string): Buffer {
+  const n = native();
   const data = Buffer.from(variant.data, 'base64');
   const insns = Buffer.from(variant.insns, 'base64');
   const ctx = Buffer.alloc(CTX_HEADER + MAP_DESC * spec.maps + PROG_DESC * spec.programs.length);
@@ -78,84 +58,30 @@ function loadAndRun(spec: LightSpec, variant: LightVariant, label: string): Buff
 
   const temp: number[] = [];
   try {
-    const mapAttr = Buffer.alloc(72); // offsetofend(union bpf_attr, map_extra)
-    mapAttr.writeUInt32LE(BPF_MAP_TYPE_ARRAY, 0);
-    mapAttr.writeUInt32LE(4, 4);
-    mapAttr.writeUInt32LE(data.length, 8);
-    mapAttr.writeUInt32LE(1, 12);
-    mapAttr.write('__loader.map', 28);
-    const mapFd = sysBpf(`create loader map for ${label}`, BPF_MAP_CREATE, mapAttr);
+    const mapFd = callSys(`create loader map for ${label}`, () =>
+      n.bpf_map_create(BPF_MAP_TYPE_ARRAY, '__loader.map', 4, data.length, 1, null),
+    );
     temp.push(mapFd);
+    callSys(`fill loader map for ${label}`, () => n.bpf_map_update_elem(mapFd, Buffer.alloc(4), data, 0n));
 
-    const key = Buffer.alloc(4);
-    const updAttr = Buffer.alloc(32); // offsetofend(union bpf_attr, flags)
-    updAttr.writeUInt32LE(mapFd, 0);
-    updAttr.writeBigUInt64LE(addr(key), 8);
-    updAttr.writeBigUInt64LE(addr(data), 16);
-    sysBpf(`fill loader map for ${label}`, BPF_MAP_UPDATE_ELEM, updAttr);
-
-    const license = cstr('Dual BSD/GPL');
+    // The loader reaches its blob as map 0 of fd_array.
     const fdArray = Buffer.alloc(4);
     fdArray.writeInt32LE(mapFd, 0);
-    const progAttr = Buffer.alloc(128); // offsetofend(union bpf_attr, fd_array)
-    progAttr.writeUInt32LE(BPF_PROG_TYPE_SYSCALL, 0);
-    progAttr.writeUInt32LE(insns.length / 8, 4);
-    progAttr.writeBigUInt64LE(addr(insns), 8);
-    progAttr.writeBigUInt64LE(addr(license), 16);
-    progAttr.writeUInt32LE(BPF_F_SLEEPABLE, 44);
-    progAttr.write('__loader.prog', 48);
-    progAttr.writeBigUInt64LE(addr(fdArray), 120);
-    const progFd = sysBpf(`load loader program for ${label}`, BPF_PROG_LOAD, progAttr);
+    const loadOpts = { sz: n.progLoadOptsSize, prog_flags: BPF_F_SLEEPABLE, fd_array: fdArray };
+    const progFd = callSys(`load loader program for ${label}`, () =>
+      n.bpf_prog_load(BPF_PROG_TYPE_SYSCALL, '__loader.prog', 'Dual BSD/GPL', insns, insns.length / 8, loadOpts),
+    );
     temp.push(progFd);
 
-    const runAttr = Buffer.alloc(80); // offsetofend(union bpf_attr, test)
-    runAttr.writeUInt32LE(progFd, 0);
-    runAttr.writeUInt32LE(ctx.length, 40);
-    runAttr.writeBigUInt64LE(addr(ctx), 48);
-    sysBpf(`run loader program for ${label}`, BPF_PROG_TEST_RUN, runAttr);
-    const retval = runAttr.readInt32LE(4);
+    // A syscall program's ctx is copied back to ctx_in: the loader's fds land in `ctx`.
+    const runOpts = { sz: n.testRunOptsSize, ctx_in: ctx, ctx_size_in: ctx.length, retval: 0 };
+    callSys(`run loader program for ${label}`, () => n.bpf_prog_test_run_opts(progFd, runOpts));
+    const retval = runOpts.retval | 0;
     // The loader closes what it made before returning an error.
-    if (retval < 0) throw new LibbpfError(`loader program for ${label}`, -retval);
+    if (retval < 0) throw new SysError('bpf', `loader program for ${label}`, -retval);
     return ctx;
   } finally {
     closeAll(temp);
-    // keep the buffers the kernel read from alive until here
-    void data;
-    void insns;
-  }
-}
-
-/** An iterator link held by fd. */
-export class FdLink implements PinnableLink {
-  #fd: number;
-  readonly name: string;
-
-  /** @internal */
-  constructor(fd: number, name: string) {
-    this.#fd = fd;
-    this.name = name;
-  }
-
-  get fd(): number {
-    if (this.#fd < 0) throw new Error(`link ${this.name} used after destroy`);
-    return this.#fd;
-  }
-
-  /** Pins the link at `path`, which must be on a bpffs. */
-  pin(path: string): void {
-    objPin(this.fd, path);
-  }
-
-  /** Closes our fd; a pinned link stays attached. */
-  destroy(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    closeSync(fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.destroy();
   }
 }
 
@@ -188,7 +114,7 @@ export class LightObject<P extends string = string> {
     const missing = v.programs.filter((p) => !progFds.has(p as P));
     if (missing.length) {
       obj.close();
-      throw new LibbpfError(`loader for ${label} returned no fd for ${missing.join(', ')}`, 22 /* EINVAL */);
+      throw new SysError('bpf', `loader for ${label} returned no fd for ${missing.join(', ')}`, 22 /* EINVAL */);
     }
     return obj;
   }
@@ -201,10 +127,7 @@ export class LightObject<P extends string = string> {
 
   /** Creates a BPF iterator link for an iter/ program. */
   attachIter(name: P): FdLink {
-    const attr = Buffer.alloc(28); // offsetofend(union bpf_attr, link_create.iter_info_len)
-    attr.writeUInt32LE(this.progFd(name), 0);
-    attr.writeUInt32LE(BPF_TRACE_ITER, 8);
-    return new FdLink(sysBpf(`attach iterator ${name}`, BPF_LINK_CREATE, attr), name);
+    return FdLink.iterator(this.progFd(name), name);
   }
 
   /** Closes every program and map fd; links and pins keep what they use. */

@@ -3,16 +3,17 @@
 // that moment, so an error can carry exactly the lines its operation caused.
 import { native, type Pointer } from './native.js';
 
-/** libbpf_print_level: LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG. */
-export const enum LogLevel {
-  Warn = 0,
-  Info = 1,
-  Debug = 2,
-}
+/** libbpf_print_level: LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG. A plain object, not an enum: consumers compile with isolatedModules. */
+export const LogLevel = {
+  Warn: 0,
+  Info: 1,
+  Debug: 2,
+} as const;
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
 let installed = false;
 let sink: string[] | null = null;
-let maxLevel = LogLevel.Info;
+let maxLevel: LogLevel = LogLevel.Info;
 let scratch: Buffer | undefined;
 let echo: ((line: string) => void) | null = null;
 

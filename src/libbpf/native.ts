@@ -45,6 +45,7 @@ function declare() {
   koffi.opaque('bpf_map');
   koffi.opaque('bpf_link');
   koffi.opaque('btf');
+  koffi.opaque('ring_buffer');
 
   // Field order and sizes follow struct bpf_object_open_opts of libbpf 1.x;
   // `sz` tells libbpf how much of it we know, so newer libbpfs accept it.
@@ -61,12 +62,96 @@ function declare() {
     kernel_log_level: 'uint32',
   });
 
+  // The opts structs of libbpf's bpf(2) wrappers, as bpf/bpf.h of libbpf 1.1
+  // declares them (each starts with its own size, so later libbpfs accept it).
+  const mapCreateOpts = koffi.struct('bpf_map_create_opts', {
+    sz: 'size_t',
+    btf_fd: 'uint32',
+    btf_key_type_id: 'uint32',
+    btf_value_type_id: 'uint32',
+    btf_vmlinux_value_type_id: 'uint32',
+    inner_map_fd: 'uint32',
+    map_flags: 'uint32',
+    map_extra: 'uint64',
+    numa_node: 'uint32',
+    map_ifindex: 'uint32',
+  });
+  const progLoadOpts = koffi.struct('bpf_prog_load_opts', {
+    sz: 'size_t',
+    attempts: 'int',
+    expected_attach_type: 'uint32',
+    prog_btf_fd: 'uint32',
+    prog_flags: 'uint32',
+    prog_ifindex: 'uint32',
+    kern_version: 'uint32',
+    attach_btf_id: 'uint32',
+    attach_prog_fd: 'uint32',
+    attach_btf_obj_fd: 'uint32',
+    fd_array: 'void *',
+    func_info: 'void *',
+    func_info_cnt: 'uint32',
+    func_info_rec_size: 'uint32',
+    line_info: 'void *',
+    line_info_cnt: 'uint32',
+    line_info_rec_size: 'uint32',
+    log_level: 'uint32',
+    log_size: 'uint32',
+    log_buf: 'void *',
+  });
+  const testRunOpts = koffi.struct('bpf_test_run_opts', {
+    sz: 'size_t',
+    data_in: 'void *',
+    data_out: 'void *',
+    data_size_in: 'uint32',
+    data_size_out: 'uint32',
+    ctx_in: 'void *',
+    ctx_out: 'void *',
+    ctx_size_in: 'uint32',
+    ctx_size_out: 'uint32',
+    retval: 'uint32',
+    repeat: 'int',
+    duration: 'uint32',
+    flags: 'uint32',
+    cpu: 'uint32',
+    batch_size: 'uint32',
+  });
+  const batchOpts = koffi.struct('bpf_map_batch_opts', { sz: 'size_t', elem_flags: 'uint64', flags: 'uint64' });
+  // struct bpf_tc_hook / bpf_tc_opts end in `size_t :0`, which pads them to 8.
+  const tcHook = koffi.struct('bpf_tc_hook', {
+    sz: 'size_t',
+    ifindex: 'int',
+    attach_point: 'uint32',
+    parent: 'uint32',
+  });
+  const tcOpts = koffi.struct('bpf_tc_opts', {
+    sz: 'size_t',
+    prog_fd: 'int',
+    flags: 'uint32',
+    prog_id: 'uint32',
+    handle: 'uint32',
+    priority: 'uint32',
+  });
+  // int (*)(void *ctx, void *data, size_t size): one ring buffer record.
+  const sampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+
   // int (*)(enum libbpf_print_level, const char *fmt, va_list): the va_list
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
   const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
 
   return {
     openOptsSize: koffi.sizeof(openOpts),
+    mapCreateOptsSize: koffi.sizeof(mapCreateOpts),
+    progLoadOptsSize: koffi.sizeof(progLoadOpts),
+    testRunOptsSize: koffi.sizeof(testRunOpts),
+    batchOptsSize: koffi.sizeof(batchOpts),
+    tcHookSize: koffi.sizeof(tcHook),
+    tcOptsSize: koffi.sizeof(tcOpts),
+    /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
+    registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
+      koffi.register(fn, koffi.pointer(sampleFn)),
+    unregister: (cb: Pointer) => koffi.unregister(cb as koffiModule.IKoffiRegisteredCallback),
+    /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
+    copyOut: (ptr: Pointer, size: number) => Buffer.from(koffi.view(ptr as koffiModule.IKoffiCType, size)),
     printFn,
     register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) =>
       koffi.register(fn, koffi.pointer(printFn)),
@@ -80,6 +165,9 @@ function declare() {
 
     bpf_object__open_mem: lib.func(
       'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
+    ),
+    bpf_object__open_file: lib.func(
+      'bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)',
     ),
     bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
     // opts is a struct gen_loader_opts libbpf keeps a pointer to and fills in
@@ -102,6 +190,16 @@ function declare() {
       'int bpf_program__set_attach_target(bpf_program *prog, int attach_prog_fd, const char *attach_func_name)',
     ),
     bpf_program__attach: lib.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),
+    bpf_program__attach_raw_tracepoint: lib.func(
+      'bpf_link *bpf_program__attach_raw_tracepoint(const bpf_program *prog, const char *tp_name)',
+    ),
+    bpf_program__attach_tracepoint: lib.func(
+      'bpf_link *bpf_program__attach_tracepoint(const bpf_program *prog, const char *category, const char *name)',
+    ),
+    bpf_program__attach_kprobe: lib.func(
+      'bpf_link *bpf_program__attach_kprobe(const bpf_program *prog, bool retprobe, const char *func)',
+    ),
+    bpf_program__attach_xdp: lib.func('bpf_link *bpf_program__attach_xdp(const bpf_program *prog, int ifindex)'),
     bpf_program__attach_iter: lib.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
 
     bpf_map__name: lib.func('const char *bpf_map__name(const bpf_map *map)'),
@@ -110,6 +208,9 @@ function declare() {
     bpf_map__max_entries: lib.func('uint32 bpf_map__max_entries(const bpf_map *map)'),
     bpf_map__key_size: lib.func('uint32 bpf_map__key_size(const bpf_map *map)'),
     bpf_map__value_size: lib.func('uint32 bpf_map__value_size(const bpf_map *map)'),
+
+    bpf_map__set_max_entries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32 max_entries)'),
+    bpf_map__initial_value: lib.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *size)'),
 
     bpf_link__fd: lib.func('int bpf_link__fd(const bpf_link *link)'),
     bpf_link__pin: lib.func('int bpf_link__pin(bpf_link *link, const char *path)'),
@@ -124,16 +225,69 @@ function declare() {
     bpf_map_get_next_id: lib.func('int bpf_map_get_next_id(uint32 start, _Out_ uint32 *next)'),
     bpf_map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
     bpf_map_update_elem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64 flags)'),
+    bpf_map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    bpf_map_get_next_key: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+    bpf_map_lookup_batch: lib.func(
+      'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)',
+    ),
+    bpf_map_create: lib.func(
+      'int bpf_map_create(uint32 map_type, const char *map_name, uint32 key_size, uint32 value_size, uint32 max_entries, const bpf_map_create_opts *opts)',
+    ),
+    bpf_prog_load: lib.func(
+      'int bpf_prog_load(uint32 prog_type, const char *prog_name, const char *license, const void *insns, size_t insn_cnt, const bpf_prog_load_opts *opts)',
+    ),
+    bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
+    bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, uint32 attach_type, const void *opts)'),
+    bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
+    bpf_link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32 id)'),
+    bpf_link_get_next_id: lib.func('int bpf_link_get_next_id(uint32 start, _Out_ uint32 *next)'),
+    libbpf_num_possible_cpus: lib.func('int libbpf_num_possible_cpus()'),
+
+    bpf_tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
+    bpf_tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
+    bpf_tc_attach: lib.func('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
+    bpf_tc_detach: lib.func('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
+
+    ring_buffer__new: lib.func(
+      'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)',
+    ),
+    ring_buffer__poll: lib.func('int ring_buffer__poll(ring_buffer *rb, int timeout_ms)'),
+    ring_buffer__consume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
+    ring_buffer__free: lib.func('void ring_buffer__free(ring_buffer *rb)'),
 
     btf__load_vmlinux_btf: lib.func('btf *btf__load_vmlinux_btf()'),
     btf__find_by_name_kind: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32 kind)'),
     btf__free: lib.func('void btf__free(btf *btf)'),
 
+    // ---- BTF of an object and its global variables (skeleton globals, gen skeleton) ----
+    bpf_object__btf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
+    btf__type_cnt: lib.func('uint32 btf__type_cnt(const btf *btf)'),
+    // const struct btf_type *: read through btfWords (name_off, info, size/type, then the kind's records)
+    btf__type_by_id: lib.func('const void *btf__type_by_id(const btf *btf, uint32 id)'),
+    btf__name_by_offset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32 offset)'),
+    btf__resolve_size: lib.func('int64 btf__resolve_size(const btf *btf, uint32 id)'),
+    bpf_map__btf_value_type_id: lib.func('uint32 bpf_map__btf_value_type_id(const bpf_map *map)'),
+    bpf_map__is_internal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
+    // bpf_map__initial_value (above) gives the image; this sets it before load.
+    bpf_map__set_initial_value: lib.func('int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)'),
+    /** `count` 32-bit words at a pointer libbpf handed us. */
+    btfWords: (ptr: Pointer, count: number) => koffi.decode(ptr, 'uint32', count) as number[],
+    /** Copies n bytes from a Buffer to a raw address (a map's mmaped image). */
+    copyTo: libc.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
+    /** Numeric address of a pointer libbpf handed us. */
+    pointerAddress: (ptr: Pointer) => koffi.address(ptr) as bigint,
+    // libbpf 1.1's bpf_object__load leaves the image a private copy; a C
+    // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
+    mmap: libc.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    getpagesize: libc.func('int getpagesize()'),
+    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show).
+    // ---- end of the BTF / globals block ----
+
     vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
     /** Copies n bytes from a raw address (one libbpf handed us) into a Buffer. */
     copyFrom: libc.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),
-    /** syscall(2), for bpf(2) commands issued exactly as a light skeleton does. */
-    syscall: libc.func('long syscall(long number, ...)'),
+    /** if_nametoindex(3), for attaching to a network interface by name. */
+    if_nametoindex: libc.func('uint32 if_nametoindex(const char *name)'),
     /** flock(2): Node has no binding; the runner locks bpffs directories with it. */
     flock: libc.func('int flock(int fd, int operation)'),
   };

@@ -1,12 +1,27 @@
-// A BPF ELF object opened from memory: its programs and maps, loading into the
-// kernel, and closing. Mirrors libbpf's bpf_object / bpf_program / bpf_map.
-import { callInt, callPtr } from './call.js';
+// A BPF ELF object opened from memory or a file: its programs and maps,
+// loading into the kernel, attaching, and closing. Mirrors libbpf's
+// bpf_object / bpf_program / bpf_map.
+import { callInt, callPtr, callSys } from './call.js';
+import { SysError } from './error.js';
 import { BpfLink } from './link.js';
+import { MapElements } from './maps.js';
 import { native, type Pointer } from './native.js';
+import { TcAttachment, type TcAttachPoint } from './tc.js';
 
+/** The bpf_object_open_opts of libbpf 1.1 that matter to a caller. */
 export interface OpenOptions {
-  /** Object name; libbpf derives internal map names (NAME.rodata) from its first 7 characters. */
+  /**
+   * Object name (default: the file name, or libbpf's for memory). libbpf
+   * derives internal map names from its first 8 characters: "bpf_prel.rodata".
+   */
   name?: string;
+  /**
+   * Values for the object's `extern ... __kconfig` variables, as lines of a
+   * kernel .config ("CONFIG_FOO=y\nCONFIG_BAR=42"); they override the running kernel's.
+   */
+  kconfig?: string;
+  /** A BTF file to relocate (CO-RE) against instead of the running kernel's /sys/kernel/btf/vmlinux. */
+  btfCustomPath?: string;
 }
 
 export class BpfProgram {
@@ -52,25 +67,88 @@ export class BpfProgram {
 
   /** Creates a BPF iterator link for an iter/ program. */
   attachIter(): BpfLink {
-    this.#object.assertOpen();
-    const ptr = callPtr(`attach iterator ${this.name}`, () => native().bpf_program__attach_iter(this.#ptr, null));
-    return new BpfLink(ptr, this.name);
+    return this.#attach(`attach iterator ${this.name}`, () => native().bpf_program__attach_iter(this.#ptr, null));
   }
 
-  /** Attaches as the section name says (tp_btf/, kprobe/, iter/, ...). */
+  /** Attaches as the section name says (tp_btf/, raw_tp/, kprobe/, tracepoint/, iter/, ...). */
   attach(): BpfLink {
+    return this.#attach(`attach ${this.name}`, () => native().bpf_program__attach(this.#ptr));
+  }
+
+  /** Attaches a raw_tp/ (or tp_btf/) program to the raw tracepoint `tracepoint`, e.g. "sched_switch". */
+  attachRawTracepoint(tracepoint: string): BpfLink {
+    return this.#attach(`attach ${this.name} to raw tracepoint ${tracepoint}`, () =>
+      native().bpf_program__attach_raw_tracepoint(this.#ptr, tracepoint),
+    );
+  }
+
+  /** Attaches a tracepoint/ program to `category`/`name`, e.g. "syscalls", "sys_enter_getpid". */
+  attachTracepoint(category: string, name: string): BpfLink {
+    return this.#attach(`attach ${this.name} to tracepoint ${category}/${name}`, () =>
+      native().bpf_program__attach_tracepoint(this.#ptr, category, name),
+    );
+  }
+
+  /** Attaches a kprobe/ program to kernel function `func` (a kretprobe with `retprobe`). */
+  attachKprobe(func: string, options: { retprobe?: boolean } = {}): BpfLink {
+    const kind = options.retprobe ? 'kretprobe' : 'kprobe';
+    return this.#attach(`attach ${this.name} as ${kind} on ${func}`, () =>
+      native().bpf_program__attach_kprobe(this.#ptr, options.retprobe ?? false, func),
+    );
+  }
+
+  /** Attaches an xdp program to the interface with index `ifindex` (a BPF link: detached with it). */
+  attachXdp(ifindex: number): BpfLink {
+    return this.#attach(`attach ${this.name} to XDP of ifindex ${ifindex}`, () => native().bpf_program__attach_xdp(this.#ptr, ifindex));
+  }
+
+  /**
+   * Attaches a tc program as a direct-action filter on the clsact qdisc of
+   * `ifindex` (created if missing). libbpf 1.1 has no tc links: the
+   * filter stays until detach() or the interface goes.
+   */
+  attachTc(ifindex: number, point: TcAttachPoint): TcAttachment {
     this.#object.assertOpen();
-    const ptr = callPtr(`attach ${this.name}`, () => native().bpf_program__attach(this.#ptr));
+    return TcAttachment.attach(this.fd, ifindex, point, this.name);
+  }
+
+  /**
+   * Runs the loaded program once on `data` (BPF_PROG_TEST_RUN, for program
+   * types that have it: xdp, tc, syscall, ...); returns its return value and output.
+   */
+  testRun(data: Uint8Array, ctx?: Uint8Array): { retval: number; data: Buffer } {
+    const n = native();
+    const out = Buffer.alloc(data.length + 256);
+    const opts = {
+      sz: n.testRunOptsSize,
+      data_in: data.length ? data : null,
+      data_size_in: data.length,
+      data_out: out,
+      data_size_out: out.length,
+      ctx_in: ctx ?? null,
+      ctx_size_in: ctx?.length ?? 0,
+      retval: 0,
+      duration: 0,
+      ctx_size_out: 0,
+    };
+    callSys(`test run of ${this.name}`, () => n.bpf_prog_test_run_opts(this.fd, opts));
+    return { retval: opts.retval | 0, data: out.subarray(0, opts.data_size_out) };
+  }
+
+  #attach(op: string, fn: () => Pointer | null): BpfLink {
+    this.#object.assertOpen();
+    const ptr = callPtr(op, fn);
     return new BpfLink(ptr, this.name);
   }
 }
 
-export class BpfMap {
+export class BpfMap extends MapElements {
   readonly #ptr: Pointer;
   readonly name: string;
 
   /** @internal */
   constructor(ptr: Pointer) {
+    super();
     this.#ptr = ptr;
     this.name = native().bpf_map__name(ptr) as string;
   }
@@ -82,6 +160,11 @@ export class BpfMap {
 
   get maxEntries(): number {
     return native().bpf_map__max_entries(this.#ptr);
+  }
+
+  /** Resizes the map; only before load. */
+  set maxEntries(n: number) {
+    callInt(`set max_entries of ${this.name}`, () => native().bpf_map__set_max_entries(this.#ptr, n));
   }
 
   get keySize(): number {
@@ -96,17 +179,79 @@ export class BpfMap {
   get fd(): number {
     return callInt(`fd of map ${this.name}`, () => native().bpf_map__fd(this.#ptr));
   }
+
+  // ---- global sections (.rodata, .data, .bss): see skeleton.ts ----
+
+  /** Whether libbpf made this map from a section of globals rather than a map definition. */
+  get isInternal(): boolean {
+    return native().bpf_map__is_internal(this.#ptr);
+  }
+
+  /** BTF type id of the value; for a section of globals, its DATASEC. */
+  get btfValueTypeId(): number {
+    return native().bpf_map__btf_value_type_id(this.#ptr);
+  }
+
+  /**
+   * A copy of the section's bytes: its initial value before load, the map's
+   * current contents after (libbpf maps the kernel map in their place).
+   */
+  readImage(): Buffer {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null) throw new Error(`map ${this.name} has no memory image (not a section of globals, or not mmapable)`);
+    const out = Buffer.alloc(Number(size[0]));
+    if (out.length) n.copyFrom(out, n.pointerAddress(ptr), out.length);
+    return out;
+  }
+
+  /**
+   * After load: maps the kernel map's memory over the image, as a C
+   * skeleton's load does (libbpf 1.1's bpf_object__load leaves the image a
+   * private copy), so readImage and writeImage reach the map itself.
+   * libbpf unmaps it when the object closes.
+   */
+  mapImage(readOnly: boolean): void {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null) throw new Error(`map ${this.name} has no memory image`);
+    const page = n.getpagesize();
+    const bytes = Math.ceil((Math.ceil(this.valueSize / 8) * 8 * this.maxEntries) / page) * page;
+    const PROT_READ = 1;
+    const PROT_WRITE = 2;
+    const MAP_SHARED = 1;
+    const MAP_FIXED = 0x10;
+    const at = n.pointerAddress(ptr);
+    const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
+    if (got !== at) throw new SysError('mmap', `map memory of ${this.name}`, n.errno());
+  }
+
+  /** Replaces the initial value; only before load. */
+  setInitialValue(bytes: Buffer): void {
+    callInt(`set initial value of map ${this.name}`, () => native().bpf_map__set_initial_value(this.#ptr, bytes, bytes.length));
+  }
+
+  /** Writes into the loaded map's writable memory image (.data, .bss) at `offset`. */
+  writeImage(offset: number, bytes: Buffer): void {
+    const n = native();
+    const size = [0];
+    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    if (ptr === null || offset + bytes.length > Number(size[0])) throw new RangeError(`map ${this.name}: write past its memory image`);
+    n.copyTo(n.pointerAddress(ptr) + BigInt(offset), bytes, bytes.length);
+  }
 }
 
 export class BpfObject {
   #ptr: Pointer | null;
-  // libelf reads the ELF image in place: the bytes must outlive the object.
-  readonly #image: Buffer;
+  // libelf reads an image in memory in place: the bytes must outlive the object.
+  readonly #image: Buffer | null;
   readonly name: string;
   readonly programs: ReadonlyMap<string, BpfProgram>;
   readonly maps: ReadonlyMap<string, BpfMap>;
 
-  private constructor(ptr: Pointer, image: Buffer) {
+  private constructor(ptr: Pointer, image: Buffer | null) {
     this.#ptr = ptr;
     this.#image = image;
     const n = native();
@@ -125,14 +270,29 @@ export class BpfObject {
     this.maps = maps;
   }
 
+  static #opts(options: OpenOptions) {
+    return {
+      sz: native().openOptsSize,
+      object_name: options.name ?? null,
+      kconfig: options.kconfig ?? null,
+      btf_custom_path: options.btfCustomPath ?? null,
+    };
+  }
+
   /** Parses an ELF BPF object held in memory; nothing reaches the kernel yet. */
   static openMem(bytes: Uint8Array, options: OpenOptions = {}): BpfObject {
     const n = native();
     const image = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const opts = { sz: n.openOptsSize, object_name: options.name ?? null };
     const label = options.name ?? 'object';
-    const ptr = callPtr(`open BPF object ${label}`, () => n.bpf_object__open_mem(image, image.length, opts));
+    const ptr = callPtr(`open BPF object ${label}`, () => n.bpf_object__open_mem(image, image.length, BpfObject.#opts(options)));
     return new BpfObject(ptr, image);
+  }
+
+  /** Parses an ELF BPF object file; nothing reaches the kernel yet. */
+  static openFile(path: string, options: OpenOptions = {}): BpfObject {
+    const n = native();
+    const ptr = callPtr(`open BPF object ${path}`, () => n.bpf_object__open_file(path, BpfObject.#opts(options)));
+    return new BpfObject(ptr, null);
   }
 
   /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier). */

@@ -1,8 +1,19 @@
 // What every generated skeleton (skel/*.skel.ts) shares: open an embedded
-// object, expose its programs and maps under typed names, attach, destroy.
-// Generated files only add the bytes and the names, as bpftool's do.
+// object, expose its programs, maps and global variables under typed names,
+// attach, destroy. Generated files only add the bytes, the names and the
+// layouts of the globals, as bpftool's do.
 import { BpfObject, type BpfMap, type BpfProgram, type OpenOptions } from './object.js';
 import type { BpfLink } from './link.js';
+import { sectionVars, type SectionLayout } from './globals.js';
+
+/** A section of globals as the skeleton shows it. */
+export interface GlobalsSpec {
+  /** The skeleton's property for it: "rodata", "bss", "data_config". */
+  readonly property: string;
+  /** The skeleton key of its map (see SkeletonSpec.maps). */
+  readonly map: string;
+  readonly layout: SectionLayout;
+}
 
 export interface SkeletonSpec {
   /** Object name used when none is given to open(). */
@@ -11,14 +22,23 @@ export interface SkeletonSpec {
   readonly programs: readonly string[];
   /** Skeleton keys of the maps in the object's order: user maps by name, internal ones by section ("rodata"). */
   readonly maps: readonly string[];
+  /** Sections of globals with variables. */
+  readonly globals?: readonly GlobalsSpec[];
 }
 
 export class Skeleton<P extends string, M extends string> {
   readonly obj: BpfObject;
   readonly progs: Readonly<Record<P, BpfProgram>>;
   readonly maps: Readonly<Record<M, BpfMap>>;
-  /** Links made by attach(), by program name. */
-  readonly links: Partial<Record<P, BpfLink>> = {};
+  /**
+   * The link of each program, once attach() has made it. Reading one that
+   * was not made (attach() not called, or the program's autoload was off)
+   * throws, saying which.
+   */
+  readonly links: Readonly<Record<P, BpfLink>>;
+  readonly #spec: SkeletonSpec;
+  readonly #links = new Map<P, BpfLink>();
+  #loaded = false;
 
   protected constructor(spec: SkeletonSpec, bytes: Uint8Array, options: OpenOptions = {}) {
     const obj = BpfObject.openMem(bytes, { name: spec.name, ...options });
@@ -34,36 +54,86 @@ export class Skeleton<P extends string, M extends string> {
       throw err;
     }
     this.obj = obj;
+    this.#spec = spec;
+    const links = {};
+    for (const p of spec.programs as P[]) {
+      Object.defineProperty(links, p, {
+        enumerable: true,
+        get: () => {
+          const link = this.#links.get(p);
+          if (!link) throw new Error(`skeleton ${spec.name}: program ${p} has no link (attach() not called, or its autoload is off)`);
+          return link;
+        },
+      });
+    }
+    this.links = Object.freeze(links) as Record<P, BpfLink>;
+  }
+
+  /**
+   * The variables of one section of globals, typed by the generated class.
+   * .rodata sections can be set between open and load (the programs see them
+   * as constants); .data and .bss can be read and written at any time, and
+   * after load they are the kernel map's own memory.
+   */
+  protected globals<T>(property: string): T {
+    const spec = this.#spec.globals?.find((g) => g.property === property);
+    if (!spec) throw new Error(`skeleton ${this.#spec.name} has no globals ${property}`);
+    const map = (this.maps as Record<string, BpfMap>)[spec.map];
+    const readOnly = spec.layout.section.startsWith('.rodata');
+    return sectionVars<T>(spec.layout, {
+      read: () => {
+        this.obj.assertOpen();
+        return map.readImage();
+      },
+      write: (offset, bytes) => {
+        this.obj.assertOpen();
+        if (!this.#loaded) {
+          const image = map.readImage();
+          bytes.copy(image, offset);
+          map.setInitialValue(image);
+        } else if (readOnly) {
+          throw new Error(`${spec.layout.section} of ${this.obj.name} is read-only once loaded: set it between open() and load()`);
+        } else {
+          map.writeImage(offset, bytes);
+        }
+      },
+    });
   }
 
   load(): void {
     this.obj.load();
+    this.#loaded = true;
+    for (const g of this.#spec.globals ?? []) {
+      (this.maps as Record<string, BpfMap>)[g.map].mapImage(g.layout.section.startsWith('.rodata'));
+    }
   }
 
   /**
    * Attaches every loaded program as its section says (iterators get an
    * iterator link). All or nothing: on failure the links made here are released.
    */
-  attach(): void {
+  attach(): Readonly<Record<P, BpfLink>> {
     const made: P[] = [];
     try {
       for (const [name, prog] of Object.entries(this.progs) as [P, BpfProgram][]) {
-        if (!prog.autoload || this.links[name]) continue;
-        this.links[name] = prog.sectionName.startsWith('iter/') ? prog.attachIter() : prog.attach();
+        if (!prog.autoload || this.#links.has(name)) continue;
+        this.#links.set(name, prog.sectionName.startsWith('iter/') ? prog.attachIter() : prog.attach());
         made.push(name);
       }
     } catch (err) {
       for (const name of made) {
-        this.links[name]?.destroy();
-        delete this.links[name];
+        this.#links.get(name)?.destroy();
+        this.#links.delete(name);
       }
       throw err;
     }
+    return this.links;
   }
 
   /** Releases links (pinned ones stay in the kernel) and closes the object. */
   destroy(): void {
-    for (const link of Object.values(this.links) as BpfLink[]) link.destroy();
+    for (const link of this.#links.values()) link.destroy();
+    this.#links.clear();
     this.obj.close();
   }
 

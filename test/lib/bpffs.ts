@@ -1,7 +1,8 @@
-// Private bpffs directories for tests. On this machine's kernel every new
-// bpffs mount root gets progs.debug/maps.debug entries nobody can open, so a
-// clean directory is a subdirectory of a fresh mount, bind-mounted elsewhere.
-// Everything is undone in teardown: mounts, pins, the temp directory.
+// Private bpffs directories for tests and the bench. On this machine's kernel
+// every new bpffs mount root gets progs.debug/maps.debug entries nobody can
+// open, so a clean directory is a subdirectory of a fresh mount,
+// bind-mounted elsewhere. Everything is undone on release (tests: teardown):
+// mounts, pins, the temp directory.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,10 +23,19 @@ export interface Bpffs {
   tmp: string;
 }
 
-/** A private bpffs for one test; torn down when the test ends. */
-export function privateBpffs(t: Test): Bpffs {
+export interface MountedBpffs extends Bpffs {
+  /** Unmounts both mounts (dropping every pin, and with them our programs) and removes the temp directory; throws if an unmount failed. */
+  release(): void;
+}
+
+/**
+ * Mounts a private bpffs under a new temp directory named `prefix`XXXXXX,
+ * for a test or the bench alike; the caller arranges for release()
+ * (privateBpffs: at teardown).
+ */
+export function mountPrivateBpffs(prefix = '/tmp/bpfpreloadtest'): MountedBpffs {
   // No dots in the name: libbpf rewrites them in some pin paths.
-  const tmp = mkdtempSync('/tmp/bpfpreloadtest');
+  const tmp = mkdtempSync(prefix);
   const root = join(tmp, 'mnt');
   const dir = join(tmp, 'dir');
   mkdirSync(root);
@@ -33,11 +43,23 @@ export function privateBpffs(t: Test): Bpffs {
   sh('mount', ['-t', 'bpf', 'bpf', root]);
   mkdirSync(join(root, 'clean'));
   sh('mount', ['--bind', join(root, 'clean'), dir]);
-  t.teardown(() => {
-    // Unmounting drops every pin in it, and with them our programs.
-    spawnSync('umount', [dir]);
-    spawnSync('umount', [root]);
-    rmSync(tmp, { recursive: true, force: true });
-  });
-  return { dir, root, tmp };
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    const failed = [dir, root].flatMap((m) => {
+      const r = spawnSync('umount', [m], { encoding: 'utf8' });
+      return r.status === 0 ? [] : [`umount ${m}: ${r.stderr.trim() || r.error?.message}`];
+    });
+    if (failed.length === 0) rmSync(tmp, { recursive: true, force: true });
+    if (failed.length) throw new Error(failed.join('; '));
+  };
+  return { dir, root, tmp, release };
+}
+
+/** A private bpffs for one test; torn down when the test ends. */
+export function privateBpffs(t: Test): Bpffs {
+  const mounted = mountPrivateBpffs();
+  t.teardown(mounted.release);
+  return { dir: mounted.dir, root: mounted.root, tmp: mounted.tmp };
 }

@@ -7,9 +7,16 @@
 // past 9999, program names past 16 characters), so rows are split by the
 // format rather than by whitespace. Empty attached columns leave trailing spaces.
 
-export const PROGS_HEADER = '  id name             attached';
-export const MAPS_HEADER_WITH_COUNT = '  id name             max_entries  cur_entries';
-export const MAPS_HEADER_COMPAT = '  id name             max_entries';
+import * as names from '../../src/names.js';
+
+/** The header lines, without their newline (the parsers split on it). */
+export const PROGS_HEADER = names.PROGS_HEADER.slice(0, -1);
+export const MAPS_HEADER_WITH_COUNT = names.MAPS_HEADER_WITH_COUNT.slice(0, -1);
+export const MAPS_HEADER_COMPAT = names.MAPS_HEADER_COMPAT.slice(0, -1);
+
+/** A file that works starts with its header: maps.debug with either format's. */
+export const startsLikeMaps = (text: string) =>
+  text.startsWith(names.MAPS_HEADER_WITH_COUNT) || text.startsWith(names.MAPS_HEADER_COMPAT);
 
 export interface ProgRow {
   id: number;

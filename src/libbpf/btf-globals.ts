@@ -1,0 +1,217 @@
+// What an object's BTF says about its global variables: for each section of
+// globals libbpf made a map of, the variables (name, offset, type) as a
+// SectionLayout (globals.ts), and the enums they use. Read with libbpf's own
+// btf__* functions on the object's BTF after open, when libbpf has already
+// filled in each section's size and each variable's offset.
+import type { BpfObject } from './object.js';
+import type { SectionLayout, ValueType } from './globals.js';
+import { native, type Pointer } from './native.js';
+
+// BTF kinds (include/uapi/linux/btf.h)
+const INT = 1;
+const PTR = 2;
+const ARRAY = 3;
+const STRUCT = 4;
+const UNION = 5;
+const ENUM = 6;
+const TYPEDEF = 8;
+const VOLATILE = 9;
+const CONST = 10;
+const RESTRICT = 11;
+const VAR = 14;
+const DATASEC = 15;
+const FLOAT = 16;
+const TYPE_TAG = 18;
+const ENUM64 = 19;
+
+const INT_SIGNED = 1;
+const INT_CHAR = 2;
+const INT_BOOL = 4;
+const VAR_STATIC = 0;
+
+export interface EnumType {
+  readonly name: string;
+  readonly size: number;
+  readonly signed: boolean;
+  readonly values: readonly (readonly [string, number | bigint])[];
+}
+
+/** One section of globals with the map libbpf made of it. */
+export interface GlobalSection {
+  /** The map's name as libbpf gives it ("bpf_prel.rodata", ".rodata.config"). */
+  readonly mapName: string;
+  readonly layout: SectionLayout;
+}
+
+export interface ObjectGlobals {
+  readonly sections: readonly GlobalSection[];
+  /** Named enums used by the variables, by name. */
+  readonly enums: readonly EnumType[];
+}
+
+interface RawType {
+  name: string;
+  kind: number;
+  vlen: number;
+  kindFlag: boolean;
+  /** size, or the referenced type id, as the kind says */
+  sizeOrType: number;
+  /** The kind's records after the 12-byte header, as 32-bit words. */
+  words: number[];
+}
+
+/** Words per record after the header, by kind. */
+function recordWords(kind: number, vlen: number): number {
+  switch (kind) {
+    case INT:
+    case VAR:
+      return 1;
+    case ARRAY:
+      return 3;
+    case STRUCT:
+    case UNION:
+    case DATASEC:
+    case ENUM64:
+      return 3 * vlen;
+    case ENUM:
+      return 2 * vlen;
+    default:
+      return 0;
+  }
+}
+
+class BtfReader {
+  readonly #btf: Pointer;
+  readonly enums = new Map<string, EnumType>();
+
+  constructor(btf: Pointer) {
+    this.#btf = btf;
+  }
+
+  type(id: number): RawType {
+    const n = native();
+    const ptr = n.btf__type_by_id(this.#btf, id);
+    if (ptr === null) throw new Error(`BTF type ${id} does not exist`);
+    const [nameOff, info, sizeOrType] = n.btfWords(ptr, 3);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const all = n.btfWords(ptr, 3 + recordWords(kind, vlen));
+    return { name: this.name(nameOff), kind, vlen, kindFlag: info >>> 31 === 1, sizeOrType, words: all.slice(3) };
+  }
+
+  name(offset: number): string {
+    return (native().btf__name_by_offset(this.#btf, offset) as string | null) ?? '';
+  }
+
+  size(id: number): number {
+    return Number(native().btf__resolve_size(this.#btf, id));
+  }
+
+  /** Follows typedefs and qualifiers to the type that says what the bytes are. */
+  resolve(id: number): [number, RawType] {
+    for (;;) {
+      const t = this.type(id);
+      if (![TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG].includes(t.kind)) return [id, t];
+      id = t.sizeOrType;
+    }
+  }
+
+  valueType(id: number): ValueType {
+    const [rid, t] = this.resolve(id);
+    const bytes = (): ValueType => ({ kind: 'bytes', size: this.size(rid) });
+    switch (t.kind) {
+      case INT: {
+        const encoding = (t.words[0] >>> 24) & 0xf;
+        const bits = t.words[0] & 0xff;
+        const bitOffset = (t.words[0] >>> 16) & 0xff;
+        if (bitOffset !== 0 || bits !== t.sizeOrType * 8 || ![1, 2, 4, 8].includes(t.sizeOrType)) return bytes();
+        if (encoding & INT_BOOL) return t.sizeOrType === 1 ? { kind: 'bool' } : bytes();
+        return { kind: 'int', size: t.sizeOrType as 1 | 2 | 4 | 8, signed: (encoding & INT_SIGNED) !== 0 };
+      }
+      case ENUM:
+      case ENUM64:
+        return this.enumType(t);
+      case FLOAT:
+        return t.sizeOrType === 4 || t.sizeOrType === 8 ? { kind: 'float', size: t.sizeOrType } : bytes();
+      case ARRAY: {
+        const [elemId, , length] = t.words;
+        const [, elem] = this.resolve(elemId);
+        if (this.isChar(elem)) return { kind: 'string', size: length };
+        return { kind: 'array', length, stride: this.size(elemId), elem: this.valueType(elemId) };
+      }
+      case STRUCT: {
+        const fields: [string, number, ValueType][] = [];
+        for (let i = 0; i < t.vlen; i++) {
+          const [nameOff, type, offset] = t.words.slice(3 * i, 3 * i + 3);
+          // bitfields (kind_flag: size in the top byte) and members off a byte boundary
+          const bitfield = t.kindFlag ? offset >>> 24 !== 0 : false;
+          const bitOffset = t.kindFlag ? offset & 0xffffff : offset;
+          if (bitfield || bitOffset % 8 !== 0) return bytes();
+          fields.push([this.name(nameOff) || `__anon${i}`, bitOffset / 8, this.valueType(type)]);
+        }
+        return { kind: 'struct', size: t.sizeOrType, fields };
+      }
+      case PTR:
+      case UNION:
+      default:
+        return bytes();
+    }
+  }
+
+  isChar(t: RawType): boolean {
+    if (t.kind !== INT || t.sizeOrType !== 1) return false;
+    return t.name === 'char' || (((t.words[0] >>> 24) & 0xf) & INT_CHAR) !== 0;
+  }
+
+  enumType(t: RawType): ValueType {
+    const signed = t.kindFlag;
+    const size = t.sizeOrType;
+    if (![1, 2, 4, 8].includes(size)) return { kind: 'bytes', size };
+    if (t.name && !this.enums.has(t.name)) {
+      const values: [string, number | bigint][] = [];
+      for (let i = 0; i < t.vlen; i++) {
+        if (t.kind === ENUM) {
+          const [nameOff, raw] = t.words.slice(2 * i, 2 * i + 2);
+          values.push([this.name(nameOff), signed ? raw | 0 : raw >>> 0]);
+        } else {
+          const [nameOff, lo, hi] = t.words.slice(3 * i, 3 * i + 3);
+          const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+          values.push([this.name(nameOff), signed ? BigInt.asIntN(64, v) : v]);
+        }
+      }
+      this.enums.set(t.name, { name: t.name, size, signed, values });
+    }
+    return { kind: 'int', size: size as 1 | 2 | 4 | 8, signed };
+  }
+
+  section(datasecId: number): SectionLayout | null {
+    const sec = this.type(datasecId);
+    if (sec.kind !== DATASEC) return null;
+    const vars: [string, number, ValueType][] = [];
+    for (let i = 0; i < sec.vlen; i++) {
+      const [varId, offset] = sec.words.slice(3 * i, 3 * i + 2);
+      const v = this.type(varId);
+      // static variables (format strings, say) are the object's own business
+      if (v.kind !== VAR || v.words[0] === VAR_STATIC) continue;
+      vars.push([v.name, offset, this.valueType(v.sizeOrType)]);
+    }
+    return { section: sec.name, size: sec.sizeOrType, vars };
+  }
+}
+
+/** The object's sections of globals that have variables to show, in map order. Before load. */
+export function objectGlobals(obj: BpfObject): ObjectGlobals {
+  const btf = native().bpf_object__btf(obj.assertOpen());
+  if (btf === null) return { sections: [], enums: [] };
+  const reader = new BtfReader(btf);
+  const sections: GlobalSection[] = [];
+  for (const map of obj.maps.values()) {
+    if (!map.isInternal || map.btfValueTypeId === 0) continue;
+    const layout = reader.section(map.btfValueTypeId);
+    // .kconfig and .ksyms hold externs the loader fills in; nothing to set or read
+    if (!layout || !/^\.(rodata|data|bss)(\.|$)/.test(layout.section) || layout.vars.length === 0) continue;
+    sections.push({ mapName: map.name, layout });
+  }
+  const enums = [...reader.enums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { sections, enums };
+}

@@ -1,0 +1,314 @@
+// The skeleton generator (`bpf-preload gen skeleton`; build/build-bpf.ts
+// makes skel/ with it): from a compiled BPF object to a typed TypeScript
+// module that embeds the object. It asks libbpf itself
+// what the object holds (as bpftool gen skeleton does), so anything libbpf
+// can open gets a skeleton, and anything it cannot is refused with its reason.
+// Output is a pure function of the object bytes and its name (and, for light
+// loaders, the libbpf that records them). Globals are typed from the object's
+// BTF: see renderGlobals.
+import { createHash } from 'node:crypto';
+import {
+  BpfObject,
+  LibbpfError,
+  libbpfVersion,
+  objectGlobals,
+  recordLoader,
+  type EnumType,
+  type ObjectGlobals,
+  type ValueType,
+} from './libbpf/index.js';
+
+/**
+ * Light-skeleton loaders to record for an object: the object name to record
+ * them with (internal map names such as NAME.rodata derive from it) and, per
+ * variant, the programs its loader loads.
+ */
+export interface LightOptions {
+  objectName: string;
+  variants: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface SkeletonInput {
+  /** The object file's bytes. */
+  bytes: Uint8Array;
+  /** Skeleton name, e.g. "iterators" for iterators.bpf.o. */
+  name: string;
+  /** Import specifier of src/libbpf/index.js as seen from the generated file. */
+  libbpfImport: string;
+  /** Also embed light-skeleton loaders (libbpf's gen_loader) for these variants. */
+  light?: LightOptions;
+  /**
+   * Only the globals' types and layouts: a module without the object, for
+   * code that decodes a section read from the kernel (a pinned program's
+   * .rodata, say) and must not pull in the loader.
+   */
+  globalsOnly?: boolean;
+  /** The command that regenerates the file, for its header. */
+  regenerate?: string;
+}
+
+/** "iterators.bpf.o" -> "iterators". */
+export function skeletonName(objectFile: string): string {
+  const base = objectFile.split('/').pop() ?? objectFile;
+  return base.replace(/\.o$/, '').replace(/\.bpf$/, '');
+}
+
+export function pascalCase(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+}
+
+// Internal maps are named "<object prefix>.<section>"; the skeleton keys them
+// by section ("rodata") so the key does not depend on the name opened with.
+function mapKey(mapName: string): string {
+  const dot = mapName.indexOf('.');
+  return dot < 0 ? mapName : mapName.slice(dot + 1);
+}
+
+function base64Lines(bytes: Uint8Array, indent: string): string {
+  const b64 = Buffer.from(bytes).toString('base64');
+  const chunks: string[] = [];
+  for (let i = 0; i < b64.length; i += 100) chunks.push(`${indent}'${b64.slice(i, i + 100)}',`);
+  return chunks.join('\n');
+}
+
+const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const union = (names: readonly string[]) => (names.length ? names.map(quote).join(' | ') : 'never');
+const list = (names: readonly string[]) => `[${names.map(quote).join(', ')}]`;
+
+interface ObjectFacts {
+  programs: string[];
+  maps: string[];
+  globals: ObjectGlobals;
+}
+
+/** What the generator needs to know of an object, asked of libbpf; a clear error if it cannot open it. */
+function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
+  let obj: BpfObject;
+  try {
+    obj = BpfObject.openMem(bytes, { name });
+  } catch (err) {
+    if (err instanceof LibbpfError) {
+      const why = err.log.length ? `: ${err.log[err.log.length - 1].replace(/^libbpf: /, '')}` : '';
+      throw new Error(`${name}: not a BPF object libbpf can open (${err.code})${why}`);
+    }
+    throw err;
+  }
+  try {
+    return { programs: [...obj.programs.keys()], maps: [...obj.maps.keys()].map(mapKey), globals: objectGlobals(obj) };
+  } finally {
+    obj.close();
+  }
+}
+
+/** The object's programs, in its order. */
+export function objectPrograms(bytes: Uint8Array, name: string): string[] {
+  return inspectObject(bytes, name).programs;
+}
+
+/** ".rodata" -> "rodata", ".data.config" -> "data_config": the skeleton's property for a section. */
+function sectionProperty(section: string): string {
+  return section.slice(1).replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const key = (k: string) => (identifier.test(k) ? k : quote(k));
+
+/** The TypeScript type of a value of this layout type. */
+function tsType(type: ValueType, indent: string): string {
+  switch (type.kind) {
+    case 'int':
+      return type.size === 8 ? 'bigint' : 'number';
+    case 'bool':
+      return 'boolean';
+    case 'float':
+      return 'number';
+    case 'string':
+      return 'string';
+    case 'bytes':
+      return 'Uint8Array';
+    case 'array':
+      return `ReadonlyArray<${tsType(type.elem, indent)}>`;
+    case 'struct': {
+      const inner = `${indent}  `;
+      const fields = type.fields.map(([name, , t]) => `${inner}readonly ${key(name)}: ${tsType(t, inner)};`);
+      return `{\n${fields.join('\n')}\n${indent}}`;
+    }
+  }
+}
+
+/** A layout type as a TypeScript literal (one line). */
+function typeLiteral(type: ValueType): string {
+  switch (type.kind) {
+    case 'int':
+      return `{ kind: 'int', size: ${type.size}, signed: ${type.signed} }`;
+    case 'bool':
+      return `{ kind: 'bool' }`;
+    case 'float':
+    case 'string':
+    case 'bytes':
+      return `{ kind: '${type.kind}', size: ${type.size} }`;
+    case 'array':
+      return `{ kind: 'array', length: ${type.length}, stride: ${type.stride}, elem: ${typeLiteral(type.elem)} }`;
+    case 'struct':
+      return `{ kind: 'struct', size: ${type.size}, fields: [${type.fields.map(([n, o, t]) => `[${quote(n)}, ${o}, ${typeLiteral(t)}]`).join(', ')}] }`;
+  }
+}
+
+function enumConst(e: EnumType): string {
+  const value = (v: number | bigint) => (typeof v === 'bigint' ? `${v}n` : String(v));
+  const body = e.values.map(([n, v]) => `  ${key(n)}: ${value(v)},`).join('\n');
+  return `/** enum ${e.name}: the values its variables hold. */\nexport const ${pascalCase(e.name)} = {\n${body}\n} as const;\n`;
+}
+
+/**
+ * The globals' part of a module: enum constants, one interface per section,
+ * and the sections' layouts as data (globals.ts decodes with them).
+ */
+function renderGlobals(name: string, globals: ObjectGlobals): string {
+  const pascal = pascalCase(name);
+  if (globals.sections.length === 0) return '';
+  const interfaces = globals.sections.map(({ layout }) => {
+    const rodata = layout.section.startsWith('.rodata');
+    const doc = rodata ? 'set between open() and load(); read-only after' : 'read and written at any time; after load, the kernel map itself';
+    const fields = layout.vars.map(([v, , t]) => `  ${key(v)}: ${tsType(t, '  ')};`);
+    return `/** ${layout.section}: ${doc}. */\nexport interface ${pascal}${pascalCase(sectionProperty(layout.section))} {\n${fields.join('\n')}\n}\n`;
+  });
+  const layouts = globals.sections.map(({ layout }) => {
+    const vars = layout.vars.map(([v, o, t]) => `      [${quote(v)}, ${o}, ${typeLiteral(t)}],`).join('\n');
+    return `  ${key(sectionProperty(layout.section))}: {\n    section: ${quote(layout.section)},\n    size: ${layout.size},\n    vars: [\n${vars}\n    ],\n  },`;
+  });
+  const props = union(globals.sections.map(({ layout }) => sectionProperty(layout.section)));
+  return `
+${[...globals.enums.map(enumConst), ...interfaces].join('\n')}
+/** Where each variable lies in its section, and its type. */
+export const ${pascal}Layouts: Readonly<Record<${props}, SectionLayout>> = {
+${layouts.join('\n')}
+};
+`;
+}
+
+const header = (name: string, regenerate?: string) =>
+  `// Code generated by bpf-preload gen skeleton from ${name}.bpf.o. DO NOT EDIT.\n${regenerate ? `// Regenerate with \`${regenerate}\`.\n` : ''}`;
+
+/** Opens the object with libbpf and renders its skeleton module. */
+export function generateSkeleton({ bytes, name, libbpfImport, light, globalsOnly, regenerate }: SkeletonInput): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) throw new Error(`skeleton name ${quote(name)} is not a valid identifier`);
+  const { programs, maps, globals } = inspectObject(bytes, name);
+  if (programs.length === 0) throw new Error(`${name}: the object has no BPF programs`);
+  const pascal = pascalCase(name);
+  const globalsBlock = renderGlobals(name, globals);
+  const hasGlobals = globals.sections.length > 0;
+
+  if (globalsOnly) {
+    if (!hasGlobals) throw new Error(`${name}: the object has no global variables`);
+    return `${header(name, regenerate)}// The globals' types and layouts alone: no object, nothing to load.
+import type { SectionLayout } from ${quote(libbpfImport)};
+${globalsBlock}`;
+  }
+
+  const cls = `${pascal}Skeleton`;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sections = globals.sections.map(({ mapName, layout }) => ({
+    property: sectionProperty(layout.section),
+    type: `${pascal}${pascalCase(sectionProperty(layout.section))}`,
+    map: mapKey(mapName),
+  }));
+  const imports = ['Skeleton', 'type OpenOptions', 'type SkeletonSpec', ...(light ? ['type LightSpec'] : []), ...(hasGlobals ? ['type SectionLayout'] : [])];
+  const globalsSpec = hasGlobals
+    ? `  globals: [\n${sections.map((s) => `    { property: ${quote(s.property)}, map: ${quote(s.map)}, layout: ${pascal}Layouts.${s.property} },`).join('\n')}\n  ],\n`
+    : '';
+  const fields = sections.map((s) => `  readonly ${s.property}: ${s.type};\n`).join('');
+  const assigns = sections.map((s) => `    this.${s.property} = this.globals<${s.type}>(${quote(s.property)});\n`).join('');
+
+  return `${header(name, regenerate)}import { ${imports.join(', ')} } from ${quote(libbpfImport)};
+
+export type ${pascal}Program = ${union(programs)};
+export type ${pascal}Map = ${union(maps)};
+${globalsBlock}
+const spec: SkeletonSpec = {
+  name: ${quote(name)},
+  programs: ${list(programs)},
+  maps: ${list(maps)},
+${globalsSpec}};
+
+// ${name}.bpf.o, ${bytes.length} bytes, base64.
+const OBJECT_BASE64 = [
+${base64Lines(bytes, '  ')}
+].join('');
+${light ? lightSection(bytes, name, programs, maps.length, light) : ''}
+export class ${cls} extends Skeleton<${pascal}Program, ${pascal}Map> {
+  /** sha256 of the embedded object file. */
+  static readonly sha256 = ${quote(sha256)};
+
+${light ? '  /** Light-skeleton loaders, for kernels that can run them. */\n  static readonly light = light;\n\n' : ''}${fields}${fields ? '\n' : ''}  private constructor(options?: OpenOptions) {
+    super(spec, ${cls}.bytes(), options);
+${assigns}  }
+
+  /** The embedded object file. */
+  static bytes(): Buffer {
+    return Buffer.from(OBJECT_BASE64, 'base64');
+  }
+
+  /** Parses the embedded object (nothing reaches the kernel until load()). */
+  static open(options?: OpenOptions): ${cls} {
+    return new ${cls}(options);
+  }
+}
+`;
+}
+
+/**
+ * Records each variant's loader (libbpf opens the object and records instead
+ * of loading: no kernel BTF is read and nothing is created in the kernel) and
+ * renders them as a LightSpec. The loaders depend on the libbpf that recorded
+ * them, so its version is part of the output.
+ */
+function lightSection(bytes: Uint8Array, name: string, programs: string[], maps: number, light: LightOptions): string {
+  const variants = Object.entries(light.variants);
+  if (variants.length === 0) throw new Error(`${name}: light skeleton without variants`);
+  const type = `${pascalCase(name)}LightVariant`;
+  const rendered = variants.map(([variant, named]) => {
+    // in the object's order: the loader reports program fds in that order
+    const progs = programs.filter((p) => named.includes(p));
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(variant)) throw new Error(`${name}: light variant ${quote(variant)} is not an identifier`);
+    const unknown = named.filter((p) => !programs.includes(p));
+    if (unknown.length || progs.length === 0) {
+      throw new Error(`${name}: light variant ${variant} names ${unknown.length ? `unknown programs ${list(unknown)}` : 'no programs'}`);
+    }
+    let loader;
+    try {
+      loader = recordLoader(bytes, light.objectName, progs);
+    } catch (err) {
+      if (err instanceof LibbpfError) throw new Error(`${name}: cannot record light loader ${variant}: ${err.message}`);
+      throw err;
+    }
+    return `    ${variant}: {
+      programs: ${list(progs)},
+      // ${loader.insns.length} bytes of loader instructions
+      insns: [
+${base64Lines(loader.insns, '        ')}
+      ].join(''),
+      // ${loader.data.length} bytes of loader data
+      data: [
+${base64Lines(loader.data, '        ')}
+      ].join(''),
+    },`;
+  });
+  return `
+export type ${type} = ${union(variants.map(([v]) => v))};
+
+// Light-skeleton loaders recorded by libbpf ${libbpfVersion()}'s gen_loader, with object name ${quote(light.objectName)}.
+const light: LightSpec<${pascalCase(name)}Program, ${type}> = {
+  objectName: ${quote(light.objectName)},
+  maps: ${maps},
+  programs: ${list(programs)},
+  variants: {
+${rendered.join('\n')}
+  },
+};
+`;
+}
