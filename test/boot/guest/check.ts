@@ -315,6 +315,8 @@ async function upgradeWhileReading(): Promise<void> {
   const t0 = Date.now();
   const r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', settings.upgradeDeb], APT_ENV);
   const took = (Date.now() - t0) / 1000;
+  // apt's account, shown by the harness when a check fails (or with BPF_PRELOAD_BOOT_VERBOSE=1).
+  for (const l of r.out.split('\n').slice(-12)) if (l) info(`  apt| ${l}`);
   // A few more reads after the upgrade's last step.
   await sleep(500);
   const reads = await reader.stop();
