@@ -8,6 +8,8 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; 
 
 export const PACKAGE = pkg.name;
 export const VERSION = pkg.version;
+/** The version the tests upgrade to: the same package rebuilt, with a bumped version. */
+export const UPGRADE_VERSION = `${VERSION}+1`;
 
 /** The node the package runs on: Debian's nodejs package puts it here. */
 export const DEB_NODE = '/usr/bin/node';

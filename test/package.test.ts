@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
-import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
+import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
 import { COMMANDS, OPTIONS, helpText, manPage } from '../src/help.js';
 import { UNIT_NAME, WANTED_BY, renderUnit } from '../src/unit.js';
 
@@ -35,7 +35,6 @@ const LINTIAN_KEPT = [
 ];
 
 const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).stdout.trim();
-const UPGRADE = `${VERSION}+1`;
 const work = mkdtempSync(join(tmpdir(), 'bpf-preload-deb-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run test:boot`: boots Debian's cloud kernels (lib/kernels.mjs: 5.10,
 // 6.1, 6.12 and the newest on x86-64, 6.12 on arm64) under qemu with a Debian
-// root file system of the kernel's architecture, this project installed and
-// its unit enabled, and reads the in-guest checks (test/boot/guest/check.ts)
-// off each serial console. Ends with `N passed, N failed`; exits non-zero on
+// root file system of the kernel's architecture (Debian's own nodejs and
+// libbpf1), into which this project's .deb was installed with apt (its
+// maintainer scripts enable the unit), and reads the in-guest checks
+// (test/boot/guest/check.ts) off each serial console. Ends with `N passed, N failed`; exits non-zero on
 // any failure.
 //
 //   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12 arm64-6.12`
@@ -11,7 +12,7 @@
 // Environment:
 //   BPF_PRELOAD_BOOT_CACHE       cache directory (default /var/cache/bpf-preload-boot)
 //   BPF_PRELOAD_BOOT_REFRESH=1   look for newer kernel packages than the cached ones
-//   BPF_PRELOAD_BOOT_NO_BUILD=1  use dist/ as it is instead of `npm run build`
+//   BPF_PRELOAD_BOOT_NO_BUILD=1  use dist/bpf-preload.js as it is instead of `npm run build`
 //   BPF_PRELOAD_BOOT_WRITE_UNIT=1  rewrite packaging/bpf-preload.service from src/unit.ts
 //   BPF_PRELOAD_BOOT_JOBS        guests at once (default 2)
 //   BPF_PRELOAD_BOOT_TIMEOUT     seconds per x86-64 guest (default 420; arm64 guests get 2.5 times that)
@@ -22,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ARCHES, HOST_ARCH, binfmtName } from './lib/arch.mjs';
 import { KERNELS, fetchKernel, kernelProblems } from './lib/kernels.mjs';
-import { buildPayload, loadUnitModule } from './lib/payload.mjs';
+import { buildPayload, loadTsModule } from './lib/payload.mjs';
 import { boot } from './lib/qemu.mjs';
 import { baseRootfs } from './lib/rootfs.mjs';
 import { CACHE, StepError, has, retry, say, sh, step } from './lib/util.mjs';
@@ -57,7 +58,8 @@ function showLog(path, lines = 80) {
 async function hostTools() {
   // debootstrap, cpio archives with root-owned files, and apt all need root.
   if (process.getuid?.() !== 0) throw new Error('the boot test must run as root (debootstrap, apt-get, root-owned guest files)');
-  const need = { debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang' };
+  // The package build (build/package.ts) needs dpkg-dev and llvm's tools.
+  const need = { debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang', unshare: 'util-linux', 'dpkg-shlibdeps': 'dpkg-dev', 'llvm-strip': 'llvm', 'llvm-readelf': 'llvm' };
   for (const arch of new Set(kernels.map((k) => ARCHES[k.arch]))) {
     need[arch.qemu.binary] = arch.qemu.package;
     // A foreign root file system is configured through qemu-user (lib/rootfs.mjs).
@@ -163,6 +165,8 @@ function report(kernel, res) {
 }
 
 async function main() {
+  // The build scripts and the modules loaded below read package.json from the checkout.
+  process.chdir(repo);
   const work = join(CACHE, 'run');
   const logDir = join(CACHE, 'logs');
   rmSync(work, { recursive: true, force: true });
@@ -170,7 +174,9 @@ async function main() {
   mkdirSync(logDir, { recursive: true });
 
   await step('host tools', hostTools);
-  const unit = await step('unit module', () => loadUnitModule(repo, work));
+  const unit = await step('unit module', () => loadTsModule(repo, work, 'src/unit.ts'));
+  const layout = await step('package layout', () => loadTsModule(repo, work, 'build/deb-layout.ts'));
+  const bundle = await step('bundle options', () => loadTsModule(repo, work, 'build/bundle-options.ts'));
   unitChecks(unit);
   // The guests get what the checkout builds to now, never a stale dist/.
   await step('build project (npm run build)', () => {
@@ -184,11 +190,12 @@ async function main() {
     const arch = ARCHES[name];
     const ready = (async () => {
       const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
-      const payload = await step(`payload ${name}`, () => buildPayload({ repo, workDir: work, arch, guestLibs: base.libs, unit }));
+      const payload = await step(`package ${name} (build/package.ts, apt-get install in a chroot)`, () => buildPayload({ repo, workDir: work, arch, base, layout, bundle }));
+      say(`${name}: ${layout.PACKAGE} ${payload.settings.version} installed on nodejs ${payload.settings.nodejsVersion}; package layer ${payload.sizeKiB} KiB`);
       const initrd = join(work, `initrd-${name}.cpio`);
       await step(`initrd ${name}`, async () => {
         const out = createWriteStream(initrd);
-        for (const part of [base.cpio, payload]) await pipeline(createReadStream(part), out, { end: false });
+        for (const part of [base.cpio, payload.cpio]) await pipeline(createReadStream(part), out, { end: false });
         out.end();
         await new Promise((r) => out.on('close', r));
       });

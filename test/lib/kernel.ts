@@ -1,37 +1,7 @@
 // Facts read from the running kernel and bpftool, for assertions.
-import { spawnSync } from 'node:child_process';
+import { type BpftoolLink, type BpftoolProg, bpftoolJson, bpftoolProgs } from './bpftool.js';
 
-export interface BpftoolProg {
-  id: number;
-  name?: string;
-  type: string;
-  map_ids?: number[];
-  /** Processes holding an fd of it. */
-  pids?: { pid: number; comm: string }[];
-}
-
-interface BpftoolLink {
-  id: number;
-  prog_id: number;
-  pinned?: string[];
-  pids?: { pid: number; comm: string }[];
-}
-
-export interface BpftoolMap {
-  id: number;
-  name?: string;
-  type: string;
-  max_entries: number;
-}
-
-function bpftoolJson<T>(args: string[]): T {
-  const r = spawnSync('bpftool', ['--json', ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`bpftool ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-export const bpftoolProgs = () => bpftoolJson<BpftoolProg[]>(['prog', 'show']);
-export const bpftoolMaps = () => bpftoolJson<BpftoolMap[]>(['map', 'show']);
+export { type BpftoolMap, type BpftoolProg, bpftoolMaps, bpftoolProgs } from './bpftool.js';
 
 /** Polls until `pred` holds (the kernel frees programs asynchronously), up to `ms`. */
 export async function eventually(pred: () => boolean, ms = 5000): Promise<boolean> {

@@ -1,19 +1,38 @@
-// Runs inside each qemu guest, after boot, as root. Checks what a user of the
-// unit sees, and compares the pinned files against bpftool. Prints one
+// Runs inside each qemu guest, after boot, as root, on Debian's own node.
+// bpf-preload was installed from its .deb with apt before the boot (its
+// maintainer scripts enabled the unit). Checks what a user of the package and
+// the unit sees, compares the pinned files against bpftool, upgrades the
+// package while the files are being read, and removes it. Prints one
 // `BOOTTEST: PASS name` or `BOOTTEST: FAIL name: why` line per check to the
 // serial console; the host harness (test/boot/run.mjs) reads them.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { DEFAULT_BPFFS as BPFFS } from '../../../src/bpffs.js';
 import { BpfObject, mapInfo, mapUpdate, progInfo, type BpfLink } from '../../../src/libbpf/index.js';
-import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
+import { FALLBACK_SUBDIR } from '../../../src/names.js';
+import { UNIT_NAME as UNIT } from '../../../src/unit.js';
+import { type BpftoolLink, type BpftoolMap, type BpftoolProg, bpftoolJson, idProblems, mapRowProblems, progNameProblems } from '../../lib/bpftool.js';
+import { MAPS_HEADER_COMPAT, PROGS_HEADER, parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
 
-const BPFFS = '/sys/fs/bpf';
 const PROGS = `${BPFFS}/progs.debug`;
 const MAPS = `${BPFFS}/maps.debug`;
-const UNIT = 'bpf-preload.service';
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
-/** The installed CLI, beside this script (boottest/ and dist/ under the package). */
-const CLI = new URL('../dist/bpf-preload.js', import.meta.url).pathname;
+
+/** What the harness (test/boot/lib/payload.mjs) installed, from build/deb-layout.ts. */
+interface Settings {
+  package: string;
+  version: string;
+  upgradeVersion: string;
+  /** The same package rebuilt with upgradeVersion, beside this script. */
+  upgradeDeb: string;
+  /** The package's command, its node, and its unit file. */
+  cli: string;
+  node: string;
+  unitPath: string;
+  /** The version of the root file system's nodejs package. */
+  nodejsVersion: string;
+}
+const settings = JSON.parse(readFileSync(new URL('./boottest.json', import.meta.url), 'utf8')) as Settings;
 
 let passed = 0;
 let failed = 0;
@@ -33,8 +52,8 @@ function attempt(name: string, fn: () => void): void {
   }
 }
 
-function run(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env });
   return { code: r.status, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? r.error.message : '') };
 }
 /** Shows the unit's own account in the console log, for a failure to be diagnosable from there. */
@@ -51,35 +70,6 @@ const isActive = () => run('systemctl', ['is-active', UNIT]).out.trim();
 function cat(path: string): { ok: boolean; text: string; why: string } {
   const r = run('cat', [path]);
   return { ok: r.code === 0, text: r.out, why: r.err.trim() || `exit ${r.code}` };
-}
-
-interface ToolProg { id: number; name?: string }
-interface ToolMap { id: number; name?: string; max_entries: number }
-function bpftool<T>(what: 'prog' | 'map'): T[] {
-  const r = run('bpftool', ['--json', what, 'show']);
-  if (r.code !== 0) throw new Error(`bpftool ${what} show: ${r.err.trim()}`);
-  return JSON.parse(r.out) as T[];
-}
-
-/**
- * Every id bpftool sees both before and after reading the file appears in it
- * exactly once, and the file lists nothing bpftool never saw. (systemd loads
- * and unloads programs of its own at any time.)
- */
-function compareIds(what: string, fileIds: number[], before: number[], after: number[]): string[] {
-  const problems: string[] = [];
-  const count = new Map<number, number>();
-  for (const id of fileIds) count.set(id, (count.get(id) ?? 0) + 1);
-  const afterSet = new Set(after);
-  const seen = new Set([...before, ...after]);
-  for (const id of before) {
-    if (afterSet.has(id) && count.get(id) !== 1) problems.push(`${what} id ${id} appears ${count.get(id) ?? 0} times`);
-  }
-  for (const [id, n] of count) {
-    if (!seen.has(id)) problems.push(`${what} id ${id} is in the file but not in bpftool's list`);
-    else if (n !== 1 && !afterSet.has(id)) problems.push(`${what} id ${id} appears ${n} times`);
-  }
-  return problems;
 }
 
 /** Loads the fixture: the xdp target, then the fentry program attached to it. Returns what to keep alive. */
@@ -119,12 +109,12 @@ function attachFentry(): { target: BpfObject; tracer: BpfObject; link: BpfLink; 
 }
 
 function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, label: string): void {
-  const progsBefore = bpftool<ToolProg>('prog');
-  const mapsBefore = bpftool<ToolMap>('map');
+  const progsBefore = bpftoolJson<BpftoolProg[]>(['prog', 'show']);
+  const mapsBefore = bpftoolJson<BpftoolMap[]>(['map', 'show']);
   const progsFile = cat(PROGS);
   const mapsFile = cat(MAPS);
-  const progsAfter = bpftool<ToolProg>('prog');
-  const mapsAfter = bpftool<ToolMap>('map');
+  const progsAfter = bpftoolJson<BpftoolProg[]>(['prog', 'show']);
+  const mapsAfter = bpftoolJson<BpftoolMap[]>(['map', 'show']);
   if (!check(`${label}cat-progs.debug`, progsFile.ok, progsFile.why)) return;
   if (!check(`${label}cat-maps.debug`, mapsFile.ok, mapsFile.why)) return;
 
@@ -150,25 +140,13 @@ function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, 
   }
   if (progs.length === 0 || maps.length === 0) return;
 
-  const progProblems = compareIds('prog', progs.map((p) => p.id), progsBefore.map((p) => p.id), progsAfter.map((p) => p.id));
-  const toolProg = new Map(progsAfter.map((p) => [p.id, p]));
-  for (const row of progs) {
-    const tool = toolProg.get(row.id)?.name ?? '';
-    if (!toolProg.has(row.id)) continue;
+  const progProblems = [
+    ...idProblems('prog', progs.map((p) => p.id), progsBefore, progsAfter),
     // The file has the full BTF name; bpftool may show the kernel's 15-character cut of it.
-    const agrees = row.name === tool || (tool.length >= 15 && row.name.startsWith(tool));
-    if (!agrees) progProblems.push(`prog ${row.id}: file says ${JSON.stringify(row.name)}, bpftool ${JSON.stringify(tool)}`);
-  }
+    ...progNameProblems(progs, progsAfter, true),
+  ];
   check(`${label}selftest-progs`, progProblems.length === 0, progProblems.join('; '));
-
-  const mapProblems = compareIds('map', maps.map((m) => m.id), mapsBefore.map((m) => m.id), mapsAfter.map((m) => m.id));
-  const toolMap = new Map(mapsAfter.map((m) => [m.id, m]));
-  for (const row of maps) {
-    const tool = toolMap.get(row.id);
-    if (!tool) continue;
-    if (row.name !== (tool.name ?? '')) mapProblems.push(`map ${row.id}: name ${JSON.stringify(row.name)} vs bpftool ${JSON.stringify(tool.name)}`);
-    if (row.maxEntries !== tool.max_entries) mapProblems.push(`map ${row.id}: max_entries ${row.maxEntries} vs bpftool ${tool.max_entries}`);
-  }
+  const mapProblems = [...idProblems('map', maps.map((m) => m.id), mapsBefore, mapsAfter), ...mapRowProblems(maps, mapsAfter)];
   check(`${label}selftest-maps`, mapProblems.length === 0, mapProblems.join('; '));
 
   if (!fx) return;
@@ -237,7 +215,140 @@ function bootOrdering(): void {
   );
 }
 
-function main(): void {
+const dpkgStatus = (pkg: string) => run('dpkg-query', ['-W', '-f=${Status} ${Version}', pkg]).out.trim();
+/** Debian's version of a package without its epoch and Debian revision: "18.20.4+dfsg-1~deb12u1" -> "18.20.4". */
+const upstreamVersion = (v: string) => v.replace(/^\d+:/, '').split(/[+~-]/)[0];
+
+/** The package is installed, its node is Debian's, and its unit is the package's, enabled by its maintainer scripts. */
+function packageChecks(): void {
+  const status = dpkgStatus(settings.package);
+  check('dpkg-installed', status === `install ok installed ${settings.version}`, `dpkg-query ${settings.package}: ${JSON.stringify(status)} (expected installed ${settings.version})`);
+
+  const version = run(settings.node, ['--version']).out.trim();
+  const owner = run('dpkg', ['-S', settings.node]).out.trim();
+  check(
+    'node-is-debians',
+    version === `v${upstreamVersion(settings.nodejsVersion)}` && owner === `nodejs: ${settings.node}` && process.version === version,
+    `${settings.node} --version: ${version}, running ${process.version}; nodejs package ${settings.nodejsVersion}; dpkg -S: ${owner}`,
+  );
+
+  // bookworm's systemd names the unit by its search path /lib/systemd/system,
+  // the same directory as /usr/lib/systemd/system on a merged-/usr system.
+  const fragment = run('systemctl', ['show', '-P', 'FragmentPath', UNIT]).out.trim();
+  const sameFile = (a: string, b: string) => existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b);
+  const unitOwner = run('dpkg', ['-S', settings.unitPath]).out.trim();
+  info(`${UNIT}: FragmentPath ${fragment}`);
+  check(
+    'unit-from-package',
+    sameFile(fragment, settings.unitPath) && unitOwner === `${settings.package}: ${settings.unitPath}`,
+    `FragmentPath ${JSON.stringify(fragment)} (expected ${settings.unitPath}); dpkg -S: ${JSON.stringify(unitOwner)}`,
+  );
+  // deb-systemd-helper (postinst) records what it enabled; install-unit would have written /etc/systemd/system/UNIT.
+  const enabled = run('systemctl', ['is-enabled', UNIT]).out.trim();
+  const helperState = '/var/lib/systemd/deb-systemd-helper-enabled';
+  const recorded = existsSync(helperState) && readdirSync(helperState, { recursive: true }).some((f) => String(f).endsWith(UNIT));
+  const adminCopy = existsSync(`/etc/systemd/system/${UNIT}`);
+  check('unit-enabled-by-package', enabled === 'enabled' && recorded && !adminCopy, `is-enabled ${enabled}; deb-systemd-helper recorded it: ${recorded}; /etc/systemd/system/${UNIT} exists: ${adminCopy}`);
+}
+
+/** The ids of the links pinned at both files (bpftool looks through the bpffs). */
+function pinnedLinkIds(): Record<string, number | undefined> {
+  const links = bpftoolJson<BpftoolLink[]>(['--bpffs', 'link', 'show']);
+  const at = (path: string) => links.find((l) => l.pinned?.includes(path))?.id;
+  return { progs: at(PROGS), maps: at(MAPS) };
+}
+
+/**
+ * Reads both files with cat in a loop until told to stop, as a user's
+ * script might; a read counts as good when cat succeeds and the text starts
+ * with the file's header. Returns how to stop it and get the counts.
+ */
+function startReader(dir: string): { started: () => boolean; stop: () => Promise<{ good: number; bad: number; errors: string }> } {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const script = `
+    good=0 bad=0
+    while [ ! -e "$DIR/stop" ]; do
+      for f in "$PROGS" "$MAPS"; do
+        if out=$(cat "$f" 2>>"$DIR/errors") && case "$out" in "$PROGS_HEADER"* | "$MAPS_HEADER"*) true ;; *) false ;; esac; then
+          good=$((good + 1))
+        else
+          bad=$((bad + 1)); echo "$f: $(printf %s "$out" | head -n 1)" >>"$DIR/errors"
+        fi
+      done
+      [ -e "$DIR/started" ] || : >"$DIR/started"
+    done
+    echo "$good $bad"
+  `;
+  const child = spawn('sh', ['-c', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, DIR: dir, PROGS, MAPS, PROGS_HEADER, MAPS_HEADER: MAPS_HEADER_COMPAT },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    started: () => existsSync(`${dir}/started`),
+    stop: async () => {
+      writeFileSync(`${dir}/stop`, '');
+      await exited;
+      const [good, bad] = out.trim().split(' ').map(Number);
+      const errors = existsSync(`${dir}/errors`) ? readFileSync(`${dir}/errors`, 'utf8').trim() : '';
+      rmSync(dir, { recursive: true, force: true });
+      return { good: good ?? 0, bad: bad ?? -1, errors };
+    },
+  };
+}
+
+const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Installs the same package with a bumped version over the running one while
+ * a reader loops over both files: no read may fail, and the files must be
+ * new pins afterwards (postinst reloads the unit, which re-populates).
+ */
+async function upgradeWhileReading(): Promise<void> {
+  const before = pinnedLinkIds();
+  const reader = startReader('/run/bpf-preload-boottest-reader');
+  for (let i = 0; i < 200 && !reader.started(); i++) await sleep(50);
+  const t0 = Date.now();
+  const r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', settings.upgradeDeb], APT_ENV);
+  const took = (Date.now() - t0) / 1000;
+  // apt's account, shown by the harness when a check fails (or with BPF_PRELOAD_BOOT_VERBOSE=1).
+  for (const l of r.out.split('\n').slice(-12)) if (l) info(`  apt| ${l}`);
+  // A few more reads after the upgrade's last step.
+  await sleep(500);
+  const reads = await reader.stop();
+  const after = pinnedLinkIds();
+  const status = dpkgStatus(settings.package);
+  check(
+    'upgrade-installed',
+    r.code === 0 && status === `install ok installed ${settings.upgradeVersion}` && isActive() === 'active',
+    `apt-get install ${settings.upgradeDeb}: exit ${r.code} ${r.err.trim().split('\n').slice(-3).join(' ')}; dpkg-query: ${status}; unit ${isActive()}`,
+  );
+  info(`upgrade: apt-get install ${took.toFixed(1)}s; ${reads.good} good reads, ${reads.bad} failed; links progs ${before.progs} -> ${after.progs}, maps ${before.maps} -> ${after.maps}`);
+  check('upgrade-files-readable-throughout', reads.bad === 0 && reads.good >= 4, `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`);
+  const renewed = (k: 'progs' | 'maps') => before[k] !== undefined && after[k] !== undefined && before[k] !== after[k];
+  check('upgrade-repinned', renewed('progs') && renewed('maps'), `link ids before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
+}
+
+/** `apt-get remove` stops the unit (which unpins) and takes the unit file away. */
+function removeUnpins(): void {
+  const t0 = Date.now();
+  const r = run('apt-get', ['remove', '-y', '-q', settings.package], APT_ENV);
+  info(`apt-get remove ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`, settings.unitPath, settings.cli].filter((p) => existsSync(p));
+  const load = run('systemctl', ['show', '-P', 'LoadState', UNIT]).out.trim();
+  const status = dpkgStatus(settings.package);
+  check(
+    'apt-remove-unpins',
+    r.code === 0 && left.length === 0 && load === 'not-found' && !status.includes(' installed '),
+    `apt-get remove: exit ${r.code} ${r.err.trim().split('\n').slice(-3).join(' ')}; still there: ${left.join(' ')}; LoadState ${load}; dpkg-query: ${status}`,
+  );
+}
+
+async function main(): Promise<void> {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const withCur = /\bboottest\.cur_entries=1\b/.test(cmdline);
   const release = run('uname', ['-r']).out.trim();
@@ -248,6 +359,7 @@ function main(): void {
   check('bpffs-mounted', /^\S+ \S+ \S+ \S+ \/sys\/fs\/bpf \S+.* - bpf /m.test(mounts), 'no bpffs at /sys/fs/bpf');
   info(`/sys/fs/bpf mode ${(statSync(BPFFS).mode & 0o7777).toString(8)}`);
 
+  attempt('package', packageChecks);
   const active = isActive();
   if (!check('unit-active', active === 'active', `systemctl is-active ${UNIT}: ${active}`)) unitDiagnostics();
   bootOrdering();
@@ -268,7 +380,7 @@ function main(): void {
 
   attempt('stop', () => {
     const r = run('systemctl', ['stop', UNIT]);
-    const left = [PROGS, MAPS, `${BPFFS}/preload`].filter((p) => existsSync(p));
+    const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`].filter((p) => existsSync(p));
     if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.err.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
   });
 
@@ -276,13 +388,23 @@ function main(): void {
   // must work (its bpf(2) number and attr layouts are per architecture), make it the only one.
   if (/\bboottest\.light=1\b/.test(cmdline)) {
     attempt('light-loader', () => {
-      const r = spawnSync(process.execPath, [CLI, 'populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
+      const r = spawnSync(settings.cli, ['populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
       const maps = cat(MAPS);
       const withCount = maps.ok && parseMaps(maps.text).withCount;
       check('light-loader', r.status === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.status} ${(r.stderr ?? '').trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
-      run(process.execPath, [CLI, 'unpin']);
+      run(settings.cli, ['unpin']);
     });
   }
+
+  try {
+    const r = run('systemctl', ['start', UNIT]);
+    check('start-again', r.code === 0 && isActive() === 'active', `systemctl start: exit ${r.code} ${r.err.trim()}`);
+    await upgradeWhileReading();
+    selftest(withCur, fx, 'after-upgrade:');
+  } catch (err) {
+    check('upgrade', false, `threw: ${(err as Error).message}`);
+  }
+  attempt('apt-remove', removeUnpins);
 
   const f = fx as ReturnType<typeof attachFentry> | null;
   if (f) {
@@ -293,9 +415,7 @@ function main(): void {
   emit(`DONE ${passed} passed, ${failed} failed`);
 }
 
-try {
-  main();
-} catch (err) {
+main().catch((err: unknown) => {
   emit(`FAIL check-script: ${(err as Error).stack?.replaceAll('\n', ' | ')}`);
   emit(`DONE ${passed} passed, ${failed + 1} failed`);
-}
+});

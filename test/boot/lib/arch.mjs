@@ -4,12 +4,8 @@
 
 /**
  * deb: Debian's architecture name; triplet: its multiarch directory.
- * suite: the Debian release of the guests' root file system.
- * node: where the guests' /usr/bin/node comes from: 'host' copies this
- *   machine's (Debian's own nodejs in bookworm is 18, below engines.node), or
- *   'debian' installs the suite's nodejs package (this machine's binary
- *   cannot run on another architecture).
- * koffi: koffi's prebuilt directory (node_modules/koffi/build/koffi/<koffi>).
+ * suite: the Debian release of the guests' root file system, whose own
+ *   nodejs the guests run (bookworm's 18 is the oldest we support).
  * qemu: the system emulator and its machine; console: the serial console's
  *   device name and the kernel option that must be built in for it.
  * timeoutScale: software emulation of another instruction set is slower.
@@ -19,8 +15,6 @@ export const ARCHES = {
     deb: 'amd64',
     triplet: 'x86_64-linux-gnu',
     suite: 'bookworm',
-    node: 'host',
-    koffi: 'linux_x64',
     qemu: { binary: 'qemu-system-x86_64', package: 'qemu-system-x86', args: ['-machine', 'pc', '-cpu', 'max'] },
     console: { device: 'ttyS0', config: 'CONFIG_SERIAL_8250_CONSOLE' },
     timeoutScale: 1,
@@ -29,8 +23,6 @@ export const ARCHES = {
     deb: 'arm64',
     triplet: 'aarch64-linux-gnu',
     suite: 'trixie',
-    node: 'debian',
-    koffi: 'linux_arm64',
     // pauth-impdef: pointer authentication with qemu's cheap hash instead of
     // QARMA, which costs a lot under emulation (the kernel signs return addresses).
     qemu: { binary: 'qemu-system-aarch64', package: 'qemu-system-arm', args: ['-machine', 'virt', '-cpu', 'max,pauth-impdef=on'] },

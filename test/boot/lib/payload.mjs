@@ -1,100 +1,132 @@
-// What goes into every guest on top of the base root file system: the
-// project laid out as `npm install -g` would (built CLI, koffi with the
-// guest architecture's native module), this machine's node where the guest
-// runs the same architecture and has no usable nodejs of its own, the unit
-// installed and enabled by src/unit.ts, and the in-guest check with its BPF
-// fixture (BPF bytecode is the same for every architecture). Packed as a
-// second cpio archive; the kernel unpacks concatenated archives one over the other.
+// What each run puts on top of an architecture's base root file system:
+// bpf-preload's Debian package, built by build/package.ts for that
+// architecture and installed with apt-get in a chroot of the base, so that
+// its maintainer scripts enable the unit as on any Debian system being built
+// (systemd is not running there: enabled, not started); the same package
+// rebuilt with a bumped version, which the guest upgrades to; and the
+// in-guest check with its BPF fixture (BPF bytecode is the same for every
+// architecture) and its settings. The chroot is an overlay on the cached base
+// tree; its upper layer, what the install changed, is packed as a second cpio
+// archive, which the kernel unpacks over the base.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { packCpio } from './rootfs.mjs';
-import { sh } from './util.mjs';
+import { foreignExecution, packCpio } from './rootfs.mjs';
+import { sh, shAsync } from './util.mjs';
 
-export const GUEST_PREFIX = '/usr/lib/node_modules/bpf-preload';
-export const GUEST_CLI = `${GUEST_PREFIX}/dist/bpf-preload.js`;
-export const GUEST_NODE = '/usr/bin/node';
+/** Where the check, its fixture, its settings and the upgrade package go in the guest. */
+export const GUEST_TEST_DIR = '/usr/lib/bpf-preload-boottest';
+const SETTINGS = 'boottest.json';
+const TEST_UNIT = 'bpf-preload-boottest.service';
 
-/** Bundles src/unit.ts for the harness's own use (it is TypeScript; this runs as plain node). */
-export async function loadUnitModule(repo, workDir) {
-  const out = join(workDir, 'unit.mjs');
-  await build({ entryPoints: [join(repo, 'src/unit.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm', logLevel: 'warning' });
+/**
+ * Bundles one of the project's TypeScript modules for the harness's own use
+ * (this runs as plain node) and imports it. Modules that read package.json
+ * read it from the checkout (the harness runs there).
+ */
+export async function loadTsModule(repo, workDir, entry) {
+  const out = join(workDir, `${basename(entry, '.ts')}.mjs`);
+  await build({ entryPoints: [join(repo, entry)], outfile: out, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'warning' });
   return import(pathToFileURL(out).href);
 }
 
-/** Host node must find its shared libraries in the guest (same Debian release: it does). */
-function checkNodeLibs(nodeBin, guestLibs) {
-  const needed = sh('ldd', [nodeBin])
-    .split('\n')
-    .map((l) => /^\s*(\S+\.so\S*) =>/.exec(l)?.[1])
-    .filter(Boolean);
-  const missing = needed.filter((lib) => !guestLibs.includes(lib));
-  if (missing.length) throw new Error(`${nodeBin} needs ${missing.join(', ')}, which the guest root file system lacks`);
+/** The package of `version` for `arch`, as `npm run package` builds it (dist/bpf-preload.js must exist). */
+function buildDeb(repo, out, arch, version, layout) {
+  sh(process.execPath, ['build/run.mjs', 'build/package.ts', '--arch', arch.deb, '--version', version, '--out', out], { cwd: repo });
+  return join(out, layout.debFileName(version, arch.deb));
 }
 
 /**
- * Builds the payload archive for `arch` (an ARCHES entry) in `workDir` and
- * gives its path. `repo` is the checkout; its dist/bpf-preload.js must exist
- * (the harness builds it). `guestLibs`: the shared libraries of the base root
- * file system.
+ * Installs `deb` with apt-get into an overlay of `baseDir` whose writes go to
+ * `upper`, then copies the tree `extra` over it; all in a private mount
+ * namespace that ends with the install. A foreign architecture's programs run
+ * through qemu-user.
  */
-export async function buildPayload({ repo, workDir, arch, guestLibs, unit }) {
-  const stage = join(workDir, `payload-${arch.deb}`);
-  rmSync(stage, { recursive: true, force: true });
-  const prefix = join(stage, GUEST_PREFIX);
-  mkdirSync(join(prefix, 'dist'), { recursive: true });
-  mkdirSync(join(stage, 'usr/bin'), { recursive: true });
+async function installInOverlay({ arch, baseDir, upper, scratch, deb, extra }) {
+  foreignExecution(arch);
+  const script = `
+    set -euo pipefail
+    mount -t overlay bootroot -o "lowerdir=$BASE,upperdir=$UPPER,workdir=$SCRATCH/work" "$SCRATCH/root"
+    ROOT=$SCRATCH/root
+    mount -t proc proc "$ROOT/proc"
+    mount --rbind /dev "$ROOT/dev"
+    mount -t tmpfs run "$ROOT/run"
+    mount -t tmpfs tmp "$ROOT/tmp"
+    cp "$DEB" "$ROOT/tmp/"
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \\
+      apt-get install -y -q --no-install-recommends "/tmp/$(basename "$DEB")"
+    cp -a "$EXTRA/." "$ROOT/"
+  `;
+  mkdirSync(join(scratch, 'work'), { recursive: true });
+  mkdirSync(join(scratch, 'root'), { recursive: true });
+  mkdirSync(upper, { recursive: true, mode: 0o755 });
+  const env = { ...process.env, BASE: baseDir, UPPER: upper, SCRATCH: scratch, DEB: deb, EXTRA: extra };
+  await shAsync('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script], { env });
+}
 
-  if (arch.node === 'host') {
-    const nodeBin = realpathSync(process.execPath);
-    checkNodeLibs(nodeBin, guestLibs);
-    copyFileSync(nodeBin, join(stage, GUEST_NODE));
-    chmodSync(join(stage, GUEST_NODE), 0o755);
-  }
+/**
+ * Builds the package layer for `arch` (an ARCHES entry) on `base` (from
+ * baseRootfs) in `workDir`, and gives its archive's path and what the guest
+ * will check against. `repo` is the checkout, its dist/bpf-preload.js built;
+ * `layout` is build/deb-layout.ts, `bundle` build/bundle-options.ts.
+ */
+export async function buildPayload({ repo, workDir, arch, base, layout, bundle }) {
+  const debs = join(workDir, `debs-${arch.deb}`);
+  const deb = buildDeb(repo, debs, arch, layout.VERSION, layout);
+  const upgrade = buildDeb(repo, debs, arch, layout.UPGRADE_VERSION, layout);
 
-  copyFileSync(join(repo, 'package.json'), join(prefix, 'package.json'));
-  copyFileSync(join(repo, 'dist/bpf-preload.js'), join(stage, GUEST_CLI));
-  chmodSync(join(stage, GUEST_CLI), 0o755);
-  symlinkSync(relative(join(stage, 'usr/bin'), join(stage, GUEST_CLI)), join(stage, 'usr/bin/bpf-preload'));
-  // koffi ships prebuilt modules for every platform; the guest needs its own.
-  const koffi = join(prefix, 'node_modules/koffi');
-  cpSync(join(repo, 'node_modules/koffi'), koffi, { recursive: true });
-  const builds = join(koffi, 'build/koffi');
-  if (!existsSync(join(builds, arch.koffi, 'koffi.node'))) throw new Error(`koffi has no prebuilt module for ${arch.deb} (${builds}/${arch.koffi}/koffi.node)`);
-  for (const d of readdirSync(builds)) if (d !== arch.koffi) rmSync(join(builds, d), { recursive: true, force: true });
-  for (const d of ['src', 'vendor', 'doc']) rmSync(join(koffi, d), { recursive: true, force: true });
-
-  // The in-guest check, bundled with the project's libbpf bindings (koffi stays external).
-  const testDir = join(prefix, 'boottest');
+  // What the guest's check needs beside the package, laid out as in the guest.
+  const extra = join(workDir, `extra-${arch.deb}`);
+  rmSync(extra, { recursive: true, force: true });
+  const testDir = join(extra, GUEST_TEST_DIR);
+  mkdirSync(testDir, { recursive: true });
+  // The check is bundled with the project's libbpf bindings, for the oldest
+  // node we support; koffi is the package's own (its native module for this architecture).
   await build({
+    ...bundle.cliBundleOptions,
+    banner: { js: bundle.PREAMBLE },
     entryPoints: [join(repo, 'test/boot/guest/check.ts')],
     outfile: join(testDir, 'check.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['koffi'],
-    logLevel: 'warning',
   });
+  symlinkSync(`${layout.DEB_CODE_DIR}/node_modules`, join(testDir, 'node_modules'));
   sh('clang', [
     '-O2', '-g', '-target', 'bpf', `-I/usr/include/${sh('uname', ['-m']).trim()}-linux-gnu`,
     '-c', join(repo, 'test/boot/guest/attach.bpf.c'), '-o', join(testDir, 'attach.bpf.o'),
   ]);
-
-  // The project's unit, written and enabled the way `bpf-preload install-unit` does it.
-  unit.installUnit({ root: stage, cliPath: GUEST_CLI, nodePath: GUEST_NODE, now: false });
-  const wants = join(stage, 'etc/systemd/system', `${unit.WANTED_BY}.wants`, unit.UNIT_NAME);
-  // An absolute link into the guest's /etc: dangling here, so lstat, not exists.
-  if (!lstatSync(wants, { throwIfNoEntry: false })?.isSymbolicLink()) throw new Error(`installUnit did not enable the unit (no ${wants})`);
-  // The test's own unit.
-  const units = join(stage, 'etc/systemd/system');
-  copyFileSync(join(repo, 'test/boot/guest/bpf-preload-boottest.service'), join(units, 'bpf-preload-boottest.service'));
+  writeFileSync(join(testDir, basename(upgrade)), readFileSync(upgrade));
+  // The nodejs the base root file system holds: the guest checks that /usr/bin/node is it.
+  const nodejs = sh('dpkg-query', [`--admindir=${join(base.dir, 'var/lib/dpkg')}`, '-W', '-f=${Version}', 'nodejs']).trim();
+  const settings = {
+    package: layout.PACKAGE,
+    version: layout.VERSION,
+    upgradeVersion: layout.UPGRADE_VERSION,
+    upgradeDeb: join(GUEST_TEST_DIR, basename(upgrade)),
+    cli: layout.DEB_BIN,
+    node: layout.DEB_NODE,
+    unitPath: layout.DEB_UNIT,
+    nodejsVersion: nodejs,
+  };
+  writeFileSync(join(testDir, SETTINGS), `${JSON.stringify(settings, null, 2)}\n`);
+  // The test's own unit, started once the boot is over.
+  const units = join(extra, 'etc/systemd/system');
   mkdirSync(join(units, 'multi-user.target.wants'), { recursive: true });
-  symlinkSync('../bpf-preload-boottest.service', join(units, 'multi-user.target.wants/bpf-preload-boottest.service'));
+  const unitText = readFileSync(join(repo, 'test/boot/guest', TEST_UNIT), 'utf8').replaceAll('@CHECK@', `${layout.DEB_NODE} ${GUEST_TEST_DIR}/check.mjs`);
+  writeFileSync(join(units, TEST_UNIT), unitText);
+  symlinkSync(`../${TEST_UNIT}`, join(units, 'multi-user.target.wants', TEST_UNIT));
+
+  const upper = join(workDir, `upper-${arch.deb}`);
+  const scratch = join(workDir, `scratch-${arch.deb}`);
+  for (const d of [upper, scratch]) rmSync(d, { recursive: true, force: true });
+  await installInOverlay({ arch, baseDir: base.dir, upper, scratch, deb, extra });
+  // apt's caches of the package lists: rebuilt by apt in the guest when needed.
+  for (const f of ['pkgcache.bin', 'srcpkgcache.bin']) rmSync(join(upper, 'var/cache/apt', f), { force: true });
 
   const out = join(workDir, `payload-${arch.deb}.cpio`);
-  await packCpio(stage, out);
-  rmSync(stage, { recursive: true, force: true });
-  return out;
+  // Character devices 0:0 in an overlay's upper layer are whiteouts (files
+  // the install deleted from the base); a cpio over the base cannot delete.
+  await packCpio(upper, out, { noDevices: true });
+  const size = Number(sh('du', ['-sk', out]).split('\t')[0]);
+  for (const d of [upper, scratch, extra, debs]) rmSync(d, { recursive: true, force: true });
+  return { cpio: out, settings, sizeKiB: size };
 }

@@ -1,11 +1,12 @@
-// The guests' root file system, one per architecture: Debian (the
-// architecture's suite) from debootstrap, with systemd as init, libbpf and
-// bpftool, and Debian's nodejs where the guest cannot run this machine's node.
+// The guests' base root file system, one per architecture: Debian (the
+// architecture's suite) from debootstrap, with systemd as init, bpftool, and
+// what bpf-preload's package depends on (Debian's own nodejs, libbpf1).
 // A foreign architecture's packages are configured in a chroot through
-// qemu-user (binfmt_misc). Packed once as a cpio archive and cached; the
-// kernel unpacks it into a tmpfs as its initramfs and runs systemd from there,
-// so no disk image, block driver or kernel module is needed (the Debian cloud
-// kernels build virtio-blk and friends as modules).
+// qemu-user (binfmt_misc). Cached twice: as a directory, the lower layer on
+// which each run installs the package (lib/payload.mjs), and packed as a cpio
+// archive; the kernel unpacks it into a tmpfs as its initramfs and runs
+// systemd from there, so no disk image, block driver or kernel module is
+// needed (the Debian cloud kernels build virtio-blk and friends as modules).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { HOST_ARCH, binfmtName } from './arch.mjs';
 import { CACHE, retry, sh, shAsync } from './util.mjs';
 
 const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
-const PACKAGES = ['systemd', 'systemd-sysv', 'libbpf1', 'bpftool'];
+const PACKAGES = ['systemd', 'systemd-sysv', 'libbpf1', 'bpftool', 'nodejs'];
 // Units that would wait for devices no udev will ever announce (getty on the
 // serial console waits 90s for dev-ttyS0.device), or that only cost boot time.
 const MASKED = [
@@ -38,7 +39,7 @@ const BINFMT = '/proc/sys/fs/binfmt_misc';
  * binfmt_misc is not always mounted (no systemd as init here) and Debian's
  * qemu-user-static entries can be registered but disabled.
  */
-function foreignExecution(arch) {
+export function foreignExecution(arch) {
   if (arch.deb === HOST_ARCH) return;
   const entry = join(BINFMT, binfmtName(arch));
   const hint = `install qemu-user-static and binfmt-support, and check that ${entry} says "enabled" with flag F`;
@@ -53,31 +54,35 @@ function foreignExecution(arch) {
   if (!state.startsWith('enabled') || !/^flags: \S*F/m.test(state)) throw new Error(`${entry} is not usable in a chroot (${state.split('\n').slice(0, 3).join(', ')}); ${hint}`);
 }
 
-/** Packs directory `dir` as a newc cpio archive at `out` (owners and modes kept: we are root). */
-export async function packCpio(dir, out) {
-  await shAsync('sh', ['-c', 'cd "$1" && find . -print0 | cpio --null -o -H newc --quiet > "$2"', 'x', dir, out]);
+/**
+ * Packs directory `dir` as a newc cpio archive at `out` (owners and modes
+ * kept: we are root). `noDevices`: leave character devices out.
+ */
+export async function packCpio(dir, out, { noDevices = false } = {}) {
+  const select = noDevices ? '! -type c' : '';
+  await shAsync('sh', ['-c', `cd "$1" && find . ${select} -print0 | cpio --null -o -H newc --quiet > "$2"`, 'x', dir, out]);
 }
 
 /**
- * Gives { cpio, libs } for `arch` (an ARCHES entry): the cached base archive
- * (built when missing) and the shared libraries it holds.
+ * Gives { dir, cpio } for `arch` (an ARCHES entry): the cached base root file
+ * system as a directory (never written to after this) and as an archive,
+ * both built when missing.
  */
 export async function baseRootfs(arch) {
-  const packages = [...PACKAGES, ...(arch.node === 'debian' ? ['nodejs'] : [])];
-  const recipe = JSON.stringify({ v: 2, arch: arch.deb, suite: arch.suite, packages, MASKED });
+  const recipe = JSON.stringify({ v: 3, arch: arch.deb, suite: arch.suite, PACKAGES, MASKED });
   const key = createHash('sha256').update(recipe).digest('hex').slice(0, 12);
-  const dir = join(CACHE, 'rootfs');
+  const cacheDir = join(CACHE, 'rootfs');
   const name = `base-${arch.deb}-`;
-  const cpio = join(dir, `${name}${key}.cpio`);
-  const libsFile = join(dir, `${name}${key}.libs.json`);
-  if (existsSync(cpio) && existsSync(libsFile)) return { cpio, libs: JSON.parse(readFileSync(libsFile, 'utf8')), cached: true };
+  const dir = join(cacheDir, `${name}${key}`);
+  const cpio = `${dir}.cpio`;
+  if (existsSync(cpio) && existsSync(dir)) return { dir, cpio, cached: true };
 
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(cacheDir, { recursive: true });
   foreignExecution(arch);
-  const root = join(dir, `build-${arch.deb}`);
+  const root = join(cacheDir, `build-${arch.deb}`);
   await retry(`debootstrap ${arch.suite} ${arch.deb}`, async () => {
     rmSync(root, { recursive: true, force: true });
-    await shAsync('debootstrap', ['--variant=minbase', `--arch=${arch.deb}`, `--include=${packages.join(',')}`, arch.suite, root, `${MIRROR}/debian`]);
+    await shAsync('debootstrap', ['--variant=minbase', `--arch=${arch.deb}`, `--include=${PACKAGES.join(',')}`, arch.suite, root, `${MIRROR}/debian`]);
   });
   // Smaller archive, faster unpacking under emulation.
   for (const p of ['usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info', 'var/cache/apt', 'var/lib/apt/lists']) {
@@ -91,14 +96,13 @@ export async function baseRootfs(arch) {
   rmSync(join(units, 'default.target'), { force: true });
   symlinkSync('/lib/systemd/system/multi-user.target', join(units, 'default.target'));
   writeFileSync(join(root, 'etc/hostname'), 'bpf-preload-boot\n');
-  const libs = readdirSync(join(root, 'usr/lib', arch.triplet));
 
   const tmp = `${cpio}.tmp`;
   await packCpio(root, tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(root, dir);
   renameSync(tmp, cpio);
-  writeFileSync(libsFile, JSON.stringify(libs));
-  rmSync(root, { recursive: true, force: true });
-  // Older recipes' archives are dead weight.
-  for (const f of readdirSync(dir)) if (f.startsWith(name) && !f.includes(key)) rmSync(join(dir, f), { force: true });
-  return { cpio, libs, cached: false };
+  // Older recipes' trees and archives are dead weight.
+  for (const f of readdirSync(cacheDir)) if (f.startsWith(name) && !f.includes(key)) rmSync(join(cacheDir, f), { recursive: true, force: true });
+  return { dir, cpio, cached: false };
 }

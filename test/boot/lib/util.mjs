@@ -3,9 +3,10 @@
 // survives between runs.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 /** Cache for everything downloaded or built from Debian packages; outside the repo. */
-export const CACHE = process.env.BPF_PRELOAD_BOOT_CACHE ?? '/var/cache/bpf-preload-boot';
+export const CACHE = resolve(process.env.BPF_PRELOAD_BOOT_CACHE ?? '/var/cache/bpf-preload-boot');
 mkdirSync(CACHE, { recursive: true });
 
 export class StepError extends Error {
