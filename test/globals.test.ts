@@ -1,11 +1,14 @@
 // Typed globals through a generated skeleton, on the real kernel: values set
 // in .rodata before load reach the program, which writes .bss, .data and a
 // custom .data.NAME section; TypeScript reads them back, and writes .bss.
+// Maps with plain keys and values come typed (skel.typed), through the
+// kernel and the program both ways; the others stay bytes.
 import t from 'tap';
+import type { Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateSkeleton } from '../src/skelgen.js';
-import { readIterator } from '../src/libbpf/index.js';
+import { possibleCpus, readIterator } from '../src/libbpf/index.js';
 
 const bytes = readFileSync('dist/fixtures/globals.bpf.o');
 const text = generateSkeleton({ bytes, name: 'globals', libbpfImport: resolve('src/libbpf/index.js') });
@@ -26,20 +29,37 @@ t.test('the generated skeleton types every kind of global', async (t) => {
     '  pointer: Uint8Array;',
     'export interface GlobalsRodataLimits {',
     'export interface GlobalsDataStats {',
-    "export type GlobalsMap = 'events' | 'points' | 'totals' | 'rodata' | 'data' | 'rodata.limits' | 'data.stats' | 'bss';",
+    "export type GlobalsMap = 'points' | 'totals' | 'per_cpu' | 'events' | 'configs' | 'unions' | 'rodata' | 'data' | 'rodata.limits' | 'data.stats' | 'bss';",
+    'export type GlobalsPointsKey = number;',
+    'export type GlobalsTotalsValue = bigint;',
+    'export type GlobalsConfigsKey = {',
+    '  readonly label: string;',
+    'export interface GlobalsTypedMaps {',
+    '  readonly points: TypedMap<GlobalsPointsKey, GlobalsPointsValue>;',
+    '  readonly per_cpu: TypedMap<GlobalsPerCpuKey, GlobalsPerCpuValue>;',
+    '  readonly configs: TypedMap<GlobalsConfigsKey, GlobalsConfigsValue>;',
+    '  readonly typed: GlobalsTypedMaps;',
     '  MODE_LOUD: 7,',
     '  readonly rodata_limits: GlobalsRodataLimits;',
   ]) {
     t.ok(text.includes(`${line}\n`), line.trim());
   }
+  for (const bytesOnly of ['events', 'unions']) {
+    t.notMatch(text, `GlobalsTypedMaps {[^}]*readonly ${bytesOnly}:`, `${bytesOnly} has no typed view`);
+  }
 });
 
-t.test('globals round-trip between TypeScript and the program', async (t) => {
+/** The generated module, written to a directory the test removes, imported. */
+async function importSkeleton(t: Test) {
   const dir = mkdtempSync(resolve('.globals-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'globals.skel.ts');
   writeFileSync(file, text);
-  const { GlobalsSkeleton, Mode } = await import(file);
+  return await import(file);
+}
+
+t.test('globals round-trip between TypeScript and the program', async (t) => {
+  const { GlobalsSkeleton, Mode } = await importSkeleton(t);
   const skel = GlobalsSkeleton.open();
   t.teardown(() => skel.destroy());
 
@@ -105,4 +125,46 @@ t.test('globals round-trip between TypeScript and the program', async (t) => {
   readIterator(links.record.fd);
   t.ok(skel.bss.seen > 0n, 'and the program counts again from there');
   t.equal(skel.data.total, 5n);
+});
+
+t.test('typed maps: keys and values as JS values, through the kernel and the program', async (t) => {
+  const { GlobalsSkeleton } = await importSkeleton(t);
+  const skel = GlobalsSkeleton.open();
+  t.teardown(() => skel.destroy());
+  t.same(Object.keys(skel.typed), ['points', 'totals', 'per_cpu', 'configs'], 'the maps with plain keys and values; not the ring buffer, not the map of unions');
+  t.equal(skel.maps.unions.valueSize, 4, 'the map of unions is there, as bytes');
+  skel.load();
+
+  const { points, totals, per_cpu: perCpu, configs } = skel.typed;
+  points.set(1, { x: -7, y: 8 });
+  points.set(2, { x: 1, y: 2 });
+  t.same(points.get(1), { x: -7, y: 8 }, 'a struct value read back');
+  t.equal(points.get(3), undefined, 'no such key');
+  t.same([...points.keys()].sort(), [1, 2]);
+  t.equal(points.delete(2), true);
+  t.equal(points.delete(2), false, 'deleted once');
+  t.same([...(skel.maps.points.lookup(Buffer.from([1, 0, 0, 0])) ?? [])], [0xf9, 0xff, 0xff, 0xff, 8, 0, 0, 0], 'skel.maps keeps the bytes');
+
+  const at = { x: 3, y: -4 };
+  const cfg = { level: 1, port: 443, flags: 7, offset: -(2n ** 40n), on: true, label: 'in a map', at: [{ x: 5, y: 6 }, { x: -7, y: -8 }] };
+  configs.set(at, cfg);
+  t.same(configs.get(at), cfg, 'a struct key, a nested struct value');
+  t.same(configs.entries(), [[at, cfg]]);
+
+  t.throws(() => points.set(1, { x: 1.5, y: 0 }), { message: 'map points value.x: expected an integer from -2147483648 to 2147483647, got 1.5' });
+  t.throws(() => totals.set(0, 1), { message: /^map totals value: expected a bigint/ });
+  t.throws(() => configs.set({ x: 1 }, cfg), { message: 'map configs key: expected an object with field y, got [object Object]' });
+  t.throws(() => perCpu.get(0), { message: /per_cpu is per-CPU/ });
+
+  totals.set(0, 2n ** 64n - 10n);
+  const cpus = possibleCpus();
+  perCpu.setPerCpu(0, Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })));
+  t.same(perCpu.getPerCpu(0), Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })), `one value per possible CPU (${cpus})`);
+
+  readIterator(skel.attach().record.fd);
+  t.same(skel.bss.point_echo, { x: -7, y: 8 }, 'the program read the struct TypeScript set');
+  t.equal(totals.get(0), 2n ** 64n - 9n, 'and added to the u64 TypeScript set, which reads it back exact');
+  const after = perCpu.getPerCpu(0);
+  t.equal(after.reduce((sum: number, v: { x: number }) => sum + v.x, 0), 100 * cpus + 1, 'the CPU it ran on added one to its own value');
+  t.same(after.map((v: { y: number }) => v.y), Array.from({ length: cpus }, (_, i) => i), 'the other fields untouched');
 });

@@ -49,9 +49,10 @@ console.log(JSON.stringify({ value, code, listsCounts: / counts\\n/.test(listing
 `;
 
 // Uses a skeleton the installed CLI generated from test/fixtures/globals.bpf.c:
-// .rodata set before load, the iterator program run, .bss and .data read back.
-const skeletonConsumer = `import { UpdateFlags, codecs, type BpfLink } from 'bpf-preload/libbpf';
-import { GlobalsSkeleton, Mode, type GlobalsRodata } from './globals.skel.js';
+// .rodata set before load, the iterator program run, .bss and .data read back,
+// a map written through its generated types.
+const skeletonConsumer = `import { UpdateFlags, type BpfLink } from 'bpf-preload/libbpf';
+import { GlobalsSkeleton, Mode, type GlobalsPointsValue, type GlobalsRodata } from './globals.skel.js';
 
 using skel = GlobalsSkeleton.open();
 const config: Partial<GlobalsRodata> = { step: 5, mode: Mode.MODE_ON };
@@ -59,13 +60,16 @@ Object.assign(skel.rodata, config);
 skel.load();
 const links: Readonly<Record<'record', BpfLink>> = skel.attach();
 links.record.read(); // one pass over the kernel's maps: the program writes .bss and .data
-const points = skel.maps.points.typed(codecs.u32, codecs.bytes(8));
-points.set(3, Buffer.from([1, 0, 0, 0, 2, 0, 0, 0]), UpdateFlags.NoExist);
+const set: GlobalsPointsValue = { x: 1, y: -2 };
+skel.typed.points.set(3, set, UpdateFlags.NoExist);
+// @ts-expect-error: a point's x is a number, not a bigint
+if (Date.now() < 0) skel.typed.points.set(4, { x: 1n, y: 0 });
 console.log(JSON.stringify({
   total: String(skel.data.total),
   counts: skel.bss.counts,
   seen: skel.bss.seen > 0n,
-  point: [...(points.get(3) ?? [])],
+  point: skel.typed.points.get(3),
+  bytes: [...(skel.maps.points.lookup(Buffer.from([3, 0, 0, 0])) ?? [])],
 }));
 `;
 
@@ -134,7 +138,7 @@ t.test('another project installs the tarball, uses bpf-preload/libbpf from JS an
   const skel = ok(t, run(process.execPath, ['out/skeleton-consumer.js'], project), 'the consumer of the generated skeleton runs');
   t.same(
     JSON.parse(skel || '{}'),
-    { total: '105', counts: [0, 5, 0, -3], seen: true, point: [1, 0, 0, 0, 2, 0, 0, 0] },
+    { total: '105', counts: [0, 5, 0, -3], seen: true, point: { x: 1, y: -2 }, bytes: [1, 0, 0, 0, 254, 255, 255, 255] },
     'the skeleton: .rodata set before load reached the program, .data and .bss read back, a map used',
   );
 

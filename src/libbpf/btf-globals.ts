@@ -1,10 +1,12 @@
 // What an object's BTF says about its global variables: for each section of
 // globals libbpf made a map of, the variables (name, offset, type) as a
-// SectionLayout (globals.ts), and the enums they use. Read with libbpf's own
+// SectionLayout (globals.ts), and the enums they use; and, for the skeleton's
+// typed maps, the key and value types of each map whose types are plain
+// (objectTypes). Read with libbpf's own
 // btf__* functions on the object's BTF after open, when libbpf has already
 // filled in each section's size and each variable's offset.
 import type { BpfObject } from './object.js';
-import type { SectionLayout, ValueType } from './globals.js';
+import { sizeOf, type SectionLayout, type ValueType } from './globals.js';
 import { native, type Pointer } from './native.js';
 
 // BTF kinds (include/uapi/linux/btf.h)
@@ -46,6 +48,21 @@ export interface GlobalSection {
 export interface ObjectGlobals {
   readonly sections: readonly GlobalSection[];
   /** Named enums used by the variables, by name. */
+  readonly enums: readonly EnumType[];
+}
+
+/** A map whose key and value are plain types: the skeleton gives it a typed view. */
+export interface MapTypes {
+  /** The map's name as libbpf gives it. */
+  readonly mapName: string;
+  readonly key: ValueType;
+  readonly value: ValueType;
+}
+
+/** The globals, and the maps with plain keys and values, in map order. */
+export interface ObjectTypes extends ObjectGlobals {
+  readonly maps: readonly MapTypes[];
+  /** Named enums used by the variables or by the maps' keys and values. */
   readonly enums: readonly EnumType[];
 }
 
@@ -199,19 +216,59 @@ class BtfReader {
   }
 }
 
-/** The object's sections of globals that have variables to show, in map order. Before load. */
-export function objectGlobals(obj: BpfObject): ObjectGlobals {
+/** Whether values of this type are plain data all the way down: nothing kept as bytes. */
+function plain(type: ValueType): boolean {
+  switch (type.kind) {
+    case 'bytes':
+      return false;
+    case 'array':
+      return plain(type.elem);
+    case 'struct':
+      return type.fields.every(([, , t]) => plain(t));
+    default:
+      return true;
+  }
+}
+
+function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
   const btf = native().bpf_object__btf(obj.assertOpen());
-  if (btf === null) return { sections: [], enums: [] };
+  if (btf === null) return { sections: [], maps: [], enums: [] };
   const reader = new BtfReader(btf);
   const sections: GlobalSection[] = [];
+  const maps: MapTypes[] = [];
   for (const map of obj.maps.values()) {
-    if (!map.isInternal || map.btfValueTypeId === 0) continue;
+    if (!map.isInternal) {
+      // ring buffers, maps of maps and maps declared without __type have no key or value type
+      if (!withMaps || map.btfKeyTypeId === 0 || map.btfValueTypeId === 0) continue;
+      const key = reader.valueType(map.btfKeyTypeId);
+      const value = reader.valueType(map.btfValueTypeId);
+      if (plain(key) && plain(value) && sizeOf(key) === map.keySize && sizeOf(value) === map.valueSize) {
+        maps.push({ mapName: map.name, key, value });
+      }
+      continue;
+    }
+    if (map.btfValueTypeId === 0) continue;
     const layout = reader.section(map.btfValueTypeId);
     // .kconfig and .ksyms hold externs the loader fills in; nothing to set or read
     if (!layout || !/^\.(rodata|data|bss)(\.|$)/.test(layout.section) || layout.vars.length === 0) continue;
     sections.push({ mapName: map.name, layout });
   }
   const enums = [...reader.enums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { sections, maps, enums };
+}
+
+/** The object's sections of globals that have variables to show, in map order. Before load. */
+export function objectGlobals(obj: BpfObject): ObjectGlobals {
+  const { sections, enums } = readObject(obj, false);
   return { sections, enums };
+}
+
+/**
+ * The globals, and the maps whose key and value types are plain (integers,
+ * bool, enums, floats, char arrays, fixed arrays and structs of them): what a
+ * skeleton types. Maps with pointers, unions or bitfields in either are left
+ * out, and stay bytes. Before load.
+ */
+export function objectTypes(obj: BpfObject): ObjectTypes {
+  return readObject(obj, true);
 }

@@ -3,7 +3,9 @@
 // .data.NAME) as a layout: where each variable lies and what its BTF type
 // is. This module turns the section's bytes into values and back. It knows
 // nothing of libbpf, so tools that only decode a pinned map's value (status)
-// can use it without loading anything.
+// can use it without loading anything. The same types describe a skeleton's
+// map keys and values: typeCodec makes a map Codec of one.
+import type { Codec } from './maps.js';
 
 /** What a global (or a part of one) holds, and so what JavaScript value stands for it. */
 export type ValueType =
@@ -128,6 +130,20 @@ export function encodeValue(buf: Buffer, offset: number, type: ValueType, value:
       buf.set(value as Uint8Array, offset);
       return;
   }
+}
+
+/** A map Codec for keys or values of this type; `what` names them in errors ("map points value"). */
+export function typeCodec<T>(type: ValueType, what: string): Codec<T> {
+  const size = sizeOf(type);
+  return {
+    size,
+    encode: (value) => {
+      const bytes = Buffer.alloc(size);
+      encodeValue(bytes, 0, type, value, what);
+      return bytes;
+    },
+    decode: (bytes) => decodeValue(bytes, 0, type) as T,
+  };
 }
 
 /** Where a section's bytes live: read them whole, write one variable's bytes. */

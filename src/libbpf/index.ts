@@ -45,8 +45,8 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
-export { Skeleton, type SkeletonSpec, type GlobalsSpec } from './skeleton.js';
-export { decodeSection, sectionVars, type SectionLayout, type ValueType } from './globals.js';
-export { objectGlobals, type ObjectGlobals, type GlobalSection, type EnumType } from './btf-globals.js';
+export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
+export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
+export { objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
 export { ifindex } from './netif.js';

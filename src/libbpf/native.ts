@@ -259,13 +259,14 @@ function declare() {
     btf__find_by_name_kind: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32 kind)'),
     btf__free: lib.func('void btf__free(btf *btf)'),
 
-    // ---- BTF of an object and its global variables (skeleton globals, gen skeleton) ----
+    // ---- BTF of an object: its global variables and its maps' keys and values (skeleton, gen skeleton) ----
     bpf_object__btf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
     btf__type_cnt: lib.func('uint32 btf__type_cnt(const btf *btf)'),
     // const struct btf_type *: read through btfWords (name_off, info, size/type, then the kind's records)
     btf__type_by_id: lib.func('const void *btf__type_by_id(const btf *btf, uint32 id)'),
     btf__name_by_offset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32 offset)'),
     btf__resolve_size: lib.func('int64 btf__resolve_size(const btf *btf, uint32 id)'),
+    bpf_map__btf_key_type_id: lib.func('uint32 bpf_map__btf_key_type_id(const bpf_map *map)'),
     bpf_map__btf_value_type_id: lib.func('uint32 bpf_map__btf_value_type_id(const bpf_map *map)'),
     bpf_map__is_internal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
     // bpf_map__initial_value (above) gives the image; this sets it before load.

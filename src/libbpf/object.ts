@@ -187,6 +187,11 @@ export class BpfMap extends MapElements {
     return native().bpf_map__is_internal(this.#ptr);
   }
 
+  /** BTF type id of the key; 0 when the object does not say (ring buffers, sections of globals). */
+  get btfKeyTypeId(): number {
+    return native().bpf_map__btf_key_type_id(this.#ptr);
+  }
+
   /** BTF type id of the value; for a section of globals, its DATASEC. */
   get btfValueTypeId(): number {
     return native().bpf_map__btf_value_type_id(this.#ptr);

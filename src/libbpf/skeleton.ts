@@ -1,10 +1,12 @@
 // What every generated skeleton (skel/*.skel.ts) shares: open an embedded
 // object, expose its programs, maps and global variables under typed names,
-// attach, destroy. Generated files only add the bytes, the names and the
-// layouts of the globals, as bpftool's do.
+// attach, destroy. Generated files only add the bytes, the names, the
+// layouts of the globals and the key and value types of typed maps, as
+// bpftool's do.
 import { BpfObject, type BpfMap, type BpfProgram, type OpenOptions } from './object.js';
 import type { BpfLink } from './link.js';
-import { sectionVars, type SectionLayout } from './globals.js';
+import { sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
+import type { TypedMap } from './maps.js';
 
 /** A section of globals as the skeleton shows it. */
 export interface GlobalsSpec {
@@ -13,6 +15,14 @@ export interface GlobalsSpec {
   /** The skeleton key of its map (see SkeletonSpec.maps). */
   readonly map: string;
   readonly layout: SectionLayout;
+}
+
+/** A map whose key and value types are plain: the skeleton's `typed` view of it. */
+export interface TypedMapSpec {
+  /** The skeleton key of the map (see SkeletonSpec.maps). */
+  readonly map: string;
+  readonly key: ValueType;
+  readonly value: ValueType;
 }
 
 export interface SkeletonSpec {
@@ -24,6 +34,8 @@ export interface SkeletonSpec {
   readonly maps: readonly string[];
   /** Sections of globals with variables. */
   readonly globals?: readonly GlobalsSpec[];
+  /** Maps with plain key and value types, in the object's order. */
+  readonly typedMaps?: readonly TypedMapSpec[];
 }
 
 export class Skeleton<P extends string, M extends string> {
@@ -98,6 +110,19 @@ export class Skeleton<P extends string, M extends string> {
         }
       },
     });
+  }
+
+  /**
+   * One TypedMap per map of spec.typedMaps, under its skeleton key, with
+   * codecs made from the key and value types; typed by the generated class.
+   */
+  protected typedMaps<T>(): T {
+    const maps = this.maps as Record<string, BpfMap>;
+    const views = (this.#spec.typedMaps ?? []).map(({ map, key, value }): [string, TypedMap<unknown, unknown>] => [
+      map,
+      maps[map].typed(typeCodec(key, `map ${map} key`), typeCodec(value, `map ${map} value`)),
+    ]);
+    return Object.freeze(Object.fromEntries(views)) as T;
   }
 
   load(): void {
