@@ -201,22 +201,16 @@ ${layouts.join('\n')}
  */
 function renderTypedMaps(name: string, maps: readonly MapTypes[]): string {
   if (maps.length === 0) return '';
-  const pascal = pascalCase(name);
-  const types = maps.map(({ mapName, key, value }) => {
-    const prefix = `${pascal}${pascalCase(mapKey(mapName))}`;
-    return `/** Map ${mapName}: its key and value, from its BTF. */
-export type ${prefix}Key = ${tsType(key, '')};
-export type ${prefix}Value = ${tsType(value, '')};
-`;
-  });
-  const props = maps.map(({ mapName }) => {
-    const prefix = `${pascal}${pascalCase(mapKey(mapName))}`;
-    return `  readonly ${key(mapKey(mapName))}: TypedMap<${prefix}Key, ${prefix}Value>;`;
-  });
+  const prefix = (mapName: string) => `${pascalCase(name)}${pascalCase(mapKey(mapName))}`;
+  const types = maps.map(
+    ({ mapName, key, value }) =>
+      `/** Map ${mapName}: its key and value, from its BTF. */\nexport type ${prefix(mapName)}Key = ${tsType(key, '')};\nexport type ${prefix(mapName)}Value = ${tsType(value, '')};\n`,
+  );
+  const props = maps.map(({ mapName }) => `  readonly ${key(mapKey(mapName))}: TypedMap<${prefix(mapName)}Key, ${prefix(mapName)}Value>;`);
   return `
 ${types.join('\n')}
 /** The maps whose keys and values are plain, as JS values (skel.typed; skel.maps has their bytes). */
-export interface ${pascal}TypedMaps {
+export interface ${pascalCase(name)}TypedMaps {
 ${props.join('\n')}
 }
 `;
