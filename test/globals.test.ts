@@ -154,7 +154,7 @@ t.test('typed maps: keys and values as JS values, through the kernel and the pro
   t.throws(() => points.set(1, { x: 1.5, y: 0 }), { message: 'map points value.x: expected an integer from -2147483648 to 2147483647, got 1.5' });
   t.throws(() => totals.set(0, 1), { message: /^map totals value: expected a bigint/ });
   t.throws(() => configs.set({ x: 1 }, cfg), { message: 'map configs key: expected an object with field y, got [object Object]' });
-  t.throws(() => perCpu.get(0), { message: /per_cpu is per-CPU/ });
+  t.throws(() => perCpu.get(0), { message: /per_cpu is per-CPU: use getPerCpu$/ });
 
   totals.set(0, 2n ** 64n - 10n);
   const cpus = possibleCpus();

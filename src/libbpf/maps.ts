@@ -250,7 +250,12 @@ export class TypedMap<K, V> {
     this.#value = value;
   }
 
+  #plain(op: string): void {
+    if (this.#map.perCpu) throw new TypeError(`map ${this.#map.name} is per-CPU: use ${op}PerCpu`);
+  }
+
   get(key: K): V | undefined {
+    this.#plain('get');
     const v = this.#map.lookup(this.#key.encode(key));
     return v === null ? undefined : this.#value.decode(v);
   }
@@ -261,6 +266,7 @@ export class TypedMap<K, V> {
   }
 
   set(key: K, value: V, flags: number = UpdateFlags.Any): void {
+    this.#plain('set');
     this.#map.update(this.#key.encode(key), this.#value.encode(value), flags);
   }
 
