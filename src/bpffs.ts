@@ -1,7 +1,7 @@
 // The bpffs side of pinning: is a directory on one, mounting the default one,
 // and the retried file operations that undo a change.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, rmdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, rmdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
 import { PreloadError } from './errors.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
@@ -40,12 +40,31 @@ export function isDirectory(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
+/**
+ * Whether anything is pinned at `path`. bpffs answers a lookup of a dotted
+ * name that is not there with EPERM (unless the directory's mode is 0): that
+ * too means nothing is there. Other errors are thrown.
+ */
+export function entryExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EPERM') return false;
+    throw err;
+  }
+}
+
 /** Permission bits of `path` (sticky and set-id bits included). */
 export function modeOf(path: string): number {
   return statSync(path).mode & 0o7777;
 }
 
 export const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
+
+/** Blocks this (synchronous) process for `ms` milliseconds. */
+export const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 // Undoing a change must not give up on the first error: a transient failure
 // (EINTR, EIO, ENOMEM) would otherwise leave the directory changed for good.
@@ -56,7 +75,7 @@ function persist(fn: () => void): void {
       return fn();
     } catch (err) {
       if (i >= TRIES) throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 * i);
+      sleepSync(5 * i);
     }
   }
 }

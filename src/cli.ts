@@ -3,14 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs as parseArgsUtil } from 'node:util';
-import { DEFAULT_BPFFS } from './bpffs.js';
+import { DEFAULT_BPFFS, octal } from './bpffs.js';
 import type { Entry } from './entries.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
 import { helpText } from './help.js';
 import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from './libbpf/index.js';
 import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
-import { octal } from './bpffs.js';
 import { bpffsInstances } from './mounts.js';
 import type { LockOptions } from './lock.js';
 import type { Interrupted, Repair } from './trail.js';
@@ -55,7 +54,7 @@ const OPTIONS_OF: Record<Command, readonly string[]> = {
   version: [],
 };
 
-/** What `gen skeleton` generates, and the import path of the library its output uses by default. */
+/** What `gen` generates. */
 const GENERATED = ['skeleton'] as const;
 
 const OPTIONS = {

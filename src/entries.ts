@@ -3,7 +3,7 @@
 // that exists but cannot be opened. Ours are recognised by the marker, a
 // typed .rodata global of our object read through its generated layout, not
 // by program name: the kernel's preload uses the same names.
-import { lstatSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
@@ -19,6 +19,7 @@ import {
   withFd,
 } from './libbpf/index.js';
 import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
+import { entryExists } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { MARKER } from './names.js';
 
@@ -60,16 +61,14 @@ function carriesMarker(mapIds: readonly number[]): boolean {
 
 /** Describes the entry at `path` without changing anything. */
 export function inspectEntry(path: string): Entry {
+  let exists: boolean;
   try {
-    lstatSync(path);
+    exists = entryExists(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // bpffs answers a lookup of a dotted name that is not there with EPERM
-    // (unless the directory's mode is 0): that too means nothing is pinned.
-    if (code === 'ENOENT' || code === 'EPERM') return { path, state: 'missing' };
-    if (code === 'EACCES') throw new PreloadError(`cannot look into ${dirname(path)}: needs root`);
+    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new PreloadError(`cannot look into ${dirname(path)}: needs root`);
     throw err;
   }
+  if (!exists) return { path, state: 'missing' };
   let fd: number;
   try {
     fd = objGet(path);

@@ -10,7 +10,6 @@ import { mark } from './timing.js';
 
 export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
 
-
 export interface IteratorFile {
   name: FileName;
   link: PinnableLink;

@@ -3,6 +3,7 @@
 // kernel drops it when the process dies, however it dies, so a crash never
 // leaves a stale lock behind; what a crash does leave is the trail's job.
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { sleepSync } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, flock } from './libbpf/index.js';
 
@@ -24,8 +25,6 @@ function lockTimeoutMs(): number {
   if (!/^\d+(\.\d+)?$/.test(v)) throw new PreloadError(`${LOCK_TIMEOUT_ENV}=${v}: expected a number of seconds`);
   return Number(v) * 1000;
 }
-
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** The pid holding a flock on `path`'s inode, from /proc/locks (in our pid namespace). */
 export function lockHolder(path: string): number | undefined {
@@ -81,7 +80,7 @@ export class DirLock implements Disposable {
           said = true;
           opts.onWait?.(dir, lockHolder(dir));
         }
-        sleep(POLL_MS);
+        sleepSync(POLL_MS);
       }
     } catch (err) {
       closeSync(fd);

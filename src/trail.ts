@@ -7,9 +7,9 @@
 // the mode restored, its temporary pins removed (which frees their
 // programs). The trail lives in the bpffs itself, so it goes wherever that
 // mount goes and never outlives it.
-import { lstatSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
+import { isDirectory, modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { FALLBACK_SUBDIR, TRAIL_NAME, tempPinOwner, type Owner } from './names.js';
 
@@ -174,7 +174,7 @@ export function repair(root: string): Repair | null {
   const t = found.trail;
   if (t) {
     const dir = join(root, t.dir);
-    const exists = lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+    const exists = isDirectory(dir);
     // A directory the run created, or one an unpin was emptying, goes if nothing is left in it.
     const disposable = dir !== root && (t.created || t.op === 'unpin');
     if (exists && disposable && readdirSync(dir).length === 0) {

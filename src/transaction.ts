@@ -5,9 +5,9 @@
 // rename replaces atomically, so a reader always finds a working file. On
 // failure every final name gets back what it held. The trail (trail.ts)
 // covers the process dying anywhere in between.
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import { modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
+import { closeSync, mkdirSync, openSync, readSync, renameSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { entryExists, modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { failpoint } from './failpoint.js';
 import { linkInfo, objGet, objPin, type PinnableLink } from './libbpf/index.js';
@@ -57,15 +57,8 @@ function checkReadable(path: string, header: string): void {
 
 /** An fd of the link pinned at `path` now, or undefined if nothing is. */
 function holdPrevious(path: string): number | undefined {
-  try {
-    lstatSync(path);
-  } catch (err) {
-    // bpffs answers a lookup of a missing dotted name with EPERM.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EPERM') return undefined;
-    throw err;
-  }
-  return objGet(path); // it exists: failing to hold it must stop the run
+  // It exists: failing to hold it must stop the run.
+  return entryExists(path) ? objGet(path) : undefined;
 }
 
 interface Slot {
@@ -158,11 +151,10 @@ export function pinTransaction(target: Target, files: PinRequest[], fileMode: nu
   const { root, dir, create } = target;
   const owner = selfOwner();
   const dirMode = create ? SUBDIR_MODE : modeOf(dir);
-  writeTrail(root, { op: 'populate', owner, dir: dir === root ? '.' : dir.slice(root.length + 1), mode: dirMode, created: create });
+  writeTrail(root, { op: 'populate', owner, dir: relative(root, dir) || '.', mode: dirMode, created: create });
   failpoint('trail');
   const slots: Slot[] = files.map((req) => ({ req, final: join(dir, req.name), temp: join(dir, newPinName(owner, req.name)), state: 'none' }));
   let made = false;
-  let undone = true;
   try {
     if (create) {
       mkdirSync(dir, SUBDIR_MODE);
@@ -182,16 +174,17 @@ export function pinTransaction(target: Target, files: PinRequest[], fileMode: nu
     for (const s of slots) s.previous = holdPrevious(s.final);
     swap(dir, dirMode, owner, slots);
   } catch (err) {
-    // Nothing renamed is left in place (swap put it back); remove the rest.
+    // swap put back what it renamed; the temporary pins left are removed here.
     for (const s of slots) {
+      if (s.state !== 'pinned') continue;
       try {
-        if (s.state === 'pinned') removeEntry(s.temp);
-        s.state = s.state === 'pinned' ? 'none' : s.state;
+        removeEntry(s.temp);
+        s.state = 'none';
       } catch {
-        undone = false;
+        // stays 'pinned': the trail stays, and the next run removes it
       }
     }
-    if (slots.some((s) => s.state !== 'none') || err instanceof ModeNotRestored) undone = false;
+    let undone = slots.every((s) => s.state === 'none') && !(err instanceof ModeNotRestored);
     if (made && undone) {
       try {
         removeDir(dir);

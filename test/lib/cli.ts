@@ -26,16 +26,21 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * env(1)'s arguments for running NODE with `words`: tap adds its loaders to
+ * NODE_OPTIONS of everything a test spawns, and env takes them out again, so
+ * the program runs as a user would run it.
+ */
+const asUser = (...words: string[]) => ['-u', 'NODE_OPTIONS', NODE, ...words];
+
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
   return runScript(CLI, args, env, uid);
 }
 
 /** Runs a JavaScript file with NODE as a user would, as `uid` if given, and returns what it printed. */
 export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
-  // tap adds its loaders to NODE_OPTIONS of everything a test spawns;
-  // env(1) takes them out again, so the script runs as a user would run it.
-  const asUser = uid === undefined ? [] : NODE_IS_WRAPPER ? ['--uid', String(uid)] : [];
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, ...asUser, script, ...args], {
+  const dropTo = uid !== undefined && NODE_IS_WRAPPER ? ['--uid', String(uid)] : [];
+  const r = spawnSync('env', asUser(...dropTo, script, ...args), {
     encoding: 'utf8',
     env: userEnv(env),
     ...(uid === undefined || NODE_IS_WRAPPER ? {} : { uid, gid: uid }),
@@ -45,7 +50,7 @@ export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv
 
 /** The version of NODE, as `process.versions.node` reports it there. */
 export function nodeVersion(): string {
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', NODE, '-p', 'process.versions.node'], { encoding: 'utf8', env: userEnv() });
+  const r = spawnSync('env', asUser('-p', 'process.versions.node'), { encoding: 'utf8', env: userEnv() });
   if (r.status !== 0) throw new Error(`${NODE} -p process.versions.node: ${r.stderr.trim()}`);
   return r.stdout.trim();
 }
@@ -57,10 +62,10 @@ export function catFile(path: string): string {
   return r.stdout;
 }
 
-/** Starts the CLI without waiting for it; `done` resolves with what it printed. */
+/** Starts the CLI without waiting for it; resolves with what it printed once it exits. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolveRun) => {
-    const p = spawn('env', ['-u', 'NODE_OPTIONS', NODE, CLI, ...args], { env: userEnv(env) });
+    const p = spawn('env', asUser(CLI, ...args), { env: userEnv(env) });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
