@@ -27,6 +27,7 @@ import {
   koffiModulePath,
 } from './deb-layout.js';
 import { POSTINST, POSTRM, PRERM } from './deb-scripts.js';
+import { libraryDepends } from './shlibdeps.js';
 import { DESCRIPTION as HELP_DESCRIPTION, SUMMARY, manPage } from '../src/help.js';
 import { UNIT_NAME, renderUnit } from '../src/unit.js';
 
@@ -71,29 +72,6 @@ function sourceDateEpoch(): number {
   if (fromEnv > 0) return fromEnv;
   const r = spawnSync('git', ['log', '-1', '--format=%ct'], { encoding: 'utf8' });
   return Number(r.stdout?.trim()) || Math.floor(Date.now() / 1000);
-}
-
-/**
- * The shared libraries koffi's module needs, as Depends: dpkg-shlibdeps for
- * this machine's architecture; for another, the package that holds each
- * NEEDED soname here, unversioned.
- */
-function libraryDepends(stage: string, koffiRel: string, arch: string): string[] {
-  if (arch === run('dpkg', ['--print-architecture'])) {
-    // dpkg-shlibdeps wants a debian/control where it runs; any will do.
-    const work = mkdtempSync(join(stage, '..', 'shlibdeps-'));
-    try {
-      mkdirSync(join(work, 'debian'));
-      writeFileSync(join(work, 'debian/control'), '');
-      const out = run('dpkg-shlibdeps', ['-O', '--warnings=0', '-e', join(stage, koffiRel)], { cwd: work });
-      return out.replace(/^shlibs:Depends=/, '').split(', ');
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
-  const needed = [...run('llvm-readelf', ['-d', join(stage, koffiRel)]).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map((m) => m[1]);
-  const pkgs = needed.map((soname) => run('dpkg', ['-S', `*/${soname}`]).split('\n')[0].split(':')[0]);
-  return [...new Set(pkgs)];
 }
 
 function write(stage: string, path: string, content: string | Buffer, mode = 0o644): void {
@@ -200,7 +178,14 @@ try {
   write(stage, join(DEB_DOC_DIR, 'copyright'), copyright());
   write(stage, join(DEB_DOC_DIR, 'changelog.gz'), gzipSync(changelog(opts.version, epoch), { level: 9 }));
 
-  const depends = [`nodejs (>= ${OLDEST_NODE})`, 'libbpf1', ...libraryDepends(stage, koffiRel, opts.arch)];
+  // The libraries koffi's module needs, for its architecture, whatever is installed here.
+  let libraries: string[];
+  try {
+    libraries = libraryDepends(join(stage, koffiRel));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const depends = [`nodejs (>= ${OLDEST_NODE})`, 'libbpf1', ...libraries];
   const control = `Package: ${PACKAGE}
 Version: ${opts.version}
 Architecture: ${opts.arch}

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -43,11 +43,12 @@ function sh(cmd: string, args: string[], input?: string): { code: number | null;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function buildDeb(version: string): string {
+function buildDeb(version: string, forArch = arch, env: Record<string, string> = {}, out = work): string {
   // Without tap's loaders in NODE_OPTIONS: the builder runs as `npm run package` runs it.
-  const r = sh('env', ['-u', 'NODE_OPTIONS', process.execPath, 'build/run.mjs', 'build/package.ts', '--out', work, '--version', version]);
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const r = sh('env', ['-u', 'NODE_OPTIONS', ...vars, process.execPath, 'build/run.mjs', 'build/package.ts', '--out', out, '--version', version, '--arch', forArch]);
   if (r.code !== 0) throw new Error(`npm run package failed: ${r.stderr}`);
-  return join(work, debFileName(version, arch));
+  return join(out, debFileName(version, forArch));
 }
 
 const deb = buildDeb(VERSION);
@@ -66,9 +67,57 @@ t.test(`control: ${PACKAGE} ${VERSION} for ${arch}, depending on nodejs (>= ${OL
   const depends = field('Depends').split(', ');
   t.equal(depends[0], `nodejs (>= ${OLDEST_NODE})`);
   t.equal(depends[1], 'libbpf1');
-  t.ok(depends.some((d) => d.startsWith('libc6 ')), `koffi's libraries too: ${depends.join(', ')}`);
+  // koffi's libraries, as dpkg-shlibdeps finds them for the module the package ships.
+  const shlibs = mkdtempSync(join(work, 'shlibdeps-'));
+  mkdirSync(join(shlibs, 'debian'));
+  writeFileSync(join(shlibs, 'debian/control'), '');
+  writeFileSync(join(shlibs, 'koffi.node'), fileInDeb(koffiModulePath(arch)));
+  const r = spawnSync('dpkg-shlibdeps', ['-O', '--warnings=0', '-e', 'koffi.node'], { cwd: shlibs, encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const expected = r.stdout.trim().replace(/^shlibs:Depends=/, '').split(', ').sort();
+  t.same(depends.slice(2), expected, `the rest is what dpkg-shlibdeps gives: ${expected.join(', ')}`);
   const info = sh('dpkg-deb', ['-I', deb]).stdout;
   for (const script of ['postinst', 'prerm', 'postrm']) t.match(info, new RegExp(`\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`), `${script}: an executable shell script`);
+});
+
+/**
+ * A dpkg database holding just the packages koffi's modules need (copied from
+ * this machine's), and, with `i386`, libc6-i386 too, as `apt-get install
+ * clang` can bring in: its /lib32/libm.so.6 is what `dpkg -S '*\/libm.so.6'`
+ * then names first.
+ */
+function fakeDpkgDatabase(i386: boolean): string {
+  const admindir = mkdtempSync(join(work, `dpkg-${i386 ? 'with' : 'without'}-i386-`));
+  mkdirSync(join(admindir, 'info'));
+  mkdirSync(join(admindir, 'updates'));
+  const pkgs = ['libc6', 'libstdc++6', 'libgcc-s1'];
+  writeFileSync(join(admindir, 'status'), pkgs.map((p) => sh('dpkg-query', ['-s', `${p}:${arch}`]).stdout.trim() + '\n\n').join(''));
+  for (const p of pkgs) {
+    for (const ext of ['list', 'symbols', 'shlibs']) copyFileSync(`/var/lib/dpkg/info/${p}:${arch}.${ext}`, join(admindir, 'info', `${p}:${arch}.${ext}`));
+  }
+  if (i386) {
+    const version = sh('dpkg-query', ['-W', '-f=${Version}', `libc6:${arch}`]).stdout;
+    appendFileSync(join(admindir, 'status'), `Package: libc6-i386\nStatus: install ok installed\nPriority: optional\nSection: libs\nArchitecture: ${arch}\nSource: glibc\nVersion: ${version}\nDescription: GNU C Library: 32-bit shared libraries for AMD64\n\n`);
+    writeFileSync(join(admindir, 'info/libc6-i386.list'), ['/lib32', '/lib32/libc.so.6', '/lib32/libm.so.6', '/lib32/libdl.so.2', '/lib32/libpthread.so.0', ''].join('\n'));
+    writeFileSync(join(admindir, 'info/libc6-i386.symbols'), 'libc.so.6 libc6-i386 #MINVER#\n GLIBC_2.0@GLIBC_2.0 2.0\n');
+    const owner = sh('env', [`DPKG_ADMINDIR=${admindir}`, 'dpkg', '-S', '*/libm.so.6']).stdout.split('\n')[0];
+    if (!owner.startsWith('libc6-i386:')) throw new Error(`the fake database should make dpkg -S name libc6-i386 first, not ${owner}`);
+  }
+  return admindir;
+}
+
+t.test("another architecture's package depends on the same packages, whatever this machine has installed", async (t) => {
+  const other = arch === 'arm64' ? 'amd64' : 'arm64';
+  const depends = (deb: string) => sh('dpkg-deb', ['-f', deb, 'Depends']).stdout.trim();
+  const names = (field: string) => field.split(', ').map((d) => d.split(' ')[0]);
+  const results = [false, true].map((i386) => {
+    const out = mkdtempSync(join(work, 'foreign-'));
+    return depends(buildDeb(VERSION, other, { DPKG_ADMINDIR: fakeDpkgDatabase(i386) }, out));
+  });
+  t.equal(results[1], results[0], `the same with libc6-i386 installed as without: ${results[0]}`);
+  t.same(names(results[0]), names(depends(deb)), `the same package names as the ${arch} package's`);
+  t.notMatch(results[0], /i386|lib32/, 'no 32-bit package');
+  t.match(results[0], /libc6 \(>= 2\.\d+\), libgcc-s1 \(>= [\d.]+\), libstdc\+\+6 \(>= \d+\)$/, 'each library versioned');
 });
 
 t.test('contents: the CLI, koffi for this architecture only, the unit, the man page, the docs; all root-owned', async (t) => {

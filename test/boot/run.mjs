@@ -101,6 +101,24 @@ function unitChecks(unit) {
   result(why === '', 'host unit-systemd-analyze-verify', why);
 }
 
+/**
+ * The package's Depends for koffi's libraries come from this machine's
+ * symbols files (build/shlibdeps.ts); the architecture's own, in its root
+ * file system, must give the same.
+ */
+function dependsMatchTarget(shlibdeps, layout, arch, base) {
+  const module = join(repo, 'node_modules/koffi/build/koffi', layout.KOFFI_DIR_OF_ARCH[arch.deb], 'koffi.node');
+  let built;
+  let target;
+  try {
+    built = shlibdeps.libraryDepends(module).join(', ');
+    target = shlibdeps.libraryDepends(module, { admindir: join(base.dir, 'var/lib/dpkg'), arch: arch.deb }).join(', ');
+  } catch (err) {
+    return result(false, `host ${arch.deb} depends-match-target-symbols`, err.message);
+  }
+  result(built === target, `host ${arch.deb} depends-match-target-symbols`, `from this machine: ${built}; from ${arch.deb}'s own symbols files: ${target}`);
+}
+
 async function bootKernel(kernel, info, initrd, logDir) {
   const id = kernel.id;
   const arch = ARCHES[kernel.arch];
@@ -177,6 +195,7 @@ async function main() {
   const unit = await step('unit module', () => loadTsModule(repo, work, 'src/unit.ts'));
   const layout = await step('package layout', () => loadTsModule(repo, work, 'build/deb-layout.ts'));
   const bundle = await step('bundle options', () => loadTsModule(repo, work, 'build/bundle-options.ts'));
+  const shlibdeps = await step('shlibdeps', () => loadTsModule(repo, work, 'build/shlibdeps.ts'));
   unitChecks(unit);
   // The guests get what the checkout builds to now, never a stale dist/.
   await step('build project (npm run build)', () => {
@@ -190,6 +209,7 @@ async function main() {
     const arch = ARCHES[name];
     const ready = (async () => {
       const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
+      dependsMatchTarget(shlibdeps, layout, arch, base);
       const payload = await step(`package ${name} (build/package.ts, apt-get install in a chroot)`, () => buildPayload({ repo, workDir: work, arch, base, layout, bundle }));
       say(`${name}: ${layout.PACKAGE} ${payload.settings.version} installed on nodejs ${payload.settings.nodejsVersion}; package layer ${payload.sizeKiB} KiB`);
       const initrd = join(work, `initrd-${name}.cpio`);

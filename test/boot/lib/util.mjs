@@ -34,16 +34,37 @@ export async function step(name, fn) {
   }
 }
 
+/**
+ * What a failed tool said that explains the failure, for the one-line error:
+ * apt's and dpkg's error lines and unmet dependencies (`pkg : Depends: x but
+ * it is not installable`) where there are any, else its last line.
+ */
+export function toolSays(output) {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const telling = lines.filter((l) => /^(E:|dpkg: error|dpkg: dependency problems)|\s:\s(Pre-)?Depends:|not installable|unmet dependencies/.test(l));
+  return (telling.length ? telling.slice(-4) : lines.slice(-1)).join(' | ');
+}
+
+/** A command for a message: a script given to `sh -c` or `bash -c` is shown as "-c SCRIPT", not in full. */
+function commandLine(cmd, args) {
+  const i = args.indexOf('-c');
+  return [cmd, ...(i >= 0 ? [...args.slice(0, i), '-c SCRIPT'] : args)].join(' ');
+}
+
+/** The error for a command that exited non-zero: its last lines in the message and, in full, as `log`. */
+function commandFailed(cmd, args, status, output) {
+  const out = output.trim();
+  const said = toolSays(out);
+  const err = new Error(`${commandLine(cmd, args)} exited ${status}${said ? `: ${said}` : ''}`);
+  err.log = out.split('\n').slice(-30).join('\n');
+  return err;
+}
+
 /** Runs a command to completion; throws with its output on a non-zero exit. */
 export function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) {
-    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-    const err = new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}`);
-    err.log = out.split('\n').slice(-30).join('\n');
-    throw err;
-  }
+  if (r.status !== 0) throw commandFailed(cmd, args, r.status ?? r.signal, `${r.stdout ?? ''}${r.stderr ?? ''}`);
   return r.stdout;
 }
 
@@ -85,9 +106,7 @@ export function shAsync(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) return resolve(out);
-      const err = new Error(`${cmd} ${args.join(' ')} exited ${code ?? signal}`);
-      err.log = out.trim().split('\n').slice(-30).join('\n');
-      reject(err);
+      reject(commandFailed(cmd, args, code ?? signal, out));
     });
   });
 }
