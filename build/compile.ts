@@ -65,19 +65,18 @@ export function targetArch(m: string = machine()): string {
   return m;
 }
 
-// <linux/bpf.h> pulls in <asm/types.h>, which Debian keeps under the
-// multiarch directory, e.g. /usr/include/x86_64-linux-gnu.
+// <linux/bpf.h> pulls in <asm/types.h>, which Debian keeps under this
+// machine's multiarch directory, e.g. /usr/include/x86_64-linux-gnu. Only
+// that one: another architecture's (i386-linux-gnu, brought in with the
+// 32-bit libraries) would compile against whatever happens to be installed.
+function multiarchDir(): string {
+  const m = machine();
+  return `/usr/include/${/^i[3-6]86$/.test(m) ? 'i386' : m}-linux-gnu`;
+}
+
 function multiarchInclude(): string | null {
-  const guess = `/usr/include/${machine()}-linux-gnu`;
-  if (existsSync(join(guess, 'asm/types.h'))) return guess;
-  let dirs: string[] = [];
-  try {
-    dirs = readdirSync('/usr/include').filter((d) => /-linux-gnu/.test(d)).sort();
-  } catch {
-    return null;
-  }
-  const found = dirs.find((d) => existsSync(join('/usr/include', d, 'asm/types.h')));
-  return found ? join('/usr/include', found) : null;
+  const dir = multiarchDir();
+  return existsSync(join(dir, 'asm/types.h')) ? dir : null;
 }
 
 interface RunResult {
@@ -121,7 +120,7 @@ export async function compileBpf(source: string, output: string): Promise<void> 
   const out = resolve(output);
   if (!existsSync(src)) throw new CompileError(`${source}: no such file`);
   const include = multiarchInclude();
-  if (!include) throw new CompileError('asm/types.h not found under /usr/include/*-linux-gnu: run `apt-get install linux-libc-dev`');
+  if (!include) throw new CompileError(`asm/types.h not found under ${multiarchDir()}: run \`apt-get install linux-libc-dev\``);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp${process.pid}`;
   const file = basename(src);
