@@ -165,6 +165,20 @@ t.test('BTF that loops: one line, exit 1, at once', async (t) => {
   t.ok(a.ms < 10_000, `ends in ${Math.round(a.ms)} ms`);
 });
 
+t.test('types that expand without end: refused at a bound, one line', async (t) => {
+  const dir = tempDir(t);
+  // each struct holds two of the one before: 2^17 ints in `big`, all expanded
+  const levels = Array.from({ length: 16 }, (_, i) => `struct s${i + 1} { struct s${i} a, b; };`);
+  const obj = await compile(dir, 'nested', `struct s0 { int a, b; };\n${levels.join('\n')}\nstruct s16 big;`);
+  const { ms, ...r } = gen(obj);
+  t.same(r, {
+    code: 1,
+    stdout: '',
+    stderr: "bpf-preload: nested: malformed BTF: the globals' and maps' types expand to more than 65536 types: rebuild the object from its source\n",
+  });
+  t.ok(ms < 10_000, `ends in ${Math.round(ms)} ms`);
+});
+
 t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
   const dir = tempDir(t);
   // Every bit of the first BTF map's type id flipped (found by flipping each
