@@ -328,6 +328,8 @@ function eachBpffs(args: Args): number {
  * this variable set, a crash costs only the child and is reported as one line.
  */
 const GEN_CHILD = 'BPF_PRELOAD_GEN_CHILD';
+/** The signals a process gets for its own faults, not from someone else. */
+const CRASHES: readonly NodeJS.Signals[] = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT'];
 
 /**
  * `gen skeleton` in a child process (the same CLI and arguments): its output
@@ -342,9 +344,8 @@ function genSkeletonIsolated(argv: readonly string[], args: Args): number {
   if (r.error) throw new PreloadError(`gen skeleton: cannot run the generator's process: ${r.error.message}`);
   process.stderr.write(r.stderr);
   if (r.signal !== null) {
-    throw new PreloadError(
-      `${args.object}: libbpf crashed (${r.signal}) opening it, so the object is malformed: rebuild it from its source`,
-    );
+    if (!CRASHES.includes(r.signal)) throw new PreloadError(`gen skeleton ${args.object}: the generator's process was killed (${r.signal}): run it again`);
+    throw new PreloadError(`${args.object}: libbpf crashed (${r.signal}) opening it, so the object is malformed: rebuild it from its source`);
   }
   process.stdout.write(r.stdout);
   return r.status ?? EXIT_FAILURE;

@@ -84,7 +84,7 @@ function base64Lines(bytes: Uint8Array, indent: string): string {
  * fields, enums) passes through here, so a name can hold quotes, newlines or
  * `*\/` and still be only a string in the generated code.
  */
-export function quote(s: string): string {
+function quote(s: string): string {
   let out = "'";
   for (const ch of s) {
     const c = ch.codePointAt(0) ?? 0;
@@ -94,9 +94,6 @@ export function quote(s: string): string {
   }
   return `${out}'`;
 }
-
-/** A name inside a /** *\/ comment: quoted as above, and unable to end the comment. */
-const inComment = (s: string) => quote(s).replaceAll('*/', '*\\/');
 
 const union = (names: readonly string[]) => (names.length ? names.map(quote).join(' | ') : 'never');
 const list = (names: readonly string[]) => `[${names.map(quote).join(', ')}]`;
@@ -145,8 +142,8 @@ const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 // A property key: bare where it can be, else quoted. An object literal's
 // '__proto__' (bare or quoted) sets the prototype; computed, it is a key.
 const key = (k: string) => (k === '__proto__' ? `[${quote(k)}]` : identifier.test(k) ? k : quote(k));
-/** A name in a comment: as it is when plainly a name, else quoted. */
-const commentName = (s: string) => (/^[A-Za-z0-9_.]+$/.test(s) ? s : inComment(s));
+/** A name in a /** *\/ comment: as it is when plainly a name, else quoted, unable to end the comment. */
+const commentName = (s: string) => (/^[A-Za-z0-9_.]+$/.test(s) ? s : quote(s).replaceAll('*/', '*\\/'));
 
 // The TypeScript names a skeleton declares, each made from a name in the
 // object: one function per kind, used both to render and to check them.
@@ -164,7 +161,9 @@ const TAKEN = ['Skeleton', 'OpenOptions', 'SkeletonSpec', 'LightSpec', 'SectionL
  * Refuses an object whose names would make a declaration that is not an
  * identifier, or the same one twice: C allows names (a section's, above all)
  * that a TypeScript declaration cannot carry, and two names can give the
- * same PascalCase. Section properties are also properties of the class.
+ * same PascalCase. Section properties (skel.rodata, skel.data_NAME) start
+ * with rodata, data or bss, so they cannot take the class's own members,
+ * only each other's place.
  */
 function checkDeclarations(name: string, { globals, typedMaps }: ObjectFacts): void {
   const pascal = pascalCase(name);

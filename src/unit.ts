@@ -2,8 +2,8 @@
 // installing or removing it. No libbpf here: this has to work on a machine
 // where the loader itself would fail, so that the unit can still be removed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PreloadError } from './errors.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
@@ -156,25 +156,29 @@ function writtenByInstallUnit(path: string): boolean {
   return lstatSync(path).isFile() && readFileSync(path, 'utf8').split('\n', 1)[0] === ORIGIN['install-unit'];
 }
 
+/** As many symlinks as the kernel follows in one path (MAXSYMLINKS) before ELOOP. */
+const MAX_SYMLINKS = 40;
+
 /**
  * Why a user other than root could change what runs from `path`: the first
  * thing on the way from / down to the file itself that is not owned by root,
  * or that others may write to (a sticky directory aside: others cannot
- * rename or remove what root owns in it); null if nothing. The path as given
- * and its real path are both walked, so a symlink on the way counts, and so
- * does where it leads.
+ * rename or remove what root owns in it); null if nothing. A symlink on the
+ * way counts, and so does every step of where it leads.
  */
-export function writableByOthers(path: string): string | null {
-  for (const p of new Set([path, realpathSync(path)])) {
-    const parts = p.split('/').filter(Boolean);
-    for (let i = 0; i <= parts.length; i++) {
-      const at = `/${parts.slice(0, i).join('/')}`;
-      const st = lstatSync(at);
-      if (st.uid !== 0) return `${at} belongs to uid ${st.uid}`;
-      if (st.isSymbolicLink() || (st.isDirectory() && (st.mode & 0o1000) !== 0)) continue;
-      if (st.mode & 0o002) return `${at} is writable by every user`;
-      if (st.mode & 0o020 && st.gid !== 0) return `${at} is writable by group ${st.gid}`;
+export function writableByOthers(path: string, links = 0): string | null {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const at = `/${parts.slice(0, i).join('/')}`;
+    const st = lstatSync(at);
+    if (st.uid !== 0) return `${at} belongs to uid ${st.uid}`;
+    if (st.isSymbolicLink()) {
+      if (links === MAX_SYMLINKS) return `${at} is more than ${MAX_SYMLINKS} symlinks down the way`;
+      return writableByOthers(join(resolve(dirname(at), readlinkSync(at)), ...parts.slice(i)), links + 1);
     }
+    if (st.isDirectory() && (st.mode & 0o1000) !== 0) continue;
+    if (st.mode & 0o002) return `${at} is writable by every user`;
+    if (st.mode & 0o020 && st.gid !== 0) return `${at} is writable by group ${st.gid}`;
   }
   return null;
 }

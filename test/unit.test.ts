@@ -113,6 +113,14 @@ t.test('install-unit refuses a node or CLI that users other than root can change
   symlinkSync(join(root, target), join(root, '/usr/local/bin/node'));
   t.throws(install('/usr/local/bin/node'), { message: `node ${join(root, '/usr/local/bin/node')}: ${join(root, target)} belongs to uid ${NOBODY}${tail}` }, 'through a symlink');
 
+  // a chain of links whose middle one lies in a directory anyone can write (as /etc/alternatives would be)
+  const real = file(root, '/opt/node/bin/node');
+  mkdirSync(join(root, '/etc/alternatives'), { recursive: true, mode: 0o777 });
+  chmodSync(join(root, '/etc/alternatives'), 0o777);
+  symlinkSync(join(root, real), join(root, '/etc/alternatives/node'));
+  symlinkSync('../../../etc/alternatives/node', join(root, '/usr/local/bin/nodejs'));
+  t.throws(install('/usr/local/bin/nodejs'), { message: `node ${join(root, '/usr/local/bin/nodejs')}: ${join(root, '/etc/alternatives')} is writable by every user${tail}` }, 'the middle of a chain of symlinks');
+
   t.throws(install('/usr/bin/nodejs'), { message: `node ${join(root, '/usr/bin/nodejs')}: ENOENT` }, 'a node that is not there');
   t.notOk(existsSync(path), 'no unit written by any of them');
 
