@@ -1,5 +1,6 @@
 // The command line: arguments, what gets printed, exit codes. Everything a
 // user sees as text comes from here; the work is done in populate/status/unpin.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs as parseArgsUtil } from 'node:util';
@@ -319,6 +320,37 @@ function eachBpffs(args: Args): number {
   return failed ? EXIT_FAILURE : EXIT_OK;
 }
 
+/**
+ * Marks the child process that `gen skeleton` runs the generator in. The
+ * objects it reads are often someone else's, and libbpf 1.1's
+ * bpf_object__open_mem dies with SIGSEGV on some malformed ones (so does
+ * bpftool gen skeleton): in a child of its own, the CLI re-executed with
+ * this variable set, a crash costs only the child and is reported as one line.
+ */
+const GEN_CHILD = 'BPF_PRELOAD_GEN_CHILD';
+/** The signals a process gets for its own faults, not from someone else. */
+const CRASHES: readonly NodeJS.Signals[] = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT'];
+
+/**
+ * `gen skeleton` in a child process (the same CLI and arguments): its output
+ * and its exit code are passed on; a crash becomes one line and exit 1.
+ */
+function genSkeletonIsolated(argv: readonly string[], args: Args): number {
+  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+    env: { ...process.env, [GEN_CHILD]: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 30,
+  });
+  if (r.error) throw new PreloadError(`gen skeleton: cannot run the generator's process: ${r.error.message}`);
+  process.stderr.write(r.stderr);
+  if (r.signal !== null) {
+    if (!CRASHES.includes(r.signal)) throw new PreloadError(`gen skeleton ${args.object}: the generator's process was killed (${r.signal}): run it again`);
+    throw new PreloadError(`${args.object}: libbpf crashed (${r.signal}) opening it, so the object is malformed: rebuild it from its source`);
+  }
+  process.stdout.write(r.stdout);
+  return r.status ?? EXIT_FAILURE;
+}
+
 /** `gen skeleton OBJ`: the generated module's text. */
 function genSkeleton(args: Args): string {
   let bytes: Buffer;
@@ -363,6 +395,7 @@ export function main(argv: readonly string[]): number {
         process.stdout.write(show(args.listing));
         return EXIT_OK;
       case 'gen':
+        if (process.env[GEN_CHILD] === undefined) return genSkeletonIsolated(argv, args);
         process.stdout.write(genSkeleton(args));
         return EXIT_OK;
       case 'install-unit':

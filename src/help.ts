@@ -39,9 +39,12 @@ export const COMMANDS: Item[] = [
   { term: 'show progs|maps', text: 'print what progs.debug or maps.debug would show, without pinning anything (for hosts where the bpffs is not writable)' },
   {
     term: 'gen skeleton OBJ.bpf.o',
-    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded, as bpftool gen skeleton does for C',
+    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded, as bpftool gen skeleton does for C. Names from the object only become quoted strings; a malformed object (even one that crashes libbpf, which is run in a child process) is refused in one line',
   },
-  { term: 'install-unit', text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own)' },
+  {
+    term: 'install-unit',
+    text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own). Refuses to replace a unit it did not write, and a node or CLI that a user other than root could change',
+  },
   { term: 'uninstall-unit', text: 'disable and remove it' },
 ];
 

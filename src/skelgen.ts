@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import {
   BpfObject,
   LibbpfError,
+  MalformedBtfError,
   libbpfVersion,
   objectTypes,
   recordLoader,
@@ -77,7 +78,23 @@ function base64Lines(bytes: Uint8Array, indent: string): string {
   return chunks.join('\n');
 }
 
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/**
+ * Any string as a single-quoted JavaScript literal of printable ASCII: every
+ * name from the object's BTF and ELF (sections, maps, programs, variables,
+ * fields, enums) passes through here, so a name can hold quotes, newlines or
+ * `*\/` and still be only a string in the generated code.
+ */
+function quote(s: string): string {
+  let out = "'";
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (ch === "'" || ch === '\\') out += `\\${ch}`;
+    else if (c >= 0x20 && c < 0x7f) out += ch;
+    else out += c > 0xffff ? `\\u{${c.toString(16)}}` : `\\u${c.toString(16).padStart(4, '0')}`;
+  }
+  return `${out}'`;
+}
+
 const union = (names: readonly string[]) => (names.length ? names.map(quote).join(' | ') : 'never');
 const list = (names: readonly string[]) => `[${names.map(quote).join(', ')}]`;
 
@@ -103,6 +120,9 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
   try {
     const { sections, enums, maps } = objectTypes(obj);
     return { programs: [...obj.programs.keys()], maps: [...obj.maps.keys()].map(mapKey), globals: { sections, enums }, typedMaps: maps };
+  } catch (err) {
+    if (err instanceof MalformedBtfError) throw new Error(`${name}: malformed BTF: ${err.message}: rebuild the object from its source`);
+    throw err;
   } finally {
     obj.close();
   }
@@ -119,7 +139,60 @@ function sectionProperty(section: string): string {
 }
 
 const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const key = (k: string) => (identifier.test(k) ? k : quote(k));
+// A property key: bare where it can be, else quoted. An object literal's
+// '__proto__' (bare or quoted) sets the prototype; computed, it is a key.
+const key = (k: string) => (k === '__proto__' ? `[${quote(k)}]` : identifier.test(k) ? k : quote(k));
+/** A name in a /** *\/ comment: as it is when plainly a name, else quoted, unable to end the comment. */
+const commentName = (s: string) => (/^[A-Za-z0-9_.]+$/.test(s) ? s : quote(s).replaceAll('*/', '*\\/'));
+
+// The TypeScript names a skeleton declares, each made from a name in the
+// object: one function per kind, used both to render and to check them.
+const enumConstName = (e: EnumType) => pascalCase(e.name);
+const sectionTypeName = (pascal: string, section: string) => `${pascal}${pascalCase(sectionProperty(section))}`;
+const mapTypePrefix = (pascal: string, mapName: string) => `${pascal}${pascalCase(mapKey(mapName))}`;
+
+/**
+ * Names the generated module uses that no declaration of ours may take: its
+ * imports, its own constants, and the globals its code calls.
+ */
+const TAKEN = ['Skeleton', 'OpenOptions', 'SkeletonSpec', 'LightSpec', 'SectionLayout', 'TypedMap', 'spec', 'OBJECT_BASE64', 'light', 'Buffer'];
+
+/**
+ * Refuses an object whose names would make a declaration that is not an
+ * identifier, or the same one twice: C allows names (a section's, above all)
+ * that a TypeScript declaration cannot carry, and two names can give the
+ * same PascalCase. Section properties (skel.rodata, skel.data_NAME) start
+ * with rodata, data or bss, so they cannot take the class's own members,
+ * only each other's place.
+ */
+function checkDeclarations(name: string, { globals, typedMaps }: ObjectFacts): void {
+  const pascal = pascalCase(name);
+  const declared = new Map<string, string>(TAKEN.map((n) => [n, 'the generated code']));
+  const declare = (ident: string, from: string) => {
+    const clash = declared.get(ident);
+    if (!identifier.test(ident) || clash !== undefined) {
+      const why = clash === undefined ? 'is not an identifier' : `is already taken by ${clash}`;
+      throw new Error(`${name}: ${from} gives the TypeScript name ${quote(ident)}, which ${why}: rename it in the BPF source`);
+    }
+    declared.set(ident, from);
+  };
+  for (const suffix of ['Program', 'Map', 'Layouts', 'TypedMaps', 'Skeleton', 'LightVariant']) declare(`${pascal}${suffix}`, `skeleton name ${quote(name)}`);
+  for (const e of globals.enums) declare(enumConstName(e), `enum ${quote(e.name)}`);
+  const properties = new Map<string, string>();
+  for (const { layout } of globals.sections) {
+    const from = `section ${quote(layout.section)}`;
+    declare(sectionTypeName(pascal, layout.section), from);
+    const property = sectionProperty(layout.section);
+    const clash = properties.get(property);
+    if (!identifier.test(property) || clash !== undefined) {
+      throw new Error(`${name}: ${from} gives the skeleton property ${quote(property)}, which ${clash === undefined ? 'is not an identifier' : `${clash} also gives`}: rename it in the BPF source`);
+    }
+    properties.set(property, from);
+  }
+  for (const { mapName } of typedMaps) {
+    for (const suffix of ['Key', 'Value']) declare(`${mapTypePrefix(pascal, mapName)}${suffix}`, `map ${quote(mapName)}`);
+  }
+}
 
 /** The TypeScript type of a value of this layout type. */
 function tsType(type: ValueType, indent: string): string {
@@ -165,7 +238,7 @@ function typeLiteral(type: ValueType): string {
 function enumConst(e: EnumType): string {
   const value = (v: number | bigint) => (typeof v === 'bigint' ? `${v}n` : String(v));
   const body = e.values.map(([n, v]) => `  ${key(n)}: ${value(v)},`).join('\n');
-  return `/** enum ${e.name}: the values its variables hold. */\nexport const ${pascalCase(e.name)} = {\n${body}\n} as const;\n`;
+  return `/** enum ${commentName(e.name)}: the values its variables hold. */\nexport const ${enumConstName(e)} = {\n${body}\n} as const;\n`;
 }
 
 /**
@@ -179,7 +252,7 @@ function renderGlobals(name: string, globals: ObjectGlobals): string {
     const rodata = layout.section.startsWith('.rodata');
     const doc = rodata ? 'set between open() and load(); read-only after' : 'read and written at any time; after load, the kernel map itself';
     const fields = layout.vars.map(([v, , t]) => `  ${key(v)}: ${tsType(t, '  ')};`);
-    return `/** ${layout.section}: ${doc}. */\nexport interface ${pascal}${pascalCase(sectionProperty(layout.section))} {\n${fields.join('\n')}\n}\n`;
+    return `/** ${commentName(layout.section)}: ${doc}. */\nexport interface ${sectionTypeName(pascal, layout.section)} {\n${fields.join('\n')}\n}\n`;
   });
   const layouts = globals.sections.map(({ layout }) => {
     const vars = layout.vars.map(([v, o, t]) => `      [${quote(v)}, ${o}, ${typeLiteral(t)}],`).join('\n');
@@ -201,10 +274,10 @@ ${layouts.join('\n')}
  */
 function renderTypedMaps(name: string, maps: readonly MapTypes[]): string {
   if (maps.length === 0) return '';
-  const prefix = (mapName: string) => `${pascalCase(name)}${pascalCase(mapKey(mapName))}`;
+  const prefix = (mapName: string) => mapTypePrefix(pascalCase(name), mapName);
   const types = maps.map(
     ({ mapName, key, value }) =>
-      `/** Map ${mapName}: its key and value, from its BTF. */\nexport type ${prefix(mapName)}Key = ${tsType(key, '')};\nexport type ${prefix(mapName)}Value = ${tsType(value, '')};\n`,
+      `/** Map ${commentName(mapName)}: its key and value, from its BTF. */\nexport type ${prefix(mapName)}Key = ${tsType(key, '')};\nexport type ${prefix(mapName)}Value = ${tsType(value, '')};\n`,
   );
   const props = maps.map(({ mapName }) => `  readonly ${key(mapKey(mapName))}: TypedMap<${prefix(mapName)}Key, ${prefix(mapName)}Value>;`);
   return `
@@ -222,7 +295,10 @@ const header = (name: string, regenerate?: string) =>
 /** Opens the object with libbpf and renders its skeleton module. */
 export function generateSkeleton({ bytes, name, libbpfImport, light, globalsOnly, regenerate }: SkeletonInput): string {
   if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) throw new Error(`skeleton name ${quote(name)} is not a valid identifier`);
-  const { programs, maps, globals, typedMaps } = inspectObject(bytes, name);
+  if (regenerate !== undefined && /[\r\n\u2028\u2029]/.test(regenerate)) throw new Error('the regenerate command must be one line');
+  const facts = inspectObject(bytes, name);
+  checkDeclarations(name, facts);
+  const { programs, maps, globals, typedMaps } = facts;
   if (programs.length === 0) throw new Error(`${name}: the object has no BPF programs`);
   const pascal = pascalCase(name);
   const globalsBlock = renderGlobals(name, globals);
@@ -239,7 +315,7 @@ ${globalsBlock}`;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const sections = globals.sections.map(({ mapName, layout }) => ({
     property: sectionProperty(layout.section),
-    type: `${pascal}${pascalCase(sectionProperty(layout.section))}`,
+    type: sectionTypeName(pascal, layout.section),
     map: mapKey(mapName),
   }));
   const hasTyped = typedMaps.length > 0;

@@ -2,8 +2,8 @@
 // installing or removing it. No libbpf here: this has to work on a machine
 // where the loader itself would fail, so that the unit can still be removed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PreloadError } from './errors.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
@@ -18,14 +18,36 @@ export const PACKAGE_UNIT_DIR = '/usr/lib/systemd/system';
 export const WANTED_BY = 'multi-user.target';
 
 /**
- * Quotes one ExecStart= word. systemd expands % specifiers and $VARIABLES in
- * command lines, so both are escaped; whitespace or quotes need double quotes.
+ * One ExecStart= word, written so that systemd parses it back to `word`
+ * (systemd.syntax "Quoting", systemd.service "Command lines"): % starts a
+ * specifier in every word, so it is doubled; in the arguments $ starts a
+ * variable, so it is doubled too, but the program's own path is never
+ * expanded, so there it stays. A word with whitespace, a quote, a backslash
+ * or ; is double-quoted with C escapes. systemd refuses control characters
+ * anywhere, and quotes or backslashes in the program's path ("Executable
+ * name contains special characters"): those are refused here, saying so.
  */
-function execWord(word: string): string {
-  if (word.includes('\n')) throw new PreloadError(`path with a newline cannot go in a unit: ${JSON.stringify(word)}`);
-  const escaped = word.replaceAll('%', '%%').replaceAll('$', '$$$$');
+function execWord(word: string, program: boolean): string {
+  if (/[\x00-\x1f\x7f]/.test(word)) {
+    throw new PreloadError(`${JSON.stringify(word)} has a control character, which systemd does not allow in a command line: install it at a plain path`);
+  }
+  if (program && /["'\\]/.test(word)) {
+    throw new PreloadError(`${JSON.stringify(word)} has a quote or backslash, which systemd does not allow in the program a unit runs: install node at a plain path`);
+  }
+  const escaped = program ? word.replaceAll('%', '%%') : word.replaceAll('%', '%%').replaceAll('$', '$$$$');
   return /[\s"'\\;]/.test(escaped) ? `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : escaped;
 }
+
+/** What systemd's ProtectHome= hides (systemd.exec). */
+const HOME_DIRS = ['/home', '/root', '/run/user'];
+const underHome = (path: string) => HOME_DIRS.some((d) => path === d || path.startsWith(`${d}/`));
+
+// ProtectHome=yes makes /home, /root and /run/user empty and inaccessible:
+// a node or CLI installed there (nvm, npx, an npm prefix under /root) could
+// not even be started, so such a unit keeps them readable, and says why.
+const HOME_READ_ONLY = `# node or the CLI lives under ${HOME_DIRS.join(', ')}: read-only, not hidden,
+# or the service could not start.
+ProtectHome=read-only`;
 
 /**
  * Who put the unit there, and so how it is removed: its first line, which
@@ -44,7 +66,7 @@ export function renderUnit(cliPath: string, nodePath: string, installedBy: keyof
   for (const p of [cliPath, nodePath]) {
     if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
   }
-  const cmd = (verb: string) => `${execWord(nodePath)} ${execWord(cliPath)} ${verb}`;
+  const cmd = (verb: string) => `${execWord(nodePath, true)} ${execWord(cliPath, false)} ${verb}`;
   return `${ORIGIN[installedBy]}
 [Unit]
 Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
@@ -79,7 +101,7 @@ UMask=0077
 # pins fail with EROFS, tried on systemd 252).
 ProtectSystem=strict
 ReadWritePaths=/sys/fs/bpf
-ProtectHome=yes
+${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
 PrivateDevices=yes
 PrivateNetwork=yes
 ProtectKernelModules=yes
@@ -129,17 +151,69 @@ function unitPath(root: string | undefined): string {
   return join(root ?? '/', UNIT_DIR, UNIT_NAME);
 }
 
+/** Whether the file at `path` is a unit install-unit wrote: a plain file with its first line. */
+function writtenByInstallUnit(path: string): boolean {
+  return lstatSync(path).isFile() && readFileSync(path, 'utf8').split('\n', 1)[0] === ORIGIN['install-unit'];
+}
+
+/** As many symlinks as the kernel follows in one path (MAXSYMLINKS) before ELOOP. */
+const MAX_SYMLINKS = 40;
+
+/**
+ * Why a user other than root could change what runs from `path`: the first
+ * thing on the way from / down to the file itself that is not owned by root,
+ * or that others may write to (a sticky directory aside: others cannot
+ * rename or remove what root owns in it); null if nothing. A symlink on the
+ * way counts, and so does every step of where it leads.
+ */
+export function writableByOthers(path: string, links = 0): string | null {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const at = `/${parts.slice(0, i).join('/')}`;
+    const st = lstatSync(at);
+    if (st.uid !== 0) return `${at} belongs to uid ${st.uid}`;
+    if (st.isSymbolicLink()) {
+      if (links === MAX_SYMLINKS) return `${at} is more than ${MAX_SYMLINKS} symlinks down the way`;
+      return writableByOthers(join(resolve(dirname(at), readlinkSync(at)), ...parts.slice(i)), links + 1);
+    }
+    if (st.isDirectory() && (st.mode & 0o1000) !== 0) continue;
+    if (st.mode & 0o002) return `${at} is writable by every user`;
+    if (st.mode & 0o020 && st.gid !== 0) return `${at} is writable by group ${st.gid}`;
+  }
+  return null;
+}
+
+/** Refuses a node or CLI that someone other than root could swap for a program of their own, run as root at every boot. */
+function checkOnlyRootWrites(what: string, path: string): void {
+  let why: string | null;
+  try {
+    why = writableByOthers(path);
+  } catch (err) {
+    throw new PreloadError(`${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (why !== null) {
+    throw new PreloadError(
+      `${what} ${path}: ${why}, so that user could change what the unit runs as root at boot: install it where only root can write, or make root own every directory on the way (not group- or world-writable)`,
+    );
+  }
+}
+
 /** Writes the unit pointing at the CLI and enables it (and starts it unless `now` is false). */
 export function installUnit(opts: UnitOptions = {}): string {
   const packaged = join(opts.root ?? '/', PACKAGE_UNIT_DIR, UNIT_NAME);
   if (existsSync(packaged)) {
     throw new PreloadError(`${packaged} is installed by the bpf-preload package, which enables it: install-unit is for npm -g installs`);
   }
+  const path = unitPath(opts.root);
+  if (existsSync(path) && !writtenByInstallUnit(path)) {
+    throw new PreloadError(`${path} exists and was not written by bpf-preload install-unit: left alone; move it away first to install bpf-preload's`);
+  }
   const cliPath = opts.cliPath ?? realpathSync(process.argv[1] ?? '');
   const nodePath = opts.nodePath ?? process.execPath;
+  checkOnlyRootWrites('node', join(opts.root ?? '/', nodePath));
+  checkOnlyRootWrites('the CLI', join(opts.root ?? '/', cliPath));
   const now = opts.now ?? opts.root === undefined;
   const text = renderUnit(cliPath, nodePath);
-  const path = unitPath(opts.root);
   mkdirSync(join(path, '..'), { recursive: true });
   // Written beside and renamed, so systemd never reads half a unit.
   const tmp = `${path}.tmp-${process.pid}`;
@@ -156,7 +230,7 @@ export function installUnit(opts: UnitOptions = {}): string {
 export function uninstallUnit(opts: UnitOptions = {}): string {
   const path = unitPath(opts.root);
   if (!existsSync(path)) return `${path} is not installed: nothing to do`;
-  if (readFileSync(path, 'utf8').split('\n', 1)[0] !== ORIGIN['install-unit']) {
+  if (!writtenByInstallUnit(path)) {
     throw new PreloadError(`${path} was not written by bpf-preload install-unit: left alone`);
   }
   const now = opts.now ?? opts.root === undefined;

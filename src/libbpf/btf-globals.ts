@@ -9,20 +9,22 @@ import type { BpfObject } from './object.js';
 import { sizeOf, type SectionLayout, type ValueType } from './globals.js';
 import { native, type Pointer } from './native.js';
 
-// BTF kinds (include/uapi/linux/btf.h)
+// BTF kinds (include/uapi/linux/btf.h); tests that patch BTF import some
 const INT = 1;
 const PTR = 2;
-const ARRAY = 3;
+export const ARRAY = 3;
 const STRUCT = 4;
 const UNION = 5;
 const ENUM = 6;
 const TYPEDEF = 8;
-const VOLATILE = 9;
-const CONST = 10;
+export const VOLATILE = 9;
+export const CONST = 10;
 const RESTRICT = 11;
-const VAR = 14;
+const FUNC_PROTO = 13;
+export const VAR = 14;
 const DATASEC = 15;
 const FLOAT = 16;
+const DECL_TAG = 17;
 const TYPE_TAG = 18;
 const ENUM64 = 19;
 
@@ -30,6 +32,23 @@ const INT_SIGNED = 1;
 const INT_CHAR = 2;
 const INT_BOOL = 4;
 const VAR_STATIC = 0;
+
+// An object's BTF is data from whoever built the object, and libbpf opens
+// objects whose types loop (a CONST whose VOLATILE is that CONST again, an
+// array of itself). So every walk is bounded: a chain of references at most
+// as deep as libbpf's own (MAX_RESOLVE_DEPTH in libbpf's btf.c), and at most
+// MAX_TYPES types expanded per object, which a struct of structs of structs
+// could otherwise multiply without end.
+const MAX_DEPTH = 32;
+const MAX_TYPES = 1 << 16;
+
+/** BTF this module cannot read: a cycle, a chain too deep, or types beyond the bound. */
+export class MalformedBtfError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedBtfError';
+  }
+}
 
 export interface EnumType {
   readonly name: string;
@@ -77,11 +96,12 @@ interface RawType {
   words: number[];
 }
 
-/** Words per record after the header, by kind. */
-function recordWords(kind: number, vlen: number): number {
+/** Words per record after the header, by kind (every kind's: tests walk whole BTF sections with it). */
+export function recordWords(kind: number, vlen: number): number {
   switch (kind) {
     case INT:
     case VAR:
+    case DECL_TAG:
       return 1;
     case ARRAY:
       return 3;
@@ -91,6 +111,7 @@ function recordWords(kind: number, vlen: number): number {
     case ENUM64:
       return 3 * vlen;
     case ENUM:
+    case FUNC_PROTO:
       return 2 * vlen;
     default:
       return 0;
@@ -100,6 +121,8 @@ function recordWords(kind: number, vlen: number): number {
 class BtfReader {
   readonly #btf: Pointer;
   readonly enums = new Map<string, EnumType>();
+  /** Types expanded so far (valueType calls), against MAX_TYPES. */
+  #expanded = 0;
 
   constructor(btf: Pointer) {
     this.#btf = btf;
@@ -108,7 +131,7 @@ class BtfReader {
   type(id: number): RawType {
     const n = native();
     const ptr = n.btf__type_by_id(this.#btf, id);
-    if (ptr === null) throw new Error(`BTF type ${id} does not exist`);
+    if (ptr === null) throw new MalformedBtfError(`BTF type ${id} does not exist`);
     const [nameOff, info, sizeOrType] = n.btfWords(ptr, 3);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
@@ -121,19 +144,26 @@ class BtfReader {
   }
 
   size(id: number): number {
-    return Number(native().btf__resolve_size(this.#btf, id));
+    const size = Number(native().btf__resolve_size(this.#btf, id));
+    if (size < 0) throw new MalformedBtfError(`the size of BTF type ${id} cannot be resolved (a cycle, or a chain deeper than libbpf's ${MAX_DEPTH})`);
+    return size;
   }
 
   /** Follows typedefs and qualifiers to the type that says what the bytes are. */
   resolve(id: number): [number, RawType] {
-    for (;;) {
+    const start = id;
+    for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       const t = this.type(id);
       if (![TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG].includes(t.kind)) return [id, t];
       id = t.sizeOrType;
     }
+    throw new MalformedBtfError(`BTF type ${start} goes through more than ${MAX_DEPTH} typedefs and qualifiers (a cycle?)`);
   }
 
-  valueType(id: number): ValueType {
+  /** `depth`: how many arrays and structs enclose this type. */
+  valueType(id: number, depth = 0): ValueType {
+    if (depth > MAX_DEPTH) throw new MalformedBtfError(`BTF type ${id} is nested in more than ${MAX_DEPTH} arrays and structs (a type that contains itself?)`);
+    if (++this.#expanded > MAX_TYPES) throw new MalformedBtfError(`the globals' and maps' types expand to more than ${MAX_TYPES} types`);
     const [rid, t] = this.resolve(id);
     const bytes = (): ValueType => ({ kind: 'bytes', size: this.size(rid) });
     switch (t.kind) {
@@ -154,7 +184,7 @@ class BtfReader {
         const [elemId, , length] = t.words;
         const [, elem] = this.resolve(elemId);
         if (this.isChar(elem)) return { kind: 'string', size: length };
-        return { kind: 'array', length, stride: this.size(elemId), elem: this.valueType(elemId) };
+        return { kind: 'array', length, stride: this.size(elemId), elem: this.valueType(elemId, depth + 1) };
       }
       case STRUCT: {
         const fields: [string, number, ValueType][] = [];
@@ -164,7 +194,7 @@ class BtfReader {
           const bitfield = t.kindFlag ? offset >>> 24 !== 0 : false;
           const bitOffset = t.kindFlag ? offset & 0xffffff : offset;
           if (bitfield || bitOffset % 8 !== 0) return bytes();
-          fields.push([this.name(nameOff) || `__anon${i}`, bitOffset / 8, this.valueType(type)]);
+          fields.push([this.name(nameOff) || `__anon${i}`, bitOffset / 8, this.valueType(type, depth + 1)]);
         }
         return { kind: 'struct', size: t.sizeOrType, fields };
       }

@@ -47,6 +47,6 @@ export {
 export { libbpfVersion } from './version.js';
 export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
 export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
-export { objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
+export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
 export { ifindex } from './netif.js';

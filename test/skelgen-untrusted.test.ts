@@ -1,0 +1,201 @@
+// gen skeleton on objects nobody vouches for: names that are code when
+// pasted into TypeScript come out as strings, names that cannot be
+// TypeScript names are refused, and malformed objects (BTF that loops, an
+// object that crashes libbpf itself) end in one line and exit code 1.
+// The objects are made here: compiled from C in the test, or a compiled
+// fixture patched at a place found by name, never a committed binary.
+import t from 'tap';
+import type { Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { transformSync } from 'esbuild';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { compileBpf } from '../build/compile.js';
+import { ARRAY, VAR } from '../src/libbpf/btf-globals.js';
+import { runCli, runScript } from './lib/cli.js';
+import { btfType, btfTypes } from './lib/elf.js';
+import { fixture } from './lib/fixtures.js';
+
+// the built library (npm test builds it), which the compiled skeleton runs with
+const LIBBPF = resolve('dist/libbpf/index.js');
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(resolve('node_modules/.cache/skeluntrusted'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const PROGRAM = `
+SEC("socket")
+int prog(void *ctx)
+{
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+/** Compiles `globals` (C declarations) with a program beside them into `dir`/NAME.bpf.o. */
+async function compile(dir: string, name: string, globals: string): Promise<string> {
+  writeFileSync(join(dir, `${name}.bpf.c`), `#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n${globals}\n${PROGRAM}`);
+  await compileBpf(join(dir, `${name}.bpf.c`), join(dir, `${name}.bpf.o`));
+  return join(dir, `${name}.bpf.o`);
+}
+
+const INJECTION = ".data.x */ console.log('INJECTED: runs on import, uid ' + process.getuid()); /*";
+// A newline ends a // comment, a quote or backslash a string, ` and ${ a template.
+const QUOTES = ".data.q'\"\\\n`${process.exit(3)}`";
+const cString = (s: string) => JSON.stringify(s);
+
+t.test('section names that are code stay strings: nothing runs on import', async (t) => {
+  const dir = tempDir(t);
+  const obj = await compile(
+    dir,
+    'injection',
+    `int injected SEC(${cString(INJECTION)}) = 1;
+int quoted SEC(${cString(QUOTES)}) = 2;`,
+  );
+  const gen = runCli(['gen', 'skeleton', obj, '--import', LIBBPF]);
+  t.equal(gen.code, 0, 'gen skeleton exits 0');
+  t.equal(gen.stderr, '', 'and prints nothing on stderr');
+  // written out by hand, not by the generator's own quoting
+  t.ok(gen.stdout.includes(`    section: '.data.x */ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*',\n`), 'the section name is a string literal');
+  t.ok(gen.stdout.includes(`    section: '.data.q\\'"\\\\\\u000a\`\${process.exit(3)}\`',\n`), 'quotes, backslash and newline escaped');
+  t.ok(gen.stdout.includes(`/** '.data.x *\\/ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*': read and written`), 'in a comment it cannot end the comment');
+
+  const skeleton = join(dir, 'injection.skel.ts');
+  writeFileSync(skeleton, gen.stdout);
+  // compiled to JavaScript as a project's build would, and imported by a script of its own
+  const compiled = join(dir, 'injection.skel.mjs');
+  writeFileSync(compiled, transformSync(gen.stdout, { loader: 'ts', format: 'esm' }).code);
+  const importer = join(dir, 'importer.mjs');
+  writeFileSync(
+    importer,
+    `const m = await import(${JSON.stringify(compiled)});
+const skel = m.InjectionSkeleton.open();
+console.log(JSON.stringify({ sections: Object.values(m.InjectionLayouts).map((l) => l.section), maps: Object.keys(skel.maps) }));
+skel.destroy();
+`,
+  );
+  const imported = runScript(importer, []);
+  t.equal(imported.stderr, '', 'importing it prints nothing on stderr');
+  t.equal(imported.code, 0, 'importing it exits 0 (no process.exit(3) ran)');
+  t.same(JSON.parse(imported.stdout), { sections: [INJECTION, QUOTES], maps: [INJECTION.slice(1), QUOTES.slice(1)] }, 'the one line it prints is ours: the names, unchanged');
+  t.notMatch(imported.stdout, /INJECTED: runs on import, uid \d/, 'the injected console.log never ran');
+
+  const tsconfig = join(dir, 'tsconfig.json');
+  writeFileSync(tsconfig, JSON.stringify({ extends: resolve('tsconfig.json'), include: [skeleton], compilerOptions: { types: ['node'], typeRoots: [resolve('node_modules/@types')] } }));
+  const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', tsconfig], { encoding: 'utf8' });
+  t.equal(tsc.status, 0, `the skeleton type-checks: ${tsc.stdout}${tsc.stderr}`);
+});
+
+t.test('names that would clash as TypeScript names are refused, one line', async (t) => {
+  const dir = tempDir(t);
+  const sections = await compile(
+    dir,
+    'sections',
+    `int a SEC(".data.a-b") = 1;
+int b SEC(".data.a_b") = 2;`,
+  );
+  const r = runCli(['gen', 'skeleton', sections]);
+  t.same(r, {
+    code: 1,
+    stdout: '',
+    stderr: "bpf-preload: sections: section '.data.a_b' gives the TypeScript name 'SectionsDataAB', which is already taken by section '.data.a-b': rename it in the BPF source\n",
+  });
+
+  const enums = await compile(
+    dir,
+    'enums',
+    `enum buffer { B_ONE = 1 };
+enum buffer used = B_ONE;`,
+  );
+  t.same(runCli(['gen', 'skeleton', enums]), {
+    code: 1,
+    stdout: '',
+    stderr: "bpf-preload: enums: enum 'buffer' gives the TypeScript name 'Buffer', which is already taken by the generated code: rename it in the BPF source\n",
+  }, 'an enum that would hide the Buffer the skeleton uses');
+});
+
+/** globals.bpf.o with `patch` applied to a copy, written to `dir`. */
+function patched(dir: string, name: string, patch: (elf: Buffer) => void): string {
+  const elf = Buffer.from(readFileSync(fixture('globals')));
+  patch(elf);
+  const file = join(dir, `${name}.bpf.o`);
+  writeFileSync(file, elf);
+  return file;
+}
+
+/** Runs gen skeleton on `file` and returns what it printed, and how long it took. */
+function gen(file: string) {
+  const start = process.hrtime.bigint();
+  const r = runCli(['gen', 'skeleton', file]);
+  return { ...r, ms: Number(process.hrtime.bigint() - start) / 1e6 };
+}
+
+t.test('BTF that loops: one line, exit 1, at once', async (t) => {
+  const dir = tempDir(t);
+  // .rodata's `step` is a VAR of CONST of VOLATILE of __u32: point the VOLATILE back at the CONST
+  const cycle = patched(dir, 'cycle', (elf) => {
+    const types = btfTypes(elf);
+    const qualifier = types[btfType(types, VAR, 'step').sizeOrType];
+    const inner = types[qualifier.sizeOrType];
+    t.not(inner.kind, qualifier.kind, 'a CONST and a VOLATILE: a cycle of two');
+    elf.writeUInt32LE(qualifier.id, inner.at + 8);
+  });
+  const { ms, ...c } = gen(cycle);
+  const constId = btfType(btfTypes(readFileSync(cycle)), VAR, 'step').sizeOrType;
+  t.same(c, {
+    code: 1,
+    stdout: '',
+    stderr: `bpf-preload: cycle: malformed BTF: BTF type ${constId} goes through more than 32 typedefs and qualifiers (a cycle?): rebuild the object from its source\n`,
+  });
+  t.ok(ms < 10_000, `ends in ${Math.round(ms)} ms`);
+
+  // .bss's `counts` is an array of __s32: make it an array of itself
+  const array = patched(dir, 'selfarray', (elf) => {
+    const types = btfTypes(elf);
+    const counts = types[btfType(types, VAR, 'counts').sizeOrType];
+    t.equal(counts.kind, ARRAY, 'counts is an array');
+    elf.writeUInt32LE(counts.id, counts.at + 12);
+  });
+  const a = gen(array);
+  t.equal(a.code, 1, 'an array of itself: exit 1');
+  t.equal(a.stdout, '');
+  t.match(a.stderr, /^bpf-preload: selfarray: malformed BTF: the size of BTF type \d+ cannot be resolved \(a cycle, or a chain deeper than libbpf's 32\): rebuild the object from its source\n$/);
+  t.ok(a.ms < 10_000, `ends in ${Math.round(a.ms)} ms`);
+});
+
+t.test('types that expand without end: refused at a bound, one line', async (t) => {
+  const dir = tempDir(t);
+  // each struct holds two of the one before: 2^17 ints in `big`, all expanded
+  const levels = Array.from({ length: 16 }, (_, i) => `struct s${i + 1} { struct s${i} a, b; };`);
+  const obj = await compile(dir, 'nested', `struct s0 { int a, b; };\n${levels.join('\n')}\nstruct s16 big;`);
+  const { ms, ...r } = gen(obj);
+  t.same(r, {
+    code: 1,
+    stdout: '',
+    stderr: "bpf-preload: nested: malformed BTF: the globals' and maps' types expand to more than 65536 types: rebuild the object from its source\n",
+  });
+  t.ok(ms < 10_000, `ends in ${Math.round(ms)} ms`);
+});
+
+t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
+  const dir = tempDir(t);
+  // Every bit of the first BTF map's type id flipped (found by flipping each
+  // byte of the fixture in turn): libbpf 1.1.2 follows the id out of the BTF.
+  const crash = patched(dir, 'crash', (elf) => {
+    const points = btfType(btfTypes(elf), VAR, 'points');
+    elf[points.at + 8] ^= 0xff;
+  });
+  const bpftool = spawnSync('bpftool', ['gen', 'skeleton', crash], { encoding: 'utf8' });
+  const crashes = bpftool.signal === 'SIGSEGV';
+  if (!crashes) t.comment(`bpftool gen skeleton does not crash on it (${bpftool.signal ?? `exit ${bpftool.status}`}): a libbpf newer than 1.1.2`);
+  const r = gen(crash);
+  t.equal(r.code, 1, 'exit 1');
+  t.equal(r.stdout, '', 'nothing on stdout');
+  if (crashes) {
+    t.equal(r.stderr, `bpf-preload: ${crash}: libbpf crashed (SIGSEGV) opening it, so the object is malformed: rebuild it from its source\n`, 'one line: what happened, what to do');
+  } else {
+    t.match(r.stderr, /^bpf-preload: crash: [^\n]+\n$/, 'one line');
+  }
+});
