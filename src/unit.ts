@@ -79,6 +79,11 @@ UMask=0077
 # pins fail with EROFS, tried on systemd 252).
 ProtectSystem=strict
 ReadWritePaths=/sys/fs/bpf
+# The lock files (/run/bpf-preload, root's alone); kept when the unit stops,
+# so that a run from a shell holding one is not left with a removed file.
+RuntimeDirectory=bpf-preload
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
 ProtectHome=yes
 PrivateDevices=yes
 PrivateNetwork=yes
