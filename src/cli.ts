@@ -205,7 +205,6 @@ const lockOptions: LockOptions = {
 };
 
 function printPopulate(r: PopulateResult): void {
-  printRepair(r.repaired);
   if (r.kind === 'left-alone') {
     for (const e of r.foreign) console.log(`${describeEntry(e)}: left alone; run with --replace to replace it`);
     return;
@@ -279,7 +278,7 @@ function runOn(args: Args, dir: string, json: unknown[]): void {
   switch (args.command) {
     case 'populate':
       printPopulate(
-        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions }),
+        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions, onRepair: printRepair }),
       );
       return;
     case 'status': {

@@ -49,7 +49,10 @@ function openLockDir(create: boolean): number | undefined {
     try {
       mkdirSync(LOCK_DIR, 0o700);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        throw new PreloadError(`cannot make the lock directory ${LOCK_DIR} (${code}): run as root; a systemd unit needs RuntimeDirectory=bpf-preload`);
+      }
     }
   }
   let fd: number;

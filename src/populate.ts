@@ -24,6 +24,8 @@ export interface PopulateOptions {
   /** Mount a bpffs at `bpffs` if none is there (for the default location). */
   mountIfMissing: boolean;
   lock?: LockOptions;
+  /** Told at once what an interrupted earlier run left and was put right, even if this run then fails. */
+  onRepair?: (r: Repair) => void;
 }
 
 export interface PinnedFile extends Pinned {
@@ -117,6 +119,7 @@ export function populate(opts: PopulateOptions): PopulateResult {
   mark('lock');
   using _signals = holdSignals();
   const repaired = repair(root);
+  if (repaired) opts.onRepair?.(repaired);
   mark('repair');
   const sub = fallbackAfterRepair(root, fallback.sub);
   const { target, entries, fallbackFrom } = chooseTarget(root, sub);

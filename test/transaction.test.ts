@@ -7,11 +7,13 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOCK_DIR, lockName } from '../src/lock.js';
 import { FILE_NAMES, PROGS_HEADER, TRAIL_NAME } from '../src/names.js';
 import { startsLikeMaps } from './lib/listing.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli, startCli, type Run } from './lib/cli.js';
-import { eventually, lastProgId, ourPrograms, strayPrograms } from './lib/kernel.js';
+import { eventually, lastProgId, strayPrograms } from './lib/kernel.js';
+import { onePairAlive, statusOf } from './lib/status.js';
 import type { Test } from 'tap';
 import { countSteps, everyStep, failedAt, failedAtOnward, killedAt, signalledAt, type Step } from './lib/strace.js';
 
@@ -21,16 +23,6 @@ const DIR_MODE = 0o751;
 const mode = (p: string) => statSync(p).mode & 0o7777;
 const entries = (dir: string) => readdirSync(dir).sort();
 
-interface StatusJson {
-  files: { path: string; state: string; linkId: number | null; progId: number | null }[];
-  running: number | null;
-  interrupted: null | { op: string; pid: number; dir: string; mode: string; recordedMode: string; temporaryPins: string[]; repair: string };
-}
-function statusOf(dir: string): StatusJson {
-  const r = runCli(['status', '--bpffs', dir, '--json']);
-  if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as StatusJson;
-}
 const linkIds = (dir: string) => statusOf(dir).files.map((f) => f.linkId);
 
 /** Both files work: what `cat` shows a user. */
@@ -74,15 +66,7 @@ t.test('six runs at once, five rounds: all succeed, one pair of files, mode kept
     t.ok(results.every((r) => /^pinned .*\npinned .*\n$/.test(r.stdout)), `round ${round}: every run pinned both files`);
     t.equal(cleanState(dir), '', `round ${round}: two files, mode 0751, both readable`);
   }
-  const st = statusOf(dir);
-  const pair = new Set(st.files.map((f) => f.progId));
-  // A pin shows under both the bind mount and the mount behind it.
-  const mine = (path: string) => path.startsWith(dir + '/') || path.startsWith(root + '/');
-  const alive = await eventually(() => {
-    const ours = ourPrograms(since, mine).map((p) => p.id);
-    return ours.length === 2 && ours.every((id) => pair.has(id));
-  }, 10000);
-  t.ok(alive, 'exactly the pinned pair of our programs is loaded');
+  t.ok((await onePairAlive(since, dir, root)).ok, 'exactly the pinned pair of our programs is loaded');
   await noStrays(t, since, 'concurrent rounds');
 });
 
@@ -93,10 +77,12 @@ t.test('a second run waits for the first, says so after a second, and gives up a
   t.equal(runCli(['--bpffs', dir]).code, 0);
   const before = linkIds(dir);
 
-  // flock(1) holds the same lock a run holds.
-  const holder = spawn('flock', ['--exclusive', dir, 'sleep', '30'], { stdio: 'ignore' });
+  // flock(1), as root, holds the same lock a run holds: its file in the lock directory.
+  const st = statSync(dir);
+  const lockFile = join(LOCK_DIR, lockName(st.dev, st.ino));
+  const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '30'], { stdio: 'ignore' });
   t.teardown(() => holder.kill());
-  await eventually(() => spawnSync('flock', ['--nonblock', dir, 'true']).status !== 0);
+  await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status !== 0);
   const r = runCli(['--bpffs', dir], { BPF_PRELOAD_LOCK_TIMEOUT: '2' });
   t.equal(r.code, 1, 'gives up');
   t.equal(
@@ -126,7 +112,7 @@ t.test('SIGTERM, SIGINT, SIGHUP mid-transaction: the run finishes first, then ex
   for (const sig of ['TERM', 'INT', 'HUP']) {
     const before = linkIds(dir);
     // At the first rename the directory's mode is cleared: the worst moment to stop.
-    const r = signalledAt('rename', 1, sig, ['--bpffs', dir]);
+    const r = signalledAt('renameat', 1, sig, ['--bpffs', dir]);
     t.equal(r.code, 0, `SIG${sig}: exit 0 ${r.stderr}`);
     t.equal(r.stderr, '', `SIG${sig}: nothing on stderr`);
     t.match(r.stdout, /pinned .*maps\.debug.*\npinned .*progs\.debug/, `SIG${sig}: both pinned`);
@@ -144,7 +130,7 @@ t.test('status reports a killed run and how to repair it; the next populate repa
   chmodSync(dir, DIR_MODE);
   t.equal(runCli(['--bpffs', dir]).code, 0);
   // Killed at its second rename: mode cleared, progs.debug's new link still under its temporary name.
-  const k = killedAt('rename', 2, ['--bpffs', dir]);
+  const k = killedAt('renameat', 2, ['--bpffs', dir]);
   t.ok(killed(k), 'killed');
   t.equal(mode(dir), 0, 'the killed run left the mode cleared');
   const st = statusOf(dir);
@@ -330,11 +316,11 @@ t.test('the mode cannot be restored: the files are put back, the error says how 
   const before = linkIds(dir);
   // Every chmod from the one that restores the directory's mode on fails,
   // retries included: the third chmod clears the mode, the fourth restores it.
-  const r = failedAtOnward('chmod', 4, args);
+  const r = failedAtOnward('fchmod', 4, args);
   t.equal(r.code, 1, 'exit 1');
   t.equal(
     r.stderr,
-    `bpf-preload: EIO: i/o error, chmod '${dir}'; ${dir} is left at mode 0000: run chmod 0751 ${dir} (or bpf-preload again, which restores it)\n`,
+    `bpf-preload: chmod 0751 ${dir}: EIO (i/o error); ${dir} is left at mode 0000: run chmod 0751 ${dir} (or bpf-preload again, which restores it)\n`,
     'one line: what failed, the mode now, the command that fixes it',
   );
   t.equal(mode(dir), 0, 'the mode could not be restored');
@@ -345,3 +331,77 @@ t.test('the mode cannot be restored: the files are put back, the error says how 
   t.match(next.stdout, `restored mode 0751 of ${dir}`);
   t.equal(cleanState(dir), '');
 });
+
+t.test('an EPERM on our own maps.debug sends one run to preload/; the next run takes the pair back: one pair, two files', async (t) => {
+  const { dir, root } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  const since = lastProgId();
+  t.equal(runCli(args).code, 0);
+  // The first bpf() call is BPF_OBJ_GET of our own working maps.debug.
+  const r = failedAt('bpf', 1, args, 'EPERM');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, `cannot open or replace ${dir}/maps.debug (EPERM): pinned into ${dir}/preload/ instead`);
+  t.same(entries(join(dir, 'preload')), FILES, 'that run pinned into preload/');
+  const next = runCli(args);
+  t.equal(next.code, 0, next.stderr);
+  t.match(next.stdout, `removed ${dir}/preload/maps.debug: our earlier pin, now that ${dir} holds the files`);
+  t.match(next.stdout, `removed ${dir}/preload/progs.debug: our earlier pin, now that ${dir} holds the files`);
+  t.equal(cleanState(dir), '', 'preload/ is gone with our pair; the root holds the only one');
+  t.equal(statusOf(dir).files.length, 2, 'status lists two files');
+  t.ok((await onePairAlive(since, dir, root)).ok, 'exactly one pair of our programs is alive');
+});
+
+t.test('preload/ holding our pair and a file of someone else: the pair goes, the directory and the file stay', async (t) => {
+  const { dir } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  t.equal(runCli(args).code, 0);
+  t.equal(failedAt('bpf', 1, args, 'EPERM').code, 0);
+  // Someone else's pin beside ours: a copy of one of our links, under another name.
+  spawnSync('bpftool', ['link', 'pin', 'id', String(statusOf(dir).files[2].linkId), join(dir, 'preload', 'theirs')]);
+  t.same(entries(join(dir, 'preload')), [...FILES, 'theirs']);
+  t.equal(runCli(args).code, 0);
+  t.same(entries(join(dir, 'preload')), ['theirs'], 'only our pair was removed');
+  t.same(entries(dir), [...FILES, 'preload'].sort());
+});
+
+/**
+ * EPERM or EACCES injected into each bpf() call of a replacing run in turn,
+ * each followed by an ordinary run: the failed run exits 1 with one line and
+ * the directory as before, or copes (exit 0); the ordinary run after it
+ * leaves the directory as a clean run does. At the end exactly one pair of
+ * our programs is alive: nothing pinned twice, nothing leaked.
+ */
+async function bpfErrnoSeries(t: Test, errno: string) {
+  const { dir, root } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  t.equal(runCli(args).code, 0, 'populated');
+  const calls = countSteps(args).get('bpf')!;
+  const since = lastProgId();
+  let failed = 0;
+  for (let n = 1; n <= calls; n++) {
+    const at = `${errno} at bpf #${n}`;
+    const r = failedAt('bpf', n, args, errno);
+    if (r.code === 1) {
+      failed++;
+      t.match(r.stderr, /^bpf-preload: [^\n]+\n$/, `${at}: exit 1 with one line on stderr`);
+      t.same(entries(dir), FILES, `${at}: the same entries`);
+    } else {
+      t.equal(r.code, 0, `${at}: exit 0 or 1 (${r.stderr})`);
+    }
+    t.equal(mode(dir), DIR_MODE, `${at}: the same mode`);
+    const next = runCli(args);
+    t.equal(next.code, 0, `${at}, then an ordinary run: exit 0 ${next.stderr}`);
+    t.equal(cleanState(dir), '', `${at}, then an ordinary run: one pair of files, in the root`);
+  }
+  t.comment(`${errno}: ${calls} bpf() calls failed in turn: ${failed} runs failed cleanly, ${calls - failed} coped`);
+  t.ok(failed > 0, `${errno}: some make the run fail`);
+  const alive = await onePairAlive(since, dir, root);
+  t.ok(alive.ok, `${errno}: exactly one pair of our programs alive (found ${alive.found.join(' ')})`);
+  await noStrays(t, since, `${errno} series`);
+}
+
+t.test('EPERM injected into every bpf() call, each followed by an ordinary run: one pair at the end', (t) => bpfErrnoSeries(t, 'EPERM'));
+t.test('EACCES injected into every bpf() call, each followed by an ordinary run: one pair at the end', (t) => bpfErrnoSeries(t, 'EACCES'));
