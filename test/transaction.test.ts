@@ -1,59 +1,23 @@
 // The pinning transaction under stress, as a careful user would try it: many
-// runs at once, a SIGKILL at every step, an error injected into every step,
-// and the signals a stop or Ctrl-C sends. After each, the directory must be
+// runs at once, a waiting run, a SIGKILL at every step, and the signals a
+// stop or Ctrl-C sends (errors injected into every step: faults.test.ts). After each, the directory must be
 // exactly as after a clean run (or, for a failed run, exactly as before),
 // and after each series nothing of ours may be left loaded.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCK_DIR, lockName } from '../src/lock.js';
-import { FILE_NAMES, PROGS_HEADER, TRAIL_NAME } from '../src/names.js';
-import { startsLikeMaps } from './lib/listing.js';
-import { privateBpffs } from './lib/bpffs.js';
-import { catFile, runCli, startCli, type Run } from './lib/cli.js';
-import { eventually, lastProgId, strayPrograms } from './lib/kernel.js';
-import { onePairAlive, statusOf } from './lib/status.js';
 import type { Test } from 'tap';
-import { countSteps, everyStep, failedAt, failedAtOnward, killedAt, signalledAt, type Step } from './lib/strace.js';
-
-const FILES = [...FILE_NAMES];
-const DIR_MODE = 0o751;
-
-const mode = (p: string) => statSync(p).mode & 0o7777;
-const entries = (dir: string) => readdirSync(dir).sort();
-
-const linkIds = (dir: string) => statusOf(dir).files.map((f) => f.linkId);
-
-/** Both files work: what `cat` shows a user. */
-function readable(dir: string): boolean {
-  try {
-    return catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER) && startsLikeMaps(catFile(join(dir, 'maps.debug')));
-  } catch {
-    return false;
-  }
-}
-
-/** The directory as a clean run leaves it; returns what differs, '' if nothing. */
-function cleanState(dir: string, dirMode = DIR_MODE): string {
-  const problems: string[] = [];
-  if (entries(dir).join(' ') !== FILES.join(' ')) problems.push(`entries ${entries(dir).join(' ')}`);
-  if (mode(dir) !== dirMode) problems.push(`mode 0${mode(dir).toString(8)}`);
-  if (!readable(dir)) problems.push('files not readable');
-  const st = statusOf(dir);
-  if (st.files.some((f) => f.state !== 'ours')) problems.push(`states ${st.files.map((f) => f.state).join(' ')}`);
-  if (st.interrupted) problems.push('status reports an interrupted run');
-  return problems.join('; ');
-}
+import { LOCK_DIR, lockName } from '../src/lock.js';
+import { FILE_NAMES, TRAIL_NAME } from '../src/names.js';
+import { privateBpffs } from './lib/bpffs.js';
+import { runCli, startCli, type Run } from './lib/cli.js';
+import { eventually, lastProgId } from './lib/kernel.js';
+import { onePairAlive, statusOf } from './lib/status.js';
+import { countSteps, everyStep, killedAt, signalledAt } from './lib/strace.js';
+import { DIR_MODE, cleanState, entries, linkIds, mode, noStrays, summary } from './lib/transaction.js';
 
 const killed = (r: { signal: string | null; code: number | null }) => r.signal === 'SIGKILL' || r.code === 137;
-
-async function noStrays(t: Test, since: number, what: string) {
-  let strays = strayPrograms(since);
-  // The kernel frees programs a moment after their last reference goes.
-  await eventually(() => (strays = strayPrograms(since)).length === 0, 10000);
-  t.same(strays.map((p) => `${p.id} ${p.name}`), [], `${what}: no program of ours left loaded and unreferenced`);
-}
 
 t.test('six runs at once, five rounds: all succeed, one pair of files, mode kept, one pair loaded', async (t) => {
   const { dir, root } = privateBpffs(t);
@@ -180,10 +144,6 @@ async function killSeries(
   await noStrays(t, since, `${name}, after ${steps.length} kills`);
 }
 
-const summary = (steps: [Step, number][]) =>
-  Object.entries(steps.reduce<Record<string, number>>((a, [c]) => ((a[c] = (a[c] ?? 0) + 1), a), {}))
-    .map(([c, n]) => `${c} ${n}`)
-    .join(', ');
 
 t.test('SIGKILL at every step of a replacing run, then an ordinary run: as after a clean run, nothing leaked', async (t) => {
   const { dir } = privateBpffs(t);
@@ -235,173 +195,3 @@ t.test('SIGKILL at every step of unpin, then an ordinary unpin: nothing of ours 
   );
 });
 
-/**
- * One series: the run fails at each step in turn (EIO). A failed run must
- * print one line and leave the directory as `prepare` made it (`unchanged`);
- * a run that copes must leave it as a clean run does (`succeeded`).
- */
-async function faultSeries(
-  t: Test,
-  name: string,
-  args: string[],
-  prepare: () => void,
-  unchanged: (at: string, before: (number | null)[]) => void,
-  succeeded: (at: string) => void,
-) {
-  prepare();
-  const steps = everyStep(countSteps(args));
-  const since = lastProgId();
-  let failed = 0;
-  for (const [call, n] of steps) {
-    prepare();
-    const before = linkIds(dir0(args));
-    const r = failedAt(call, n, args);
-    const at = `${name}: EIO at ${call} #${n}`;
-    if (r.code === 1) {
-      failed++;
-      t.match(r.stderr, /^bpf-preload: [^\n]+\n$/, `${at}: exit 1 with one line on stderr`);
-      unchanged(at, before);
-    } else {
-      t.equal(r.code, 0, `${at}: exit 0 or 1 (${r.stderr})`);
-      t.equal(r.stderr, '', `${at}: nothing on stderr`);
-      succeeded(at);
-    }
-    t.equal(mode(dir0(args)), DIR_MODE, `${at}: the same mode`);
-  }
-  t.comment(`${name}: ${steps.length} injected faults (${summary(steps)}): ${failed} runs failed cleanly, ${steps.length - failed} succeeded`);
-  t.ok(failed > 0, `${name}: some faults make the run fail`);
-  await noStrays(t, since, `${name}, after ${steps.length} faults`);
-}
-
-const dir0 = (args: string[]) => args[args.indexOf('--bpffs') + 1];
-
-t.test('an error injected into every step: exit 1 with the directory as before, or exit 0 with working files', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  await faultSeries(
-    t,
-    'replacing run',
-    ['--bpffs', dir],
-    () => t.equal(runCli(['--bpffs', dir]).code, 0, 'populated'),
-    (at, before) => {
-      t.same(entries(dir), FILES, `${at}: the same entries`);
-      t.same(linkIds(dir), before, `${at}: the same links`);
-      t.ok(readable(dir), `${at}: both files still work`);
-    },
-    (at) => t.equal(cleanState(dir), '', `${at}: working files`),
-  );
-});
-
-t.test('an error injected into every step of unpin: exit 1 with both files in place, or exit 0 with both gone', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  await faultSeries(
-    t,
-    'unpin',
-    ['unpin', '--bpffs', dir],
-    () => t.equal(runCli(['--bpffs', dir]).code, 0, 'populated'),
-    (at, before) => {
-      t.same(entries(dir), FILES, `${at}: the same entries`);
-      t.same(linkIds(dir), before, `${at}: the same links`);
-    },
-    (at) => t.same(entries(dir), [], `${at}: both files gone`),
-  );
-});
-
-t.test('the mode cannot be restored: the files are put back, the error says how to fix it, the next run does', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  const args = ['--bpffs', dir];
-  t.equal(runCli(args).code, 0);
-  const before = linkIds(dir);
-  // Every chmod from the one that restores the directory's mode on fails,
-  // retries included: the third chmod clears the mode, the fourth restores it.
-  const r = failedAtOnward('fchmod', 4, args);
-  t.equal(r.code, 1, 'exit 1');
-  t.equal(
-    r.stderr,
-    `bpf-preload: chmod 0751 ${dir}: EIO (i/o error); ${dir} is left at mode 0000: run chmod 0751 ${dir} (or bpf-preload again, which restores it)\n`,
-    'one line: what failed, the mode now, the command that fixes it',
-  );
-  t.equal(mode(dir), 0, 'the mode could not be restored');
-  t.same(linkIds(dir), before, 'the files were put back: the same links');
-  t.match(statusOf(dir).interrupted, { op: 'populate', mode: '0000', recordedMode: '0751' }, 'the trail says what to restore');
-  const next = runCli(args);
-  t.equal(next.code, 0, next.stderr);
-  t.match(next.stdout, `restored mode 0751 of ${dir}`);
-  t.equal(cleanState(dir), '');
-});
-
-t.test('an EPERM on our own maps.debug sends one run to preload/; the next run takes the pair back: one pair, two files', async (t) => {
-  const { dir, root } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  const args = ['--bpffs', dir];
-  const since = lastProgId();
-  t.equal(runCli(args).code, 0);
-  // The first bpf() call is BPF_OBJ_GET of our own working maps.debug.
-  const r = failedAt('bpf', 1, args, 'EPERM');
-  t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, `cannot open or replace ${dir}/maps.debug (EPERM): pinned into ${dir}/preload/ instead`);
-  t.same(entries(join(dir, 'preload')), FILES, 'that run pinned into preload/');
-  const next = runCli(args);
-  t.equal(next.code, 0, next.stderr);
-  t.match(next.stdout, `removed ${dir}/preload/maps.debug: our earlier pin, now that ${dir} holds the files`);
-  t.match(next.stdout, `removed ${dir}/preload/progs.debug: our earlier pin, now that ${dir} holds the files`);
-  t.equal(cleanState(dir), '', 'preload/ is gone with our pair; the root holds the only one');
-  t.equal(statusOf(dir).files.length, 2, 'status lists two files');
-  t.ok((await onePairAlive(since, dir, root)).ok, 'exactly one pair of our programs is alive');
-});
-
-t.test('preload/ holding our pair and a file of someone else: the pair goes, the directory and the file stay', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  const args = ['--bpffs', dir];
-  t.equal(runCli(args).code, 0);
-  t.equal(failedAt('bpf', 1, args, 'EPERM').code, 0);
-  // Someone else's pin beside ours: a copy of one of our links, under another name.
-  spawnSync('bpftool', ['link', 'pin', 'id', String(statusOf(dir).files[2].linkId), join(dir, 'preload', 'theirs')]);
-  t.same(entries(join(dir, 'preload')), [...FILES, 'theirs']);
-  t.equal(runCli(args).code, 0);
-  t.same(entries(join(dir, 'preload')), ['theirs'], 'only our pair was removed');
-  t.same(entries(dir), [...FILES, 'preload'].sort());
-});
-
-/**
- * EPERM or EACCES injected into each bpf() call of a replacing run in turn,
- * each followed by an ordinary run: the failed run exits 1 with one line and
- * the directory as before, or copes (exit 0); the ordinary run after it
- * leaves the directory as a clean run does. At the end exactly one pair of
- * our programs is alive: nothing pinned twice, nothing leaked.
- */
-async function bpfErrnoSeries(t: Test, errno: string) {
-  const { dir, root } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  const args = ['--bpffs', dir];
-  t.equal(runCli(args).code, 0, 'populated');
-  const calls = countSteps(args).get('bpf')!;
-  const since = lastProgId();
-  let failed = 0;
-  for (let n = 1; n <= calls; n++) {
-    const at = `${errno} at bpf #${n}`;
-    const r = failedAt('bpf', n, args, errno);
-    if (r.code === 1) {
-      failed++;
-      t.match(r.stderr, /^bpf-preload: [^\n]+\n$/, `${at}: exit 1 with one line on stderr`);
-      t.same(entries(dir), FILES, `${at}: the same entries`);
-    } else {
-      t.equal(r.code, 0, `${at}: exit 0 or 1 (${r.stderr})`);
-    }
-    t.equal(mode(dir), DIR_MODE, `${at}: the same mode`);
-    const next = runCli(args);
-    t.equal(next.code, 0, `${at}, then an ordinary run: exit 0 ${next.stderr}`);
-    t.equal(cleanState(dir), '', `${at}, then an ordinary run: one pair of files, in the root`);
-  }
-  t.comment(`${errno}: ${calls} bpf() calls failed in turn: ${failed} runs failed cleanly, ${calls - failed} coped`);
-  t.ok(failed > 0, `${errno}: some make the run fail`);
-  const alive = await onePairAlive(since, dir, root);
-  t.ok(alive.ok, `${errno}: exactly one pair of our programs alive (found ${alive.found.join(' ')})`);
-  await noStrays(t, since, `${errno} series`);
-}
-
-t.test('EPERM injected into every bpf() call, each followed by an ordinary run: one pair at the end', (t) => bpfErrnoSeries(t, 'EPERM'));
-t.test('EACCES injected into every bpf() call, each followed by an ordinary run: one pair at the end', (t) => bpfErrnoSeries(t, 'EACCES'));
