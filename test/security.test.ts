@@ -149,8 +149,9 @@ t.test('the fallback race: preload/ swapped between a 0777 directory and a symli
  * node: the pid and start time (which exec keeps) are known beforehand, and
  * with them the names of the run's temporary pins.
  */
-function startPaused(args: string[]) {
+function startPaused(t: Test, args: string[]) {
   const p = spawn('sh', ['-c', `read go; exec env -u NODE_OPTIONS ${NODE} ${CLI} ${args.join(' ')}`], { env: userEnv() });
+  t.teardown(() => p.kill('SIGKILL')); // never left waiting if the test fails before go()
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d) => (stdout += d));
@@ -165,7 +166,7 @@ t.test("a symlink with the temporary pin's name, to a root-only file: not follow
   const { dir, tmp } = privateBpffs(t);
   const victim = makeVictim(tmp);
   chmodSync(dir, 0o1777);
-  const run = startPaused(['--bpffs', dir, '--mode', '0444']);
+  const run = startPaused(t, ['--bpffs', dir, '--mode', '0444']);
   asNobody('ln', '-s', victim.file, join(dir, run.tempName('maps.debug')));
   run.go();
   const r = await run.done;
@@ -181,34 +182,33 @@ t.test("a symlink with the temporary pin's name, to a root-only file: not follow
   t.same(entries(dir), [...FILE_NAMES, run.tempName('maps.debug')].sort());
 });
 
-t.test("a FIFO with the temporary pin's name: the run does not block; a killed run's trail cannot be turned into a chmod", async (t) => {
-  const { dir, root, tmp } = privateBpffs(t);
+t.test("a FIFO with the temporary pin's name behind a preload/ symlink, and a killed run's own trail: nothing blocks, nothing is chmod'ed", async (t) => {
+  const { root, tmp } = privateBpffs(t);
   const victim = makeVictim(tmp);
-  chmodSync(dir, 0o1777);
-  const run = startPaused(['--bpffs', dir]);
-  asNobody('mkfifo', '-m', '0666', join(dir, run.tempName('progs.debug')));
-  const began = Date.now();
-  run.go();
-  const r = await run.done;
-  t.ok(Date.now() - began < 10000, 'ended without blocking');
-  failsWithOneLine(t, r, `${run.tempName('progs.debug')} is in the way (owner uid ${NOBODY})`, 'populate');
-  t.same(entries(dir), [run.tempName('progs.debug')], 'rolled back: only the FIFO is left');
-  t.equal(mode(dir), 0o1777);
-
   // A genuine trail of root's naming preload/, left by a run killed before it made the directory...
   const k = killedAt('mkdirat', 1, ['--bpffs', root]);
   t.ok(k.signal === 'SIGKILL' || k.code === 137, 'killed');
-  t.match(statusOf(root).interrupted, { op: 'populate' });
-  // ...then nobody puts preload there, pointing at the victim.
-  asNobody('ln', '-s', victim.dir, join(root, 'preload'));
-  const text = runCli(['status', '--bpffs', root]);
-  t.match(text.stdout, `a trail naming ${root}/preload, which it leaves alone (it is a symlink)`);
-  const next = runCli(['--bpffs', root]);
-  failsWithOneLine(t, next, `${root}/preload is a symlink (owner uid ${NOBODY})`, 'the next populate');
-  t.match(next.stdout, /^repaired what an interrupted run \(populate, pid \d+\) left: /, 'it repaired what was its own');
-  t.match(next.stdout, `left ${root}/preload alone (it is a symlink)`);
+  t.match(statusOf(root).interrupted, { op: 'populate', dir: `${root}/preload` });
+  // ...then nobody makes preload a symlink to a directory of theirs (bpffs has
+  // no FIFOs), holding a FIFO with the next run's temporary pin's name.
+  const theirs = join(tmp, 'theirs');
+  mkdirSync(theirs, 0o777);
+  spawnSync('chown', [String(NOBODY), theirs]);
+  const run = startPaused(t, ['--bpffs', root]);
+  asNobody('mkfifo', '-m', '0666', join(theirs, run.tempName('maps.debug')));
+  asNobody('ln', '-s', theirs, join(root, 'preload'));
+  t.match(runCli(['status', '--bpffs', root]).stdout, `a trail naming ${root}/preload, which it leaves alone (it is a symlink)`);
+  const began = Date.now();
+  run.go();
+  const r = await run.done;
+  t.ok(Date.now() - began < 10000, `ended without blocking (${Date.now() - began} ms)`);
+  failsWithOneLine(t, r, `${root}/preload is a symlink (owner uid ${NOBODY}), so bpf-preload will not pin there`, 'populate');
+  t.match(r.stdout, /^repaired what an interrupted run \(populate, pid \d+\) left: /, 'it repaired what was its own');
+  t.match(r.stdout, `left ${root}/preload alone (it is a symlink)`);
+  t.same(entries(theirs), [run.tempName('maps.debug')], "nothing added to nobody's directory");
+  t.equal(mode(theirs), 0o777, "nobody's directory keeps its mode");
   t.equal(victim.changed(), '', 'victim untouched');
-  t.same(entries(root), [...ROOT_BASE, 'preload'].sort(), 'the trail is gone, nobody\'s symlink stays');
+  t.same(entries(root), [...ROOT_BASE, 'preload'].sort(), "the trail is gone, nobody's symlink stays");
 });
 
 t.test('unpin never crosses a symlink into another bpffs', async (t) => {
@@ -262,12 +262,13 @@ t.test('a directory other users can change without the sticky bit is refused wit
 });
 
 t.test("a user's flock on the directory neither blocks a run nor poses as one", async (t) => {
-  const { dir } = privateBpffs(t);
+  const { dir, tmp } = privateBpffs(t);
+  chmodSync(tmp, 0o755);
   chmodSync(dir, 0o1777);
   for (const how of ['--shared', '--exclusive']) {
     const holder = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'flock', how, dir, 'sleep', '30'], { stdio: 'ignore' });
     t.teardown(() => holder.kill());
-    await eventually(() => spawnSync('flock', ['--nonblock', '--exclusive', dir, 'true']).status !== 0);
+    t.ok(await eventually(() => spawnSync('flock', ['--nonblock', '--exclusive', dir, 'true']).status !== 0), `${how}: nobody holds a flock on ${dir}`);
     asNobody('ln', '-sf', 'op=populate pid=999999 start=1 dir=. mode=0777 created=0', join(dir, TRAIL_NAME));
     const st = statusOf(dir);
     t.equal(st.running, null, `${how}: status sees no run`);
