@@ -19,8 +19,9 @@ import { statusOf } from './lib/status.js';
 import { killedAt } from './lib/strace.js';
 
 const NOBODY = 65534;
+const nobodyArgs = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 const asNobody = (cmd: string, ...args: string[]) => {
-  const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', cmd, ...args], { encoding: 'utf8' });
+  const r = spawnSync('setpriv', [...nobodyArgs, cmd, ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`as nobody: ${cmd} ${args.join(' ')}: ${r.stderr}`);
 };
 const entries = (dir: string) => readdirSync(dir).sort();
@@ -58,6 +59,25 @@ function makeVictim(tmp: string): Victim {
   };
 }
 
+/**
+ * Starts `cmd` (a flock holding a lock while `sleep` runs, a loop) in a
+ * process group of its own, and returns what stops all of it: killing flock
+ * alone would leave its sleep holding the inherited fd, and the lock.
+ */
+function background(t: Test, cmd: string, args: string[]): { stop: () => Promise<void> } {
+  const p = spawn(cmd, args, { stdio: 'ignore', detached: true });
+  const exited = new Promise<void>((resolve) => p.on('exit', () => resolve()));
+  const stop = async () => {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited;
+  };
+  t.teardown(stop);
+  return { stop };
+}
 /** A failed run: exit 1, one line on stderr matching `line`. */
 function failsWithOneLine(t: Test, r: Run, line: string | RegExp, what: string) {
   t.equal(r.code, 1, `${what}: exit 1 ${r.stdout}`);
@@ -127,17 +147,16 @@ t.test('the fallback race: preload/ swapped between a 0777 directory and a symli
   asNobody('mkdir', '-m', '0777', a);
   asNobody('ln', '-s', a, join(root, 'preload'));
   // nobody swaps preload/ back and forth between A and the victim while root runs.
-  const swapper = spawn(
-    'setpriv',
-    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'sh', '-c', `cd ${root} && while :; do ln -sfn ${victim.dir} p1 && mv -T p1 preload; ln -sfn ${a} p2 && mv -T p2 preload; done`],
-    { stdio: 'ignore' },
-  );
-  t.teardown(() => swapper.kill());
+  const swapper = background(t, 'setpriv', [
+    ...nobodyArgs,
+    'sh',
+    '-c',
+    `cd ${root} && while :; do ln -sfn ${victim.dir} p1 && mv -T p1 preload; ln -sfn ${a} p2 && mv -T p2 preload; done`,
+  ]);
   for (let i = 1; i <= 5; i++) {
     failsWithOneLine(t, runCli(['--bpffs', root]), `${root}/preload is a symlink (owner uid ${NOBODY}), so bpf-preload will not pin there`, `run ${i}`);
   }
-  swapper.kill();
-  await eventually(() => swapper.exitCode !== null || swapper.signalCode !== null);
+  await swapper.stop();
   t.same(entries(a), [], 'no temporary pin leaked into A');
   t.equal(mode(a), 0o777);
   t.equal(victim.changed(), '', 'victim untouched');
@@ -192,7 +211,8 @@ t.test("a FIFO with the temporary pin's name behind a preload/ symlink, and a ki
   // ...then nobody makes preload a symlink to a directory of theirs (bpffs has
   // no FIFOs), holding a FIFO with the next run's temporary pin's name.
   const theirs = join(tmp, 'theirs');
-  mkdirSync(theirs, 0o777);
+  mkdirSync(theirs);
+  chmodSync(theirs, 0o777);
   spawnSync('chown', [String(NOBODY), theirs]);
   const run = startPaused(t, ['--bpffs', root]);
   asNobody('mkfifo', '-m', '0666', join(theirs, run.tempName('maps.debug')));
@@ -266,8 +286,7 @@ t.test("a user's flock on the directory neither blocks a run nor poses as one", 
   chmodSync(tmp, 0o755);
   chmodSync(dir, 0o1777);
   for (const how of ['--shared', '--exclusive']) {
-    const holder = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'flock', how, dir, 'sleep', '30'], { stdio: 'ignore' });
-    t.teardown(() => holder.kill());
+    const holder = background(t, 'setpriv', [...nobodyArgs, 'flock', how, dir, 'sleep', '30']);
     t.ok(await eventually(() => spawnSync('flock', ['--nonblock', '--exclusive', dir, 'true']).status !== 0), `${how}: nobody holds a flock on ${dir}`);
     asNobody('ln', '-sf', 'op=populate pid=999999 start=1 dir=. mode=0777 created=0', join(dir, TRAIL_NAME));
     const st = statusOf(dir);
@@ -279,7 +298,7 @@ t.test("a user's flock on the directory neither blocks a run nor poses as one", 
     t.equal(r.code, 0, `${how}: the run is not held up ${r.stderr}`);
     t.equal(r.stderr, '', `${how}: no waiting`);
     t.ok(Date.now() - began < 5000, `${how}: done within the lock timeout`);
-    holder.kill();
+    await holder.stop();
   }
 });
 
@@ -293,8 +312,7 @@ t.test('SIGTERM and SIGINT end the wait for a lock at once, for the directory an
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       const st = statSync(path);
       const lockFile = join(LOCK_DIR, lockName(st.dev, st.ino));
-      const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '30'], { stdio: 'ignore' });
-      t.teardown(() => holder.kill());
+      const holder = background(t, 'flock', ['--exclusive', lockFile, 'sleep', '30']);
       await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status !== 0);
       const p = spawn('env', ['-u', 'NODE_OPTIONS', NODE, CLI, '--bpffs', root], { env: userEnv() });
       let stderr = '';
@@ -306,7 +324,7 @@ t.test('SIGTERM and SIGINT end the wait for a lock at once, for the directory an
       const how = await exited;
       t.equal(how, sig, `${what}, ${sig}: the run ends by the signal`);
       t.ok(Date.now() - sent < 1000, `${what}, ${sig}: at once (${Date.now() - sent} ms)`);
-      holder.kill();
+      await holder.stop();
       await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status === 0);
     }
   }
