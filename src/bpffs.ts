@@ -81,7 +81,7 @@ export const ownedByUs = (st: Stats) => st.uid === runnerUid();
 export function untrustedDir(st: Stats, stickyWritableOk: boolean): string | null {
   if (st.isSymbolicLink()) return 'is a symlink';
   if (!st.isDirectory()) return 'is not a directory';
-  if (!ownedByUs(st)) return `belongs to uid ${st.uid}`;
+  if (!ownedByUs(st)) return 'belongs to another uid';
   if (st.mode & 0o022 && !(stickyWritableOk && st.mode & 0o1000)) return `is writable by other users (mode ${octal(st.mode & 0o7777)})`;
   return null;
 }
@@ -152,7 +152,7 @@ export class BpffsDir implements Disposable {
       const why = opts.trusted ? untrustedDir(st, true) : null; // fstat: not a symlink
       if (why) {
         throw new PreloadError(
-          `${path} ${why}: bpf-preload pins only where no other user can change its files; mount the bpffs with mode=0700 (as systemd does) or give --bpffs a directory of root's`,
+          `${new UntrustedDir(path, why, st.uid).message}: bpf-preload pins only where no other user can change its files; mount the bpffs with mode=0700 (as systemd does) or give --bpffs a directory of root's`,
         );
       }
       return new BpffsDir(path, fd, st);
@@ -353,7 +353,8 @@ export class UntrustedDir extends PreloadError {
     /** Its owner, when it could be seen. */
     readonly uid?: number,
   ) {
-    super(`${path} ${why}`);
+    // Whose it is, when that is someone else: what an admin needs to know.
+    super(`${path} ${why}${uid !== undefined && uid !== runnerUid() ? ` (owner uid ${uid})` : ''}`);
     this.name = 'UntrustedDir';
   }
 }

@@ -88,7 +88,7 @@ function chooseTarget(root: BpffsDir, sub: BpffsDir | UntrustedDir | undefined):
   }
   if (sub instanceof UntrustedDir) {
     throw new PreloadError(
-      `cannot pin into ${root.path}: ${unusable.map((e) => e.path).join(' and ')} cannot be opened, and ${sub.path} ${sub.why}${sub.uid !== undefined ? ` (owner uid ${sub.uid})` : ''}, so bpf-preload will not pin there: remove it, or mount the bpffs with mode=0700`,
+      `cannot pin into ${root.path}: ${unusable.map((e) => e.path).join(' and ')} cannot be opened, and ${sub.message}, so bpf-preload will not pin there: remove it, or mount the bpffs with mode=0700`,
     );
   }
   if (!sub) return { target: { root, sub: 'create' }, entries: FILE_NAMES.map((n) => ({ path: root.display(`${FALLBACK_SUBDIR}/${n}`), state: 'missing' })), fallbackFrom: unusable };

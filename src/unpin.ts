@@ -28,7 +28,7 @@ export function unpin(bpffs: string, lockOpts?: LockOptions): UnpinResult {
   using _subLock = sub && DirLock.acquire(sub, lockOpts);
   using _signals = holdSignals();
   const result: UnpinResult = { removed: [], kept: [], repaired: repair(root) };
-  if (found && !(found instanceof BpffsDir)) result.untrusted = `${found.path} ${found.why}${found.uid !== undefined ? ` (owner uid ${found.uid})` : ''}`;
+  if (found && !(found instanceof BpffsDir)) result.untrusted = found.message;
   // repair removes a preload/ a killed run left empty: nothing to look at then.
   const subNow = sub && root.lstat(FALLBACK_SUBDIR)?.ino === sub.ino ? sub : undefined;
   const dirs = subNow ? [root, subNow] : [root];

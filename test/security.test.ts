@@ -255,7 +255,7 @@ t.test('a preload/ made by another user is never pinned into, nor emptied', asyn
   failsWithOneLine(
     t,
     runCli(['--bpffs', root]),
-    `${root}/preload belongs to uid ${NOBODY} (owner uid ${NOBODY}), so bpf-preload will not pin there: remove it, or mount the bpffs with mode=0700`,
+    `${root}/preload belongs to another uid (owner uid ${NOBODY}), so bpf-preload will not pin there: remove it, or mount the bpffs with mode=0700`,
     'populate',
   );
   t.same(entries(join(root, 'preload')), [], 'nothing pinned there');
@@ -277,7 +277,7 @@ t.test('a directory other users can change without the sticky bit is refused wit
   t.match(runCli(['status', '--bpffs', dir]).stdout, `${dir} is writable by other users (mode 0777): bpf-preload will not pin there`);
   spawnSync('chown', [String(NOBODY), dir]);
   chmodSync(dir, 0o755);
-  failsWithOneLine(t, runCli(['--bpffs', dir]), `${dir} belongs to uid ${NOBODY}`, 'populate into a directory of nobody');
+  failsWithOneLine(t, runCli(['--bpffs', dir]), `${dir} belongs to another uid (owner uid ${NOBODY})`, 'populate into a directory of nobody');
   t.same(entries(dir), []);
 });
 
