@@ -15,6 +15,7 @@ import { FILE_NAMES, TRAIL_NAME } from '../src/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { CLI, NODE, runCli, userEnv, type Run } from './lib/cli.js';
 import { eventually } from './lib/kernel.js';
+import { background } from './lib/background.js';
 import { statusOf } from './lib/status.js';
 import { killedAt } from './lib/strace.js';
 
@@ -59,25 +60,6 @@ function makeVictim(tmp: string): Victim {
   };
 }
 
-/**
- * Starts `cmd` (a flock holding a lock while `sleep` runs, a loop) in a
- * process group of its own, and returns what stops all of it: killing flock
- * alone would leave its sleep holding the inherited fd, and the lock.
- */
-function background(t: Test, cmd: string, args: string[]): { stop: () => Promise<void> } {
-  const p = spawn(cmd, args, { stdio: 'ignore', detached: true });
-  const exited = new Promise<void>((resolve) => p.on('exit', () => resolve()));
-  const stop = async () => {
-    try {
-      process.kill(-p.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await exited;
-  };
-  t.teardown(stop);
-  return { stop };
-}
 /** A failed run: exit 1, one line on stderr matching `line`. */
 function failsWithOneLine(t: Test, r: Run, line: string | RegExp, what: string) {
   t.equal(r.code, 1, `${what}: exit 1 ${r.stdout}`);

@@ -4,12 +4,13 @@
 // exactly as after a clean run (or, for a failed run, exactly as before),
 // and after each series nothing of ours may be left loaded.
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { LOCK_DIR, lockName } from '../src/lock.js';
 import { FILE_NAMES, TRAIL_NAME } from '../src/names.js';
+import { background } from './lib/background.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { runCli, startCli, type Run } from './lib/cli.js';
 import { eventually, lastProgId } from './lib/kernel.js';
@@ -44,8 +45,7 @@ t.test('a second run waits for the first, says so after a second, and gives up a
   // flock(1), as root, holds the same lock a run holds: its file in the lock directory.
   const st = statSync(dir);
   const lockFile = join(LOCK_DIR, lockName(st.dev, st.ino));
-  const holder = spawn('flock', ['--exclusive', lockFile, 'sleep', '30'], { stdio: 'ignore' });
-  t.teardown(() => holder.kill());
+  const holder = background(t, 'flock', ['--exclusive', lockFile, 'sleep', '30']);
   await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status !== 0);
   const r = runCli(['--bpffs', dir], { BPF_PRELOAD_LOCK_TIMEOUT: '2' });
   t.equal(r.code, 1, 'gives up');
@@ -61,7 +61,7 @@ t.test('a second run waits for the first, says so after a second, and gives up a
   // Released while the next run waits: that run then does its work.
   const waiting = startCli(['--bpffs', dir]);
   await new Promise((r) => setTimeout(r, 1500));
-  holder.kill();
+  await holder.stop();
   const w = await waiting;
   t.equal(w.code, 0, w.stderr);
   t.equal(w.stderr, `bpf-preload: waiting for another run (pid ${holder.pid}) to finish with ${dir}\n`);
