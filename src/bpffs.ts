@@ -6,7 +6,7 @@
 // up twice: the directory is opened with O_NOFOLLOW and checked once, every
 // change is an *at call on its fd, and nothing in it is followed.
 import { spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, lstatSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { PreloadError } from './errors.js';
 import {
@@ -65,11 +65,31 @@ export const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 /** Blocks this (synchronous) process for `ms` milliseconds. */
 export const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-/** The uid everything we trust must belong to: the runner's own (root). */
-export const runnerUid = () => process.geteuid?.() ?? 0;
+/** The uid the runner runs as (root, in the unit). */
+const runnerUid = () => process.geteuid?.() ?? 0;
 
-/** Whether an entry was made by the runner's uid (lstat owner). */
-export const ownedByUs = (st: Stats) => st.uid === runnerUid();
+/** Whose files we trust: the runner's uid, and root's (who could change anything anyway). */
+const trustedUid = (uid: number) => uid === runnerUid() || uid === 0;
+
+/** Whether an entry was made by a uid we trust (lstat owner): ours, for the runner as root. */
+export const ownedByUs = (st: Stats) => trustedUid(st.uid);
+
+// Capability numbers (linux/capability.h).
+const CAP_SYS_ADMIN = 21n;
+const CAP_BPF = 39n;
+
+/**
+ * Changing a bpffs takes root, or CAP_BPF (or CAP_SYS_ADMIN) to load and
+ * pin: said in one line before anything else is tried, for an unprivileged
+ * caller would otherwise meet a lock directory or a directory it cannot use.
+ */
+function requirePrivileges(path: string): void {
+  if (runnerUid() === 0) return;
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const caps = capEff ? BigInt(`0x${capEff}`) : 0n;
+  if ((caps >> CAP_BPF) & 1n || (caps >> CAP_SYS_ADMIN) & 1n) return;
+  throw new PreloadError(`cannot change ${path}: needs root, or CAP_BPF + CAP_PERFMON`);
+}
 
 /**
  * Why a directory cannot be trusted with our pins, or null when it can: it
@@ -131,11 +151,13 @@ export class BpffsDir implements Disposable {
 
   /**
    * Opens the bpffs directory `path` (mounting the default one if asked).
-   * With `trusted`, refuses a directory another uid could change (see
-   * untrustedDir); `status` opens without, to report whatever it finds.
+   * To `change` it, the caller must be privileged, and a directory another
+   * uid could change is refused (see untrustedDir); `status` opens it only
+   * to look, and reports whatever it finds.
    */
-  static open(path: string, opts: { mountIfMissing?: boolean; trusted: boolean }): BpffsDir {
+  static open(path: string, opts: { mountIfMissing?: boolean; change: boolean }): BpffsDir {
     requireBpffs(path, opts.mountIfMissing ?? false);
+    if (opts.change) requirePrivileges(path);
     let fd: number;
     try {
       fd = openAt(AT_FDCWD, path, DIR_FLAGS, `open ${path}`);
@@ -149,7 +171,7 @@ export class BpffsDir implements Disposable {
       if (!st.isDirectory() || statfsSync(`/proc/self/fd/${fd}`).type !== BPF_FS_MAGIC) {
         throw new PreloadError(`${path} changed while it was being opened: run again`);
       }
-      const why = opts.trusted ? untrustedDir(st, true) : null; // fstat: not a symlink
+      const why = opts.change ? untrustedDir(st, true) : null; // fstat: not a symlink
       if (why) {
         throw new PreloadError(
           `${new UntrustedDir(path, why, st.uid).message}: bpf-preload pins only where no other user can change its files; mount the bpffs with mode=0700 (as systemd does) or give --bpffs a directory of root's`,
@@ -354,7 +376,7 @@ export class UntrustedDir extends PreloadError {
     readonly uid?: number,
   ) {
     // Whose it is, when that is someone else: what an admin needs to know.
-    super(`${path} ${why}${uid !== undefined && uid !== runnerUid() ? ` (owner uid ${uid})` : ''}`);
+    super(`${path} ${why}${uid !== undefined && !trustedUid(uid) ? ` (owner uid ${uid})` : ''}`);
     this.name = 'UntrustedDir';
   }
 }

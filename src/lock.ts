@@ -11,7 +11,7 @@
 // mount of one directory shares it. The holder removes it as it releases it;
 // a waiter that then gets the lock of a removed file opens the new one.
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
-import { type BpffsDir, runnerUid, sleepSync, untrustedDir } from './bpffs.js';
+import { type BpffsDir, ownedByUs, sleepSync, untrustedDir } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, flock, openAt, unlinkAt } from './libbpf/index.js';
 
@@ -128,7 +128,7 @@ export class DirLock implements Disposable {
         let held = false;
         try {
           const st = fstatSync(fd);
-          if (!st.isFile() || st.uid !== runnerUid()) throw new PreloadError(`${what} is not a lock file of ours: remove it, then run again`);
+          if (!st.isFile() || !ownedByUs(st)) throw new PreloadError(`${what} is not a lock file of ours: remove it, then run again`);
           if (flock(fd, LOCK_EX | LOCK_NB, what)) {
             // The previous holder removed it on release: lock the new one.
             if (fstatSync(fd).nlink > 0) {

@@ -111,7 +111,7 @@ function fallbackAfterRepair(root: BpffsDir, locked: BpffsDir | UntrustedDir | u
 }
 
 export function populate(opts: PopulateOptions): PopulateResult {
-  using root = BpffsDir.open(opts.bpffs, { mountIfMissing: opts.mountIfMissing, trusted: true });
+  using root = BpffsDir.open(opts.bpffs, { mountIfMissing: opts.mountIfMissing, change: true });
   using _lock = DirLock.acquire(root, opts.lock);
   const fallback = lockFallback(root, opts.lock);
   using _sub = fallback.sub instanceof BpffsDir ? fallback.sub : undefined;

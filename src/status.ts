@@ -23,7 +23,7 @@ export interface Status {
 }
 
 export function status(bpffs: string): Status {
-  using root = BpffsDir.open(bpffs, { trusted: false });
+  using root = BpffsDir.open(bpffs, { change: false });
   const entries = FILE_NAMES.map((name) => inspectEntry(root, name));
   const sub = root.openDirIfThere(FALLBACK_SUBDIR);
   if (sub instanceof BpffsDir) {

@@ -20,7 +20,7 @@ export interface UnpinResult {
 }
 
 export function unpin(bpffs: string, lockOpts?: LockOptions): UnpinResult {
-  using root = BpffsDir.open(bpffs, { trusted: true });
+  using root = BpffsDir.open(bpffs, { change: true });
   using _lock = DirLock.acquire(root, lockOpts);
   // Only a preload/ of ours is looked into: never one made by another user, never through a symlink.
   const found = root.openDirIfThere(FALLBACK_SUBDIR);
