@@ -74,16 +74,16 @@ NoNewPrivileges=yes
 # BPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
 LimitMEMLOCK=infinity
 UMask=0077
-# Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
-# of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
-# pins fail with EROFS, tried on systemd 252).
-ProtectSystem=strict
-ReadWritePaths=/sys/fs/bpf
 # The lock files (/run/bpf-preload, root's alone); kept when the unit stops,
 # so that a run from a shell holding one is not left with a removed file.
 RuntimeDirectory=bpf-preload
 RuntimeDirectoryMode=0700
 RuntimeDirectoryPreserve=yes
+# Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
+# of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
+# pins fail with EROFS, tried on systemd 252).
+ProtectSystem=strict
+ReadWritePaths=/sys/fs/bpf
 ProtectHome=yes
 PrivateDevices=yes
 PrivateNetwork=yes
