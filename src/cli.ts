@@ -13,7 +13,7 @@ import { populate, type PopulateResult } from './populate.js';
 import { status, type Status } from './status.js';
 import { bpffsInstances } from './mounts.js';
 import type { LockOptions } from './lock.js';
-import type { Interrupted, Repair } from './trail.js';
+import type { Interrupted, Repair, Stranger } from './trail.js';
 import { unpin } from './unpin.js';
 import { LIBRARY_IMPORT } from './names.js';
 import { LISTINGS, show, type Listing } from './show.js';
@@ -192,8 +192,8 @@ function describeInterrupted(i: Interrupted, root: string): string {
   if (i.trail && i.modeNow !== undefined && i.modeNow !== i.trail.mode) {
     left.push(`${i.dir} at mode ${octal(i.modeNow)} (was ${octal(i.trail.mode)})`);
   }
-  if (i.tempPins.length) left.push(`temporary pins ${i.tempPins.join(', ')}`);
-  if (i.unreadable) left.push('a trail that is not ours');
+  if (i.tempPins.length) left.push(`temporary pins ${i.tempPins.map((p) => p.path).join(', ')}`);
+  if (i.untrusted) left.push(`a trail naming ${i.dir}, which it leaves alone (it ${i.untrusted})`);
   const who = i.trail ? ` (${i.trail.op}, pid ${i.trail.owner.pid})` : '';
   return `interrupted run${who} left ${left.length ? left.join(' and ') : 'its trail'}: run '${repairCommand(root)}' (or unpin) to repair it`;
 }
@@ -206,7 +206,6 @@ const lockOptions: LockOptions = {
 };
 
 function printPopulate(r: PopulateResult): void {
-  printRepair(r.repaired);
   if (r.kind === 'left-alone') {
     for (const e of r.foreign) console.log(`${describeEntry(e)}: left alone; run with --replace to replace it`);
     return;
@@ -219,6 +218,7 @@ function printPopulate(r: PopulateResult): void {
     const was = f.replaced.state === 'ours' ? `, replaced link ${f.replaced.linkId}` : f.replaced.state === 'foreign' ? `, replaced a foreign link ${f.replaced.linkId}` : '';
     console.log(`pinned ${f.path} (link ${f.linkId}, program ${f.progId}${was})`);
   }
+  for (const p of r.removedStale) console.log(`removed ${p}: our earlier pin, now that ${r.dir} holds the files`);
 }
 
 function statusJson(s: Status) {
@@ -238,17 +238,24 @@ function statusJson(s: Status) {
     dir: i.dir,
     mode: i.modeNow === undefined ? null : octal(i.modeNow),
     recordedMode: i.trail ? octal(i.trail.mode) : null,
-    temporaryPins: i.tempPins,
+    temporaryPins: i.tempPins.map((p) => p.path),
+    untrusted: i.untrusted ?? null,
     repair: repairCommand(s.dir),
   };
-  return { bpffs: s.dir, files, running: s.running, interrupted };
+  const notOurs = s.strangers.map((x) => ({ path: x.path, what: x.what, owner: x.uid, why: x.why }));
+  return { bpffs: s.dir, files, running: s.running, interrupted, notOurs, untrusted: s.untrusted };
 }
 
 function printStatus(s: Status): void {
   for (const e of s.entries) console.log(describeEntry(e));
   if (s.running !== null) console.log(`a bpf-preload run${s.running ? ` (pid ${s.running})` : ''} is changing ${s.dir} right now`);
   if (s.interrupted) console.log(describeInterrupted(s.interrupted, s.dir));
+  for (const x of s.strangers) console.log(describeStranger(x));
+  if (s.untrusted) console.log(`${s.dir} ${s.untrusted}: bpf-preload will not pin there (mount the bpffs with mode=0700)`);
 }
+
+/** Something under one of our names that another user made, or that is not in our form. */
+const describeStranger = (x: Stranger) => `${x.path}: ${x.what} of uid ${x.uid}, not ours (${x.why}): left alone`;
 
 /** One line saying what failed and what to do. */
 export function explain(err: unknown): string {
@@ -272,7 +279,7 @@ function runOn(args: Args, dir: string, json: unknown[]): void {
   switch (args.command) {
     case 'populate':
       printPopulate(
-        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions }),
+        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions, onRepair: printRepair }),
       );
       return;
     case 'status': {
@@ -286,7 +293,8 @@ function runOn(args: Args, dir: string, json: unknown[]): void {
       printRepair(r.repaired);
       for (const p of r.removed) console.log(`removed ${p}`);
       for (const e of r.kept) console.log(`${describeEntry(e)}: left alone`);
-      if (r.removed.length === 0 && r.kept.length === 0) console.log(`nothing of ours pinned under ${dir}`);
+      if (r.untrusted) console.log(`${r.untrusted}: left alone`);
+      if (r.removed.length === 0 && r.kept.length === 0 && !r.untrusted) console.log(`nothing of ours pinned under ${dir}`);
       return;
     }
   }

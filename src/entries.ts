@@ -4,7 +4,6 @@
 // typed .rodata global of our object read through its generated layout, not
 // by program name: the kernel's preload uses the same names.
 import { readlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
   ErrnoError,
@@ -13,14 +12,12 @@ import {
   mapFdById,
   mapInfo,
   mapLookup,
-  objGet,
   progFdById,
   progInfo,
   withFd,
 } from './libbpf/index.js';
 import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
-import { entryExists } from './bpffs.js';
-import { PreloadError } from './errors.js';
+import type { BpffsDir } from './bpffs.js';
 import { MARKER } from './names.js';
 
 export type EntryState = 'missing' | 'ours' | 'foreign' | 'unusable';
@@ -59,19 +56,15 @@ function carriesMarker(mapIds: readonly number[]): boolean {
   return false;
 }
 
-/** Describes the entry at `path` without changing anything. */
-export function inspectEntry(path: string): Entry {
-  let exists: boolean;
-  try {
-    exists = entryExists(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EACCES') throw new PreloadError(`cannot look into ${dirname(path)}: needs root`);
-    throw err;
-  }
-  if (!exists) return { path, state: 'missing' };
+/** Describes the entry `name` in `dir` without changing anything (nor following a symlink). */
+export function inspectEntry(dir: BpffsDir, name: string): Entry {
+  const path = dir.display(name);
+  const st = dir.lstat(name);
+  if (!st) return { path, state: 'missing' };
+  if (!st.isFile()) return { path, state: 'unusable', reason: st.isSymbolicLink() ? 'a symlink' : 'not a pinned object' };
   let fd: number;
   try {
-    fd = objGet(path);
+    fd = dir.objGet(name);
   } catch (err) {
     // A transient failure says nothing about the entry: taking it for
     // unusable would send the run to preload/ for no reason.

@@ -1,11 +1,12 @@
 // `bpf-preload status`: what is pinned where, and whether a run is going on
-// or was interrupted, without changing anything (no lock taken, nothing loaded).
-import { join } from 'node:path';
-import { requireBpffs } from './bpffs.js';
+// or was interrupted, without changing anything (no lock taken, nothing
+// loaded). It also reports what it will not touch: anything under our names
+// that another user made, and a directory others could change.
+import { BpffsDir } from './bpffs.js';
 import { inspectEntry, type Entry } from './entries.js';
-import { isLocked, lockHolder } from './lock.js';
+import { runningOn } from './lock.js';
 import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
-import { findInterrupted, type Interrupted } from './trail.js';
+import { findInterrupted, survey, type Interrupted, type Stranger } from './trail.js';
 
 export interface Status {
   dir: string;
@@ -15,14 +16,30 @@ export interface Status {
   running: number | null;
   /** What a killed run left; the next populate or unpin repairs it. */
   interrupted: Interrupted | null;
+  /** Things under our names that are not ours: never followed or changed. */
+  strangers: Stranger[];
+  /** Why populate would refuse the directory itself, or null. */
+  untrusted: string | null;
 }
 
 export function status(bpffs: string): Status {
-  requireBpffs(bpffs, false);
-  const entries = FILE_NAMES.map((name) => inspectEntry(join(bpffs, name)));
-  const fallback = FILE_NAMES.map((name) => inspectEntry(join(bpffs, FALLBACK_SUBDIR, name)));
-  if (fallback.some((e) => e.state !== 'missing')) entries.push(...fallback);
+  using root = BpffsDir.open(bpffs, { change: false });
+  const entries = FILE_NAMES.map((name) => inspectEntry(root, name));
+  const sub = root.openDirIfThere(FALLBACK_SUBDIR);
+  if (sub instanceof BpffsDir) {
+    using dir = sub;
+    const fallback = FILE_NAMES.map((name) => inspectEntry(dir, name));
+    if (fallback.some((e) => e.state !== 'missing')) entries.push(...fallback);
+  }
   // While a run holds the lock its trail and temporary pins are work in progress.
-  const running = isLocked(bpffs) ? (lockHolder(bpffs) ?? 0) : null;
-  return { dir: bpffs, entries, running, interrupted: running === null ? findInterrupted(bpffs) : null };
+  const running = runningOn(root);
+  const found = survey(root);
+  return {
+    dir: bpffs,
+    entries,
+    running,
+    interrupted: running === null ? findInterrupted(root, found) : null,
+    strangers: found.strangers,
+    untrusted: root.untrusted(),
+  };
 }

@@ -7,9 +7,13 @@
 // the mode restored, its temporary pins removed (which frees their
 // programs). The trail lives in the bpffs itself, so it goes wherever that
 // mount goes and never outlives it.
-import { readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { isDirectory, modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
+//
+// Any local user may create names in a world-writable bpffs root: a trail
+// or a temporary pin is ours only when the runner's uid made it (lstat
+// owner) and its form is exact. Anything else under those names is a
+// Stranger: reported, never followed, trusted or changed.
+import { readFileSync, type Stats } from 'node:fs';
+import { BpffsDir, UntrustedDir, octal, ownedByUs } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { FALLBACK_SUBDIR, TRAIL_NAME, tempPinOwner, type Owner } from './names.js';
 
@@ -60,60 +64,104 @@ function parse(text: string): Trail | null {
   return { op: f.op, owner: { pid: Number(f.pid), start: Number(f.start) }, dir: f.dir, mode: parseInt(f.mode, 8), created: f.created === '1' };
 }
 
-/** Records that a run is about to change `root` (or its FALLBACK_SUBDIR). Fails if a trail is there. */
-export function writeTrail(root: string, t: Trail): void {
-  const path = join(root, TRAIL_NAME);
+/** Something under one of our names that is not ours: reported, never acted on. */
+export interface Stranger {
+  path: string;
+  /** What it is: "a symlink", "a directory", "a FIFO", ... */
+  what: string;
+  uid: number;
+  /** Why it is not ours. */
+  why: string;
+}
+
+function kind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symlink';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'a file';
+}
+
+const stranger = (path: string, st: Stats, why: string): Stranger => ({ path, what: kind(st), uid: st.uid, why });
+
+/** Records that a run is about to change `root` (or its FALLBACK_SUBDIR). Fails if anything is at its name. */
+export function writeTrail(root: BpffsDir, t: Trail): void {
   try {
-    symlinkSync(format(t), path);
+    root.symlink(format(t), TRAIL_NAME);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EROFS') throw new PreloadError(`${root} is mounted read-only: remount it read-write (mount -o remount,rw ${root}) or pick another --bpffs`);
-    if (code === 'EEXIST') throw new PreloadError(`${path} is in the way and is not ours: remove it, then run again`);
+    const path = root.display(TRAIL_NAME);
+    if (code === 'EROFS') throw new PreloadError(`${root.path} is mounted read-only: remount it read-write (mount -o remount,rw ${root.path}) or pick another --bpffs`);
+    if (code === 'EEXIST') {
+      const st = root.lstat(TRAIL_NAME);
+      const whose = st ? `${kind(st)} of uid ${st.uid}` : 'something';
+      throw new PreloadError(`${path} is in the way (${whose}, not a trail of ours): remove it, then run again`);
+    }
     throw err;
   }
 }
 
-export function removeTrail(root: string): void {
-  removeEntry(join(root, TRAIL_NAME));
+export function removeTrail(root: BpffsDir): void {
+  root.remove(TRAIL_NAME);
 }
 
-/** The trail at `root`: null when there is none, 'unreadable' when it is not one we wrote. */
-export function readTrail(root: string): Trail | 'unreadable' | null {
-  let text: string;
-  try {
-    text = readlinkSync(join(root, TRAIL_NAME));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return null;
-    if (code === 'EINVAL') return 'unreadable'; // not a symlink
-    throw err;
-  }
-  return parse(text) ?? 'unreadable';
+/** The trail at `root`: null when there is none, a Stranger when something not ours has its name. */
+export function readTrail(root: BpffsDir): Trail | Stranger | null {
+  const st = root.lstat(TRAIL_NAME);
+  if (!st) return null;
+  const path = root.display(TRAIL_NAME);
+  if (!st.isSymbolicLink()) return stranger(path, st, 'not a symlink');
+  if (!ownedByUs(st)) return stranger(path, st, 'made by another uid');
+  return parse(root.readlink(TRAIL_NAME)) ?? stranger(path, st, 'not in our format');
 }
+
+const isStranger = (t: Trail | Stranger | null): t is Stranger => t !== null && 'why' in t;
 
 export interface TempPin {
+  /** Where it is: the root ('.') or FALLBACK_SUBDIR. */
+  where: string;
+  name: string;
   path: string;
-  pid: number;
   /** Whether its process still runs (then it is not left over: that run is still going). */
   alive: boolean;
 }
 
-/** Temporary pins of ours in `dir` (and in its FALLBACK_SUBDIR when `dir` is a root). */
-export function tempPins(root: string): TempPin[] {
-  const found: TempPin[] = [];
-  for (const dir of [root, join(root, FALLBACK_SUBDIR)]) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue; // no FALLBACK_SUBDIR
-    }
-    for (const name of names) {
-      const owner = tempPinOwner(name);
-      if (owner) found.push({ path: join(dir, name), pid: owner.pid, alive: ownerAlive(owner) });
-    }
+/** Temporary pins in `dir` that carry our names, split into ours and strangers (see the top). */
+function scanTempPins(dir: BpffsDir, where: string, pins: TempPin[], strangers: Stranger[]): void {
+  for (const name of dir.list()) {
+    const owner = tempPinOwner(name);
+    if (!owner) continue;
+    const st = dir.lstat(name);
+    if (!st) continue;
+    const path = dir.display(name);
+    if (!st.isFile()) strangers.push(stranger(path, st, 'not a pin'));
+    else if (!ownedByUs(st)) strangers.push(stranger(path, st, 'made by another uid'));
+    else pins.push({ where, name, path, alive: ownerAlive(owner) });
   }
-  return found;
+}
+
+/** Everything at `root` that carries one of our names, ours or not. Changes nothing. */
+export interface Findings {
+  trail: Trail | null;
+  tempPins: TempPin[];
+  strangers: Stranger[];
+}
+
+export function survey(root: BpffsDir): Findings {
+  const pins: TempPin[] = [];
+  const strangers: Stranger[] = [];
+  const trail = readTrail(root);
+  if (isStranger(trail)) strangers.push(trail);
+  scanTempPins(root, '.', pins, strangers);
+  const sub = root.openDirIfThere(FALLBACK_SUBDIR);
+  if (sub instanceof UntrustedDir) {
+    const st = root.lstat(FALLBACK_SUBDIR);
+    if (st) strangers.push(stranger(sub.path, st, `bpf-preload uses only a directory of its uid that no other uid can write; this one ${sub.why}`));
+  } else if (sub) {
+    using dir = sub;
+    scanTempPins(dir, FALLBACK_SUBDIR, pins, strangers);
+  }
+  return { trail: isStranger(trail) ? null : trail, tempPins: pins, strangers };
 }
 
 /** What an interrupted run left at `root`, seen without changing anything. */
@@ -124,29 +172,25 @@ export interface Interrupted {
   dir: string;
   modeNow?: number;
   /** Temporary pins whose process is gone. */
-  tempPins: string[];
-  /** The trail is there but is not one of ours. */
-  unreadable: boolean;
+  tempPins: TempPin[];
+  /** Why the directory the trail names is left alone (not ours, a symlink, ...). */
+  untrusted?: string;
 }
 
 /** Looks for what a killed run left at `root`; null when there is nothing. Changes nothing. */
-export function findInterrupted(root: string): Interrupted | null {
-  const trail = readTrail(root);
-  const leftover = tempPins(root).filter((p) => !p.alive).map((p) => p.path);
+export function findInterrupted(root: BpffsDir, found = survey(root)): Interrupted | null {
+  const leftover = found.tempPins.filter((p) => !p.alive);
+  let trail = found.trail;
+  // A trail whose run still goes (without our lock: not ours to touch).
+  if (trail && ownerAlive(trail.owner)) trail = null;
   if (trail === null && leftover.length === 0) return null;
-  if (trail === 'unreadable') return { trail: null, dir: root, tempPins: leftover, unreadable: true };
-  if (trail && ownerAlive(trail.owner)) {
-    // Its run is still going (without our lock: it cannot be ours).
-    return leftover.length ? { trail: null, dir: root, tempPins: leftover, unreadable: false } : null;
-  }
-  const dir = trail ? join(root, trail.dir) : root;
-  let modeNow: number | undefined;
-  try {
-    modeNow = modeOf(dir);
-  } catch {
-    // the run had not created it yet
-  }
-  return { trail, dir, modeNow, tempPins: leftover, unreadable: false };
+  if (!trail || trail.dir === '.') return { trail, dir: root.path, modeNow: root.mode(), tempPins: leftover };
+  const sub = root.openDirIfThere(trail.dir);
+  const dir = root.display(trail.dir);
+  if (sub === undefined) return { trail, dir, tempPins: leftover }; // the run had not created it yet
+  if (sub instanceof UntrustedDir) return { trail, dir, tempPins: leftover, untrusted: sub.why };
+  using d = sub;
+  return { trail, dir, modeNow: d.mode(), tempPins: leftover };
 }
 
 /** What `repair` did, for one line of output. */
@@ -159,35 +203,50 @@ export interface Repair {
 /**
  * Puts back what an interrupted run left at `root`: removes its temporary
  * pins (their programs go with them), restores the recorded mode, removes a
- * directory it created and left empty, then the trail. Only called with the
- * directory's lock held, so no live run of ours can own what it removes.
- * Returns null when there was nothing to repair.
+ * directory it created and left empty, then the trail. Only what is ours:
+ * a directory the trail names that is no longer a directory of ours is left
+ * alone (and said so). Only called with the directory's lock held, so no
+ * live run of ours can own what it removes. Returns null when there was
+ * nothing to repair.
  */
-export function repair(root: string): Repair | null {
+export function repair(root: BpffsDir): Repair | null {
   const found = findInterrupted(root);
   if (!found) return null;
   const done: string[] = [];
-  for (const path of found.tempPins) {
-    removeEntry(path);
-    done.push(`removed ${path}`);
+  for (const pin of found.tempPins) {
+    if (pin.where === '.') root.remove(pin.name);
+    else {
+      const sub = root.openDirIfThere(pin.where);
+      if (!(sub instanceof BpffsDir)) continue;
+      using d = sub;
+      d.remove(pin.name);
+    }
+    done.push(`removed ${pin.path}`);
   }
   const t = found.trail;
   if (t) {
-    const dir = join(root, t.dir);
-    const exists = isDirectory(dir);
-    // A directory the run created, or one an unpin was emptying, goes if nothing is left in it.
-    const disposable = dir !== root && (t.created || t.op === 'unpin');
-    if (exists && disposable && readdirSync(dir).length === 0) {
-      removeDir(dir);
-      done.push(`removed ${dir}/`);
-    } else if (exists && found.modeNow !== t.mode) {
-      setMode(dir, t.mode);
-      done.push(`restored mode ${octal(t.mode)} of ${dir}`);
+    if (found.untrusted) done.push(`left ${found.dir} alone (it ${found.untrusted})`);
+    else if (t.dir === '.') {
+      if (found.modeNow !== t.mode) {
+        root.setMode(t.mode);
+        done.push(`restored mode ${octal(t.mode)} of ${found.dir}`);
+      }
+    } else {
+      const sub = root.openDirIfThere(t.dir);
+      if (sub instanceof BpffsDir) {
+        using d = sub;
+        // A directory the run created, or one an unpin was emptying, goes if nothing is left in it.
+        if ((t.created || t.op === 'unpin') && d.list().length === 0) {
+          root.removeDir(t.dir);
+          done.push(`removed ${found.dir}/`);
+        } else if (found.modeNow !== t.mode) {
+          d.setMode(t.mode);
+          done.push(`restored mode ${octal(t.mode)} of ${found.dir}`);
+        }
+      }
     }
-  }
-  if (t || found.unreadable) {
     removeTrail(root);
-    done.push(found.unreadable ? `removed an unreadable ${join(root, TRAIL_NAME)}` : `removed ${join(root, TRAIL_NAME)}`);
+    done.push(`removed ${root.display(TRAIL_NAME)}`);
   }
   return { pid: t?.owner.pid, op: t?.op, done };
 }

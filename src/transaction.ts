@@ -5,13 +5,12 @@
 // rename replaces atomically, so a reader always finds a working file. On
 // failure every final name gets back what it held. The trail (trail.ts)
 // covers the process dying anywhere in between.
-import { closeSync, mkdirSync, openSync, readSync, renameSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { entryExists, modeOf, octal, removeDir, removeEntry, setMode } from './bpffs.js';
+import { closeSync, readSync } from 'node:fs';
+import { BpffsDir, octal } from './bpffs.js';
 import { PreloadError } from './errors.js';
 import { failpoint } from './failpoint.js';
-import { linkInfo, objGet, objPin, type PinnableLink } from './libbpf/index.js';
-import { newPinName, oldPinName, type FileName, type Owner } from './names.js';
+import { fchmod, linkInfo, type PinnableLink } from './libbpf/index.js';
+import { FALLBACK_SUBDIR, newPinName, oldPinName, type FileName, type Owner } from './names.js';
 import { removeTrail, selfOwner, writeTrail } from './trail.js';
 
 /** Mode of a FALLBACK_SUBDIR we create. */
@@ -32,37 +31,47 @@ export interface Pinned {
 
 export interface Target {
   /** The bpffs directory given (where the trail goes). */
-  root: string;
-  /** The directory to pin into: root itself or a subdirectory of it. */
-  dir: string;
-  /** Whether `dir` must be created. */
-  create: boolean;
+  root: BpffsDir;
+  /** Where to pin when not the root: its FALLBACK_SUBDIR, opened and checked, or 'create' to make it. */
+  sub?: BpffsDir | 'create';
+  /**
+   * Our earlier pins in the root's FALLBACK_SUBDIR, when pinning into the
+   * root: removed once the root holds the new pair (and the directory with
+   * them if that empties it), so one pair of ours stays, not two.
+   */
+  stale?: { dir: BpffsDir; names: FileName[] };
 }
 
-/** Reads the start of an iterator file; its first line must be the header. */
-function checkReadable(path: string, header: string): void {
-  const fd = openSync(path, 'r');
+/**
+ * Sets the mode of a new temporary pin and reads its start back; its first
+ * line must be the header. Through one fd opened without following or
+ * blocking, and checked to be our file: nothing put in its place is changed.
+ */
+function setModeAndReadBack(dir: BpffsDir, name: string, mode: number, header: string): void {
+  const fd = dir.openOurFile(name);
   try {
+    fchmod(fd, mode, `chmod ${octal(mode)} ${dir.display(name)}`);
     // Iterator files cannot seek: one sequential read from the start.
     const buf = Buffer.alloc(4096);
     const n = readSync(fd, buf, 0, buf.length, null);
     const text = buf.toString('utf8', 0, n);
     if (!text.startsWith(header)) {
-      throw new PreloadError(`${path} does not read back as expected (first line ${JSON.stringify(text.split('\n')[0])})`);
+      throw new PreloadError(`${dir.display(name)} does not read back as expected (first line ${JSON.stringify(text.split('\n')[0])})`);
     }
   } finally {
     closeSync(fd);
   }
 }
 
-/** An fd of the link pinned at `path` now, or undefined if nothing is. */
-function holdPrevious(path: string): number | undefined {
+/** An fd of the link pinned at `name` now, or undefined if nothing is. */
+function holdPrevious(dir: BpffsDir, name: string): number | undefined {
   // It exists: failing to hold it must stop the run.
-  return entryExists(path) ? objGet(path) : undefined;
+  return dir.lstat(name) ? dir.objGet(name) : undefined;
 }
 
 interface Slot {
   req: PinRequest;
+  /** Names in the target directory. */
   final: string;
   temp: string;
   /** fd of the link the final name held before, kept to put it back. */
@@ -72,17 +81,17 @@ interface Slot {
 }
 
 /** With the mode cleared: gives `s.final` back what it held before this run. */
-function putBack(dir: string, owner: Owner, s: Slot): void {
+function putBack(dir: BpffsDir, owner: Owner, s: Slot): void {
   if (s.previous === undefined) {
-    removeEntry(s.final);
+    dir.remove(s.final);
     return;
   }
-  const old = join(dir, oldPinName(owner, s.req.name));
-  objPin(s.previous, old);
+  const old = oldPinName(owner, s.req.name);
+  dir.pin(s.previous, old);
   try {
-    renameSync(old, s.final);
+    dir.rename(old, s.final);
   } catch (err) {
-    removeEntry(old); // else it would keep the old link alive, pinned nowhere anyone looks
+    dir.remove(old); // else it would keep the old link alive, pinned nowhere anyone looks
     throw err;
   }
 }
@@ -101,19 +110,19 @@ function firstLine(err: unknown): string {
  * first error is thrown. If the mode cannot be restored even then, the error
  * says how to restore it by hand, and the trail stays for the next run.
  */
-function swap(dir: string, mode: number, owner: Owner, slots: Slot[]): void {
+function swap(dir: BpffsDir, mode: number, owner: Owner, slots: Slot[]): void {
   let failure: unknown;
   let cleared = false;
   try {
-    setMode(dir, 0);
+    dir.setMode(0);
     cleared = true;
     failpoint('clear-mode');
     for (const s of slots) {
-      renameSync(s.temp, s.final);
+      dir.rename(s.temp, s.final);
       s.state = 'renamed';
       failpoint(`rename-${s.req.name}`);
     }
-    setMode(dir, mode);
+    dir.setMode(mode);
     return;
   } catch (err) {
     failure = err;
@@ -129,65 +138,71 @@ function swap(dir: string, mode: number, owner: Owner, slots: Slot[]): void {
   }
   if (cleared) {
     try {
-      setMode(dir, mode);
+      dir.setMode(mode);
     } catch {
       let now = 'unknown';
       try {
-        now = octal(modeOf(dir));
+        now = octal(dir.mode());
       } catch {
         // keep 'unknown'
       }
-      throw new ModeNotRestored(`${firstLine(failure)}; ${dir} is left at mode ${now}: run chmod ${octal(mode)} ${dir} (or bpf-preload again, which restores it)`);
+      throw new ModeNotRestored(`${firstLine(failure)}; ${dir.path} is left at mode ${now}: run chmod ${octal(mode)} ${dir.path} (or bpf-preload again, which restores it)`);
     }
   }
   throw failure;
 }
 
 /**
- * Pins each link at `target.dir`/NAME, all or nothing. Returns the new ids;
- * on failure the directory is as it was (mode, entries, the same links).
+ * Pins each link at the target directory's NAME, all or nothing. Returns the
+ * new ids; on failure the directory is as it was (mode, entries, the same
+ * links). Then, in the same trail, removes `target.stale`.
  */
 export function pinTransaction(target: Target, files: PinRequest[], fileMode: number): Pinned[] {
-  const { root, dir, create } = target;
+  const { root } = target;
   const owner = selfOwner();
-  const dirMode = create ? SUBDIR_MODE : modeOf(dir);
-  writeTrail(root, { op: 'populate', owner, dir: relative(root, dir) || '.', mode: dirMode, created: create });
+  const create = target.sub === 'create';
+  const dirMode = target.sub === 'create' ? SUBDIR_MODE : (target.sub ?? root).mode();
+  writeTrail(root, { op: 'populate', owner, dir: target.sub ? FALLBACK_SUBDIR : '.', mode: dirMode, created: create });
   failpoint('trail');
-  const slots: Slot[] = files.map((req) => ({ req, final: join(dir, req.name), temp: join(dir, newPinName(owner, req.name)), state: 'none' }));
-  let made = false;
+  const slots: Slot[] = files.map((req) => ({ req, final: req.name, temp: newPinName(owner, req.name), state: 'none' }));
+  let made: BpffsDir | undefined;
+  let createdDir = false;
+  let dir = target.sub instanceof BpffsDir ? target.sub : root;
   try {
     if (create) {
-      mkdirSync(dir, SUBDIR_MODE);
-      made = true;
+      root.mkdir(FALLBACK_SUBDIR, SUBDIR_MODE);
+      createdDir = true;
+      made = root.openDir(FALLBACK_SUBDIR);
+      dir = made;
       failpoint('mkdir');
     }
     for (const s of slots) {
-      s.req.link.pin(s.temp);
+      dir.pin(s.req.link.fd, s.temp);
       s.state = 'pinned';
-      setMode(s.temp, fileMode);
-      checkReadable(s.temp, s.req.header);
+      setModeAndReadBack(dir, s.temp, fileMode, s.req.header);
       const info = linkInfo(s.req.link.fd); // now: after the renames nothing may fail
       s.ids = { linkId: info.id, progId: info.progId };
       failpoint(`pin-${s.req.name}`);
     }
     failpoint('readback');
-    for (const s of slots) s.previous = holdPrevious(s.final);
+    for (const s of slots) s.previous = holdPrevious(dir, s.final);
     swap(dir, dirMode, owner, slots);
   } catch (err) {
     // swap put back what it renamed; the temporary pins left are removed here.
     for (const s of slots) {
       if (s.state !== 'pinned') continue;
       try {
-        removeEntry(s.temp);
+        dir.remove(s.temp);
         s.state = 'none';
       } catch {
         // stays 'pinned': the trail stays, and the next run removes it
       }
     }
     let undone = slots.every((s) => s.state === 'none') && !(err instanceof ModeNotRestored);
-    if (made && undone) {
+    if (createdDir && undone) {
       try {
-        removeDir(dir);
+        made?.close();
+        root.removeDir(FALLBACK_SUBDIR);
       } catch {
         undone = false;
       }
@@ -197,13 +212,37 @@ export function pinTransaction(target: Target, files: PinRequest[], fileMode: nu
     throw err;
   } finally {
     for (const s of slots) if (s.previous !== undefined) closeSync(s.previous);
+    made?.close();
   }
+  if (target.stale) removeStale(root, target.stale, slots);
   tryRemoveTrail(root);
-  return slots.map((s) => ({ path: s.final, linkId: s.ids!.linkId, progId: s.ids!.progId }));
+  return slots.map((s) => ({ path: dir.display(s.final), linkId: s.ids!.linkId, progId: s.ids!.progId }));
+}
+
+/**
+ * After the root took the new pair: removes our earlier pair from
+ * FALLBACK_SUBDIR, and the directory if that empties it. A run killed here
+ * leaves the root's pair working and the rest to the next run, which removes
+ * it the same way (or unpin does). A failure here is reported: the new pair
+ * is pinned, the old one is not yet gone.
+ */
+function removeStale(root: BpffsDir, stale: NonNullable<Target['stale']>, slots: Slot[]): void {
+  try {
+    for (const name of stale.names) {
+      stale.dir.remove(name);
+      failpoint(`stale-${name}`);
+    }
+    if (stale.dir.list().length === 0) root.removeDir(FALLBACK_SUBDIR);
+  } catch (err) {
+    const pinned = slots.map((s) => root.display(s.final)).join(' and ');
+    throw new PreloadError(
+      `pinned ${pinned}, but could not remove our earlier pins in ${stale.dir.path}/ (${firstLine(err)}): run bpf-preload again, or unpin`,
+    );
+  }
 }
 
 /** The trail outliving a finished run is harmless: the next run removes it. */
-function tryRemoveTrail(root: string): void {
+function tryRemoveTrail(root: BpffsDir): void {
   try {
     removeTrail(root);
   } catch {

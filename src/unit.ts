@@ -96,6 +96,11 @@ NoNewPrivileges=yes
 # BPF maps are charged to RLIMIT_MEMLOCK on kernels before 5.11.
 LimitMEMLOCK=infinity
 UMask=0077
+# The lock files (/run/bpf-preload, root's alone); kept when the unit stops,
+# so that a run from a shell holding one is not left with a removed file.
+RuntimeDirectory=bpf-preload
+RuntimeDirectoryMode=0700
+RuntimeDirectoryPreserve=yes
 # Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
 # of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
 # pins fail with EROFS, tried on systemd 252).

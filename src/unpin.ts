@@ -1,9 +1,7 @@
 // `bpf-preload unpin`: removes our pins and nothing else, under the same lock
 // and trail as populate, so it never interleaves with a run and a killed
 // unpin is finished by the next one.
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { isDirectory, modeOf, removeDir, removeEntry, requireBpffs } from './bpffs.js';
+import { BpffsDir } from './bpffs.js';
 import { inspectEntry, type Entry } from './entries.js';
 import { failpoint } from './failpoint.js';
 import { DirLock, type LockOptions } from './lock.js';
@@ -17,36 +15,44 @@ export interface UnpinResult {
   kept: Entry[];
   /** What an interrupted earlier run left, and was put right first. */
   repaired: Repair | null;
+  /** Why preload/ was left alone, when it is not a directory of ours only we can write. */
+  untrusted?: string;
 }
 
 export function unpin(bpffs: string, lockOpts?: LockOptions): UnpinResult {
-  requireBpffs(bpffs, false);
-  using _lock = DirLock.acquire(bpffs, lockOpts);
-  holdSignals();
-  const result: UnpinResult = { removed: [], kept: [], repaired: repair(bpffs) };
-  const fallback = join(bpffs, FALLBACK_SUBDIR);
-  using _subLock = isDirectory(fallback) ? DirLock.acquire(fallback, lockOpts) : undefined;
-  const entries = [bpffs, fallback].flatMap((dir) => FILE_NAMES.map((name) => inspectEntry(join(dir, name))));
-  const ours = entries.filter((e) => e.state === 'ours');
-  result.kept = entries.filter((e) => e.state !== 'ours' && e.state !== 'missing');
+  using root = BpffsDir.open(bpffs, { change: true });
+  using _lock = DirLock.acquire(root, lockOpts);
+  // Only a preload/ of ours is looked into: never one made by another user, never through a symlink.
+  const found = root.openDirIfThere(FALLBACK_SUBDIR);
+  using sub = found instanceof BpffsDir ? found : undefined;
+  using _subLock = sub && DirLock.acquire(sub, lockOpts);
+  using _signals = holdSignals();
+  const result: UnpinResult = { removed: [], kept: [], repaired: repair(root) };
+  if (found && !(found instanceof BpffsDir)) result.untrusted = found.message;
+  // repair removes a preload/ a killed run left empty: nothing to look at then.
+  const subNow = sub && root.lstat(FALLBACK_SUBDIR)?.ino === sub.ino ? sub : undefined;
+  const dirs = subNow ? [root, subNow] : [root];
+  const entries = dirs.flatMap((dir) => FILE_NAMES.map((name) => ({ dir, entry: inspectEntry(dir, name) })));
+  const ours = entries.filter((e) => e.entry.state === 'ours');
+  result.kept = entries.map((e) => e.entry).filter((e) => e.state !== 'ours' && e.state !== 'missing');
   if (ours.length === 0) return result;
 
   // The trail names preload/ when we empty it, so that a killed unpin's
   // successor removes it as this run would have.
-  const inFallback = ours.some((e) => e.path.startsWith(fallback + '/'));
-  const dir = inFallback ? FALLBACK_SUBDIR : '.';
-  writeTrail(bpffs, { op: 'unpin', owner: selfOwner(), dir, mode: modeOf(join(bpffs, dir)), created: false });
+  const inFallback = ours.some((e) => e.dir === subNow);
+  writeTrail(root, { op: 'unpin', owner: selfOwner(), dir: inFallback ? FALLBACK_SUBDIR : '.', mode: (inFallback ? subNow! : root).mode(), created: false });
   failpoint('trail');
-  for (const e of ours) {
-    removeEntry(e.path);
-    result.removed.push(e.path);
-    failpoint(`unpin-${e.path.slice(e.path.lastIndexOf('/') + 1)}`);
+  for (const { dir, entry } of ours) {
+    const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
+    dir.remove(name);
+    result.removed.push(entry.path);
+    failpoint(`unpin-${name}`);
   }
   // preload/ goes too once our pins in it are gone and nothing else is left.
-  if (inFallback && readdirSync(fallback).length === 0) {
-    removeDir(fallback);
-    result.removed.push(fallback + '/');
+  if (inFallback && subNow!.list().length === 0) {
+    root.removeDir(FALLBACK_SUBDIR);
+    result.removed.push(subNow!.path + '/');
   }
-  removeTrail(bpffs);
+  removeTrail(root);
   return result;
 }

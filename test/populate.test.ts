@@ -10,20 +10,7 @@ import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 import { fixture, pinForeignIterator } from './lib/fixtures.js';
 import { bpftoolProgs, eventually } from './lib/kernel.js';
-
-
-interface StatusJson {
-  bpffs: string;
-  files: { name: string; path: string; state: string; linkId: number | null; progId: number | null }[];
-  running: number | null;
-  interrupted: unknown;
-}
-
-function statusOf(dir: string): StatusJson {
-  const r = runCli(['status', '--bpffs', dir, '--json']);
-  if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as StatusJson;
-}
+import { statusOf } from './lib/status.js';
 
 const mode = (p: string) => statSync(p).mode & 0o7777;
 
@@ -226,6 +213,8 @@ t.test('status --json names each file, its state and ids', async (t) => {
     ],
     running: null,
     interrupted: null,
+    notOurs: [],
+    untrusted: null,
   });
   t.equal(runCli(['--bpffs', dir]).code, 0);
   const st = statusOf(dir);

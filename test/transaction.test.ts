@@ -1,67 +1,24 @@
 // The pinning transaction under stress, as a careful user would try it: many
-// runs at once, a SIGKILL at every step, an error injected into every step,
-// and the signals a stop or Ctrl-C sends. After each, the directory must be
+// runs at once, a waiting run, a SIGKILL at every step, and the signals a
+// stop or Ctrl-C sends (errors injected into every step: faults.test.ts). After each, the directory must be
 // exactly as after a clean run (or, for a failed run, exactly as before),
 // and after each series nothing of ours may be left loaded.
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { FILE_NAMES, PROGS_HEADER, TRAIL_NAME } from '../src/names.js';
-import { startsLikeMaps } from './lib/listing.js';
-import { privateBpffs } from './lib/bpffs.js';
-import { catFile, runCli, startCli, type Run } from './lib/cli.js';
-import { eventually, lastProgId, ourPrograms, strayPrograms } from './lib/kernel.js';
 import type { Test } from 'tap';
-import { countSteps, everyStep, failedAt, failedAtOnward, killedAt, signalledAt, type Step } from './lib/strace.js';
-
-const FILES = [...FILE_NAMES];
-const DIR_MODE = 0o751;
-
-const mode = (p: string) => statSync(p).mode & 0o7777;
-const entries = (dir: string) => readdirSync(dir).sort();
-
-interface StatusJson {
-  files: { path: string; state: string; linkId: number | null; progId: number | null }[];
-  running: number | null;
-  interrupted: null | { op: string; pid: number; dir: string; mode: string; recordedMode: string; temporaryPins: string[]; repair: string };
-}
-function statusOf(dir: string): StatusJson {
-  const r = runCli(['status', '--bpffs', dir, '--json']);
-  if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as StatusJson;
-}
-const linkIds = (dir: string) => statusOf(dir).files.map((f) => f.linkId);
-
-/** Both files work: what `cat` shows a user. */
-function readable(dir: string): boolean {
-  try {
-    return catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER) && startsLikeMaps(catFile(join(dir, 'maps.debug')));
-  } catch {
-    return false;
-  }
-}
-
-/** The directory as a clean run leaves it; returns what differs, '' if nothing. */
-function cleanState(dir: string, dirMode = DIR_MODE): string {
-  const problems: string[] = [];
-  if (entries(dir).join(' ') !== FILES.join(' ')) problems.push(`entries ${entries(dir).join(' ')}`);
-  if (mode(dir) !== dirMode) problems.push(`mode 0${mode(dir).toString(8)}`);
-  if (!readable(dir)) problems.push('files not readable');
-  const st = statusOf(dir);
-  if (st.files.some((f) => f.state !== 'ours')) problems.push(`states ${st.files.map((f) => f.state).join(' ')}`);
-  if (st.interrupted) problems.push('status reports an interrupted run');
-  return problems.join('; ');
-}
+import { LOCK_DIR, lockName } from '../src/lock.js';
+import { FILE_NAMES, TRAIL_NAME } from '../src/names.js';
+import { background } from './lib/background.js';
+import { privateBpffs } from './lib/bpffs.js';
+import { runCli, startCli, type Run } from './lib/cli.js';
+import { eventually, lastProgId } from './lib/kernel.js';
+import { onePairAlive, statusOf } from './lib/status.js';
+import { countSteps, everyStep, killedAt, signalledAt } from './lib/strace.js';
+import { DIR_MODE, cleanState, entries, linkIds, mode, noStrays, summary } from './lib/transaction.js';
 
 const killed = (r: { signal: string | null; code: number | null }) => r.signal === 'SIGKILL' || r.code === 137;
-
-async function noStrays(t: Test, since: number, what: string) {
-  let strays = strayPrograms(since);
-  // The kernel frees programs a moment after their last reference goes.
-  await eventually(() => (strays = strayPrograms(since)).length === 0, 10000);
-  t.same(strays.map((p) => `${p.id} ${p.name}`), [], `${what}: no program of ours left loaded and unreferenced`);
-}
 
 t.test('six runs at once, five rounds: all succeed, one pair of files, mode kept, one pair loaded', async (t) => {
   const { dir, root } = privateBpffs(t);
@@ -74,15 +31,7 @@ t.test('six runs at once, five rounds: all succeed, one pair of files, mode kept
     t.ok(results.every((r) => /^pinned .*\npinned .*\n$/.test(r.stdout)), `round ${round}: every run pinned both files`);
     t.equal(cleanState(dir), '', `round ${round}: two files, mode 0751, both readable`);
   }
-  const st = statusOf(dir);
-  const pair = new Set(st.files.map((f) => f.progId));
-  // A pin shows under both the bind mount and the mount behind it.
-  const mine = (path: string) => path.startsWith(dir + '/') || path.startsWith(root + '/');
-  const alive = await eventually(() => {
-    const ours = ourPrograms(since, mine).map((p) => p.id);
-    return ours.length === 2 && ours.every((id) => pair.has(id));
-  }, 10000);
-  t.ok(alive, 'exactly the pinned pair of our programs is loaded');
+  t.ok((await onePairAlive(since, dir, root)).ok, 'exactly the pinned pair of our programs is loaded');
   await noStrays(t, since, 'concurrent rounds');
 });
 
@@ -93,10 +42,11 @@ t.test('a second run waits for the first, says so after a second, and gives up a
   t.equal(runCli(['--bpffs', dir]).code, 0);
   const before = linkIds(dir);
 
-  // flock(1) holds the same lock a run holds.
-  const holder = spawn('flock', ['--exclusive', dir, 'sleep', '30'], { stdio: 'ignore' });
-  t.teardown(() => holder.kill());
-  await eventually(() => spawnSync('flock', ['--nonblock', dir, 'true']).status !== 0);
+  // flock(1), as root, holds the same lock a run holds: its file in the lock directory.
+  const st = statSync(dir);
+  const lockFile = join(LOCK_DIR, lockName(st.dev, st.ino));
+  const holder = background(t, 'flock', ['--exclusive', lockFile, 'sleep', '30']);
+  await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status !== 0);
   const r = runCli(['--bpffs', dir], { BPF_PRELOAD_LOCK_TIMEOUT: '2' });
   t.equal(r.code, 1, 'gives up');
   t.equal(
@@ -111,7 +61,7 @@ t.test('a second run waits for the first, says so after a second, and gives up a
   // Released while the next run waits: that run then does its work.
   const waiting = startCli(['--bpffs', dir]);
   await new Promise((r) => setTimeout(r, 1500));
-  holder.kill();
+  await holder.stop();
   const w = await waiting;
   t.equal(w.code, 0, w.stderr);
   t.equal(w.stderr, `bpf-preload: waiting for another run (pid ${holder.pid}) to finish with ${dir}\n`);
@@ -126,7 +76,7 @@ t.test('SIGTERM, SIGINT, SIGHUP mid-transaction: the run finishes first, then ex
   for (const sig of ['TERM', 'INT', 'HUP']) {
     const before = linkIds(dir);
     // At the first rename the directory's mode is cleared: the worst moment to stop.
-    const r = signalledAt('rename', 1, sig, ['--bpffs', dir]);
+    const r = signalledAt('renameat', 1, sig, ['--bpffs', dir]);
     t.equal(r.code, 0, `SIG${sig}: exit 0 ${r.stderr}`);
     t.equal(r.stderr, '', `SIG${sig}: nothing on stderr`);
     t.match(r.stdout, /pinned .*maps\.debug.*\npinned .*progs\.debug/, `SIG${sig}: both pinned`);
@@ -144,7 +94,7 @@ t.test('status reports a killed run and how to repair it; the next populate repa
   chmodSync(dir, DIR_MODE);
   t.equal(runCli(['--bpffs', dir]).code, 0);
   // Killed at its second rename: mode cleared, progs.debug's new link still under its temporary name.
-  const k = killedAt('rename', 2, ['--bpffs', dir]);
+  const k = killedAt('renameat', 2, ['--bpffs', dir]);
   t.ok(killed(k), 'killed');
   t.equal(mode(dir), 0, 'the killed run left the mode cleared');
   const st = statusOf(dir);
@@ -194,10 +144,6 @@ async function killSeries(
   await noStrays(t, since, `${name}, after ${steps.length} kills`);
 }
 
-const summary = (steps: [Step, number][]) =>
-  Object.entries(steps.reduce<Record<string, number>>((a, [c]) => ((a[c] = (a[c] ?? 0) + 1), a), {}))
-    .map(([c, n]) => `${c} ${n}`)
-    .join(', ');
 
 t.test('SIGKILL at every step of a replacing run, then an ordinary run: as after a clean run, nothing leaked', async (t) => {
   const { dir } = privateBpffs(t);
@@ -249,99 +195,3 @@ t.test('SIGKILL at every step of unpin, then an ordinary unpin: nothing of ours 
   );
 });
 
-/**
- * One series: the run fails at each step in turn (EIO). A failed run must
- * print one line and leave the directory as `prepare` made it (`unchanged`);
- * a run that copes must leave it as a clean run does (`succeeded`).
- */
-async function faultSeries(
-  t: Test,
-  name: string,
-  args: string[],
-  prepare: () => void,
-  unchanged: (at: string, before: (number | null)[]) => void,
-  succeeded: (at: string) => void,
-) {
-  prepare();
-  const steps = everyStep(countSteps(args));
-  const since = lastProgId();
-  let failed = 0;
-  for (const [call, n] of steps) {
-    prepare();
-    const before = linkIds(dir0(args));
-    const r = failedAt(call, n, args);
-    const at = `${name}: EIO at ${call} #${n}`;
-    if (r.code === 1) {
-      failed++;
-      t.match(r.stderr, /^bpf-preload: [^\n]+\n$/, `${at}: exit 1 with one line on stderr`);
-      unchanged(at, before);
-    } else {
-      t.equal(r.code, 0, `${at}: exit 0 or 1 (${r.stderr})`);
-      t.equal(r.stderr, '', `${at}: nothing on stderr`);
-      succeeded(at);
-    }
-    t.equal(mode(dir0(args)), DIR_MODE, `${at}: the same mode`);
-  }
-  t.comment(`${name}: ${steps.length} injected faults (${summary(steps)}): ${failed} runs failed cleanly, ${steps.length - failed} succeeded`);
-  t.ok(failed > 0, `${name}: some faults make the run fail`);
-  await noStrays(t, since, `${name}, after ${steps.length} faults`);
-}
-
-const dir0 = (args: string[]) => args[args.indexOf('--bpffs') + 1];
-
-t.test('an error injected into every step: exit 1 with the directory as before, or exit 0 with working files', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  await faultSeries(
-    t,
-    'replacing run',
-    ['--bpffs', dir],
-    () => t.equal(runCli(['--bpffs', dir]).code, 0, 'populated'),
-    (at, before) => {
-      t.same(entries(dir), FILES, `${at}: the same entries`);
-      t.same(linkIds(dir), before, `${at}: the same links`);
-      t.ok(readable(dir), `${at}: both files still work`);
-    },
-    (at) => t.equal(cleanState(dir), '', `${at}: working files`),
-  );
-});
-
-t.test('an error injected into every step of unpin: exit 1 with both files in place, or exit 0 with both gone', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  await faultSeries(
-    t,
-    'unpin',
-    ['unpin', '--bpffs', dir],
-    () => t.equal(runCli(['--bpffs', dir]).code, 0, 'populated'),
-    (at, before) => {
-      t.same(entries(dir), FILES, `${at}: the same entries`);
-      t.same(linkIds(dir), before, `${at}: the same links`);
-    },
-    (at) => t.same(entries(dir), [], `${at}: both files gone`),
-  );
-});
-
-t.test('the mode cannot be restored: the files are put back, the error says how to fix it, the next run does', async (t) => {
-  const { dir } = privateBpffs(t);
-  chmodSync(dir, DIR_MODE);
-  const args = ['--bpffs', dir];
-  t.equal(runCli(args).code, 0);
-  const before = linkIds(dir);
-  // Every chmod from the one that restores the directory's mode on fails,
-  // retries included: the third chmod clears the mode, the fourth restores it.
-  const r = failedAtOnward('chmod', 4, args);
-  t.equal(r.code, 1, 'exit 1');
-  t.equal(
-    r.stderr,
-    `bpf-preload: EIO: i/o error, chmod '${dir}'; ${dir} is left at mode 0000: run chmod 0751 ${dir} (or bpf-preload again, which restores it)\n`,
-    'one line: what failed, the mode now, the command that fixes it',
-  );
-  t.equal(mode(dir), 0, 'the mode could not be restored');
-  t.same(linkIds(dir), before, 'the files were put back: the same links');
-  t.match(statusOf(dir).interrupted, { op: 'populate', mode: '0000', recordedMode: '0751' }, 'the trail says what to restore');
-  const next = runCli(args);
-  t.equal(next.code, 0, next.stderr);
-  t.match(next.stdout, `restored mode 0751 of ${dir}`);
-  t.equal(cleanState(dir), '');
-});

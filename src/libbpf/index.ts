@@ -50,3 +50,4 @@ export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueTy
 export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
 export { ifindex } from './netif.js';
+export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './dirfd.js';

@@ -13,7 +13,7 @@ type Koffi = typeof koffiModule;
  * Take the prebuilt module for this platform directly, and fall back to the
  * entry point wherever that is not where we expect it.
  */
-function loadKoffi(): Koffi {
+export function loadKoffi(): Koffi {
   const require = createRequire(import.meta.url);
   for (const triplet of [`${process.platform}_${process.arch}`, `musl_${process.arch}`]) {
     try {

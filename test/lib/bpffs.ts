@@ -4,14 +4,44 @@
 // bind-mounted elsewhere. Everything is undone on release (tests: teardown):
 // mounts, pins, the temp directory.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { LOCK_EX, LOCK_NB, flock } from '../../src/libbpf/index.js';
+import { LOCK_DIR } from '../../src/lock.js';
 
 export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
   return r.stdout;
+}
+
+/**
+ * Removes the lock files runs left for a bpffs instance once it is gone (a
+ * killed run leaves its own; flock(1) in a test never removes one). One that
+ * is locked is in use, by a new mount that got the same device: it stays.
+ */
+function removeLockFiles(dev: number): void {
+  let names: string[];
+  try {
+    names = readdirSync(LOCK_DIR).filter((n) => n.startsWith(`${dev}-`));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(LOCK_DIR, name);
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      continue;
+    }
+    try {
+      if (flock(fd, LOCK_EX | LOCK_NB, path)) unlinkSync(path);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 export interface Bpffs {
@@ -43,6 +73,7 @@ export function mountPrivateBpffs(prefix = '/tmp/bpfpreloadtest'): MountedBpffs 
   sh('mount', ['-t', 'bpf', 'bpf', root]);
   mkdirSync(join(root, 'clean'));
   sh('mount', ['--bind', join(root, 'clean'), dir]);
+  const dev = statSync(root).dev;
   let released = false;
   const release = () => {
     if (released) return;
@@ -51,7 +82,10 @@ export function mountPrivateBpffs(prefix = '/tmp/bpfpreloadtest'): MountedBpffs 
       const r = spawnSync('umount', [m], { encoding: 'utf8' });
       return r.status === 0 ? [] : [`umount ${m}: ${r.stderr.trim() || r.error?.message}`];
     });
-    if (failed.length === 0) rmSync(tmp, { recursive: true, force: true });
+    if (failed.length === 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      removeLockFiles(dev);
+    }
     if (failed.length) throw new Error(failed.join('; '));
   };
   return { dir, root, tmp, release };

@@ -6,8 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, userEnv, type Run } from './cli.js';
 
-/** The system calls by which a run looks at and changes a bpffs: every step of it is one of these. */
-export const STEPS = ['bpf', 'chmod', 'rename', 'unlink', 'symlink', 'readlink', 'mkdir', 'rmdir', 'flock'] as const;
+/**
+ * The system calls by which a run looks at and changes a bpffs, and takes its
+ * lock: every step of it is one of these. The runner makes its changes with
+ * the *at calls on a directory fd (and fchmod); readlink and mkdir are
+ * node's own and the lock directory's.
+ */
+export const STEPS = ['bpf', 'fchmod', 'renameat', 'unlinkat', 'symlinkat', 'readlink', 'readlinkat', 'mkdir', 'mkdirat', 'flock'] as const;
 export type Step = (typeof STEPS)[number];
 
 function strace(straceArgs: string[], args: string[], env: NodeJS.ProcessEnv): Run & { signal: NodeJS.Signals | null } {
