@@ -88,6 +88,24 @@ export class SysError extends ErrnoError {
   }
 }
 
+/**
+ * A handle used after it, or what it belongs to, was released: a program or
+ * map of a closed BpfObject, a destroyed link, a closed FdMap, LightObject or
+ * RingBuffer. Thrown before anything native is touched, so a closed handle
+ * never passes on a freed libbpf pointer or a closed fd number that may by
+ * then belong to something else.
+ */
+export class ClosedError extends Error {
+  /** What was used, e.g. "map counts of BPF object library". */
+  readonly handle: string;
+
+  constructor(handle: string, released = 'close') {
+    super(`${handle} used after ${released}`);
+    this.name = 'ClosedError';
+    this.handle = handle;
+  }
+}
+
 /** libbpf.so.1 could not be loaded at all. */
 export class LibraryMissingError extends Error {
   constructor(soname: string) {

@@ -20,7 +20,7 @@ export { TcAttachment, type TcAttachPoint } from './tc.js';
 export { RingBuffer, type RecordHandler } from './ringbuf.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
-export { ErrnoError, LibbpfError, SysError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
+export { ErrnoError, LibbpfError, SysError, ClosedError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
 export { kernelHasFunction } from './btf.js';
 export {

@@ -5,7 +5,7 @@
 // own bpf(2) wrappers; each fd is owned by exactly one object and closed by
 // it. Failures are the kernel's errnos (SysError): no libbpf object is involved.
 import { closeSync } from 'node:fs';
-import { SysError } from './error.js';
+import { ClosedError, SysError } from './error.js';
 import { callSys } from './call.js';
 import { FdLink } from './link.js';
 import { native } from './native.js';
@@ -120,8 +120,9 @@ export class LightObject<P extends string = string> {
   }
 
   progFd(name: P): number {
+    if (this.#closed) throw new ClosedError(`light object ${this.name}`);
     const fd = this.#progFds.get(name);
-    if (this.#closed || fd === undefined) throw new Error(`program ${name} not loaded in ${this.name}`);
+    if (fd === undefined) throw new Error(`program ${name} not loaded in ${this.name}`);
     return fd;
   }
 

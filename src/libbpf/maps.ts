@@ -5,6 +5,7 @@
 // into JS values (typed()); generated skeletons bring codecs from BTF.
 import { closeSync } from 'node:fs';
 import { callSys } from './call.js';
+import { ClosedError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './native.js';
 
@@ -98,6 +99,8 @@ export abstract class MapElements {
   abstract get type(): number;
   abstract get keySize(): number;
   abstract get valueSize(): number;
+  /** @internal Throws ClosedError once the map's owner is closed. */
+  abstract assertOpen(): void;
 
   /** Whether values are per CPU (lookupPerCpu / updatePerCpu). */
   get perCpu(): boolean {
@@ -147,7 +150,13 @@ export abstract class MapElements {
   }
 
   /** Every key, in the kernel's order (BPF_MAP_GET_NEXT_KEY). */
-  *keys(): Generator<Buffer> {
+  keys(): Generator<Buffer> {
+    // Checked now, not at the first next(): a closed map fails where it is used.
+    this.assertOpen();
+    return this.#keys();
+  }
+
+  *#keys(): Generator<Buffer> {
     let prev: Buffer | null = null;
     for (;;) {
       const next = Buffer.alloc(this.keySize);
@@ -251,6 +260,7 @@ export class TypedMap<K, V> {
   }
 
   #plain(op: string): void {
+    this.#map.assertOpen();
     if (this.#map.perCpu) throw new TypeError(`map ${this.#map.name} is per-CPU: use ${op}PerCpu`);
   }
 
@@ -262,6 +272,7 @@ export class TypedMap<K, V> {
 
   /** One value per possible CPU (per-CPU maps). */
   getPerCpu(key: K): V[] | undefined {
+    this.#map.assertOpen();
     return this.#map.lookupPerCpu(this.#key.encode(key))?.map((v) => this.#value.decode(v));
   }
 
@@ -271,19 +282,26 @@ export class TypedMap<K, V> {
   }
 
   setPerCpu(key: K, values: readonly V[], flags: number = UpdateFlags.Any): void {
+    this.#map.assertOpen();
     this.#map.updatePerCpu(this.#key.encode(key), values.map((v) => this.#value.encode(v)), flags);
   }
 
   delete(key: K): boolean {
+    this.#map.assertOpen();
     return this.#map.delete(this.#key.encode(key));
   }
 
-  *keys(): Generator<K> {
-    for (const k of this.#map.keys()) yield this.#key.decode(k);
+  keys(): Generator<K> {
+    const keys = this.#map.keys();
+    const decode = this.#key.decode;
+    return (function* () {
+      for (const k of keys) yield decode(k);
+    })();
   }
 
   /** Every element, key by key. Not for per-CPU maps. */
   entries(): [K, V][] {
+    this.#plain('entries');
     return [...this.#map.keys()].flatMap((k) => {
       const v = this.#map.lookup(k);
       return v === null ? [] : [[this.#key.decode(k), this.#value.decode(v)] as [K, V]];
@@ -301,10 +319,7 @@ export interface MapCreateOptions {
 export class FdMap extends MapElements implements Disposable {
   #fd: number;
   readonly name: string;
-  readonly type: number;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
+  readonly #info: { type: number; keySize: number; valueSize: number; maxEntries: number };
 
   /** Takes ownership of `fd`, a BPF map fd; the shape comes from the kernel. */
   constructor(fd: number) {
@@ -313,10 +328,7 @@ export class FdMap extends MapElements implements Disposable {
     try {
       const info = mapInfo(fd);
       this.name = info.name;
-      this.type = info.type;
-      this.keySize = info.keySize;
-      this.valueSize = info.valueSize;
-      this.maxEntries = info.maxEntries;
+      this.#info = info;
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -341,8 +353,34 @@ export class FdMap extends MapElements implements Disposable {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw new Error(`map ${this.name} used after close`);
+    this.assertOpen();
     return this.#fd;
+  }
+
+  /** bpf_map_type as a number. */
+  get type(): number {
+    this.assertOpen();
+    return this.#info.type;
+  }
+
+  get keySize(): number {
+    this.assertOpen();
+    return this.#info.keySize;
+  }
+
+  get valueSize(): number {
+    this.assertOpen();
+    return this.#info.valueSize;
+  }
+
+  get maxEntries(): number {
+    this.assertOpen();
+    return this.#info.maxEntries;
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.#fd < 0) throw new ClosedError(`map ${this.name}`);
   }
 
   /** Closes our fd; the map lives on while anything else holds it. */

@@ -151,7 +151,7 @@ function declare() {
       koffi.register(fn, koffi.pointer(sampleFn)),
     unregister: (cb: Pointer) => koffi.unregister(cb as koffiModule.IKoffiRegisteredCallback),
     /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
-    copyOut: (ptr: Pointer, size: number) => Buffer.from(koffi.view(ptr as koffiModule.IKoffiCType, size)),
+    copyOut: (ptr: Pointer, size: number) => Buffer.from(new Uint8Array(koffi.view(ptr as koffiModule.IKoffiCType, size))),
     printFn,
     register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) =>
       koffi.register(fn, koffi.pointer(printFn)),

@@ -3,6 +3,7 @@
 // a copy, synchronously, inside poll() or consume(); a callback returning
 // false (or a call to stop()) ends delivery after the record in hand.
 import { callPtr, callSys } from './call.js';
+import { ClosedError } from './error.js';
 import { native, type Pointer } from './native.js';
 
 /** Receives one record; return false to stop the poll or consume running. */
@@ -75,11 +76,13 @@ export class RingBuffer implements Disposable {
 
   /** Stops delivery: after the record in hand, and for every later poll/consume. */
   stop(): void {
+    this.#live();
     this.#stopped = true;
   }
 
   /** Whether stop() was called or a handler returned false or threw. */
   get stopped(): boolean {
+    this.#live();
     return this.#stopped;
   }
 
@@ -112,7 +115,7 @@ export class RingBuffer implements Disposable {
   }
 
   #live(): Pointer {
-    if (this.#ptr === null) throw new Error(`ring buffer ${this.name} used after close`);
+    if (this.#ptr === null) throw new ClosedError(`ring buffer ${this.name}`);
     return this.#ptr;
   }
 }
