@@ -163,9 +163,16 @@ t.test('links, fd maps, light objects and ring buffers throw ClosedError once re
     attachIter: ['dump_bpf_prog'],
   });
 
-  const rb = new RingBuffer(obj.map('events').fd, () => {}, 'events');
+  const rb = new RingBuffer(obj.map('events').fd, 'events');
   rb.close();
-  await allClosed(t, 'RingBuffer', rb, /^ring buffer events used after close$/, { poll: [0] });
+  const handler = [() => t.fail('no record after close')];
+  await allClosed(t, 'RingBuffer', rb, /^ring buffer events used after close$/, {
+    add: [obj.map('events').fd, 'events'],
+    consume: handler,
+    consumeRaw: handler,
+    run: handler,
+    runRaw: handler,
+  });
 });
 
 t.test('a destroyed skeleton: its links and every variable of its globals views throw ClosedError', async (t) => {
@@ -208,24 +215,33 @@ t.test('a record kept past its callback and past close reads the same bytes', as
   };
   let kept: Buffer | null = null;
   let copy: Buffer | null = null;
-  const rb = new RingBuffer(obj.map('small').fd, (record) => {
-    if (kept === null) {
-      kept = record;
-      copy = Buffer.from(record);
-    }
+  let rawKept: [Buffer, number, number] | null = null;
+  let rawCopy: Buffer | null = null;
+  const rb = new RingBuffer(obj.map('small').fd, 'small');
+  t.equal(produce(10), 10);
+  rb.consume((record) => {
+    kept ??= record;
+    copy ??= Buffer.from(record);
   });
   t.equal(produce(10), 10);
-  rb.consume();
-  // Several laps of the ring over the kept record's bytes.
+  rb.consumeRaw((data, offset, size) => {
+    rawKept ??= [data, offset, size];
+    rawCopy ??= Buffer.from(data.subarray(offset, offset + size));
+  });
+  // Several laps of the ring over the kept records' bytes.
   for (let lap = 0; lap < 5; lap++) {
     t.equal(produce(50), 50);
-    rb.consume();
+    rb.consume(() => {});
   }
+  const rawNow = () => rawKept![0].subarray(rawKept![1], rawKept![1] + rawKept![2]);
+  t.same(rawNow(), rawCopy, 'a raw record: the same bytes after the ring wrapped');
   t.same(kept, copy, 'the same bytes after the ring wrapped');
   rb.close();
   obj.close();
   t.same(kept, copy, 'the same bytes after the consumer and the object closed');
+  t.same(rawNow(), rawCopy, 'a raw record too');
   t.equal(kept!.readBigUInt64LE(0), 0n, 'the first record');
+  t.equal(rawCopy!.readBigUInt64LE(0), 10n, 'the eleventh');
 });
 
 t.test('open, load and close 1,000 times: the fd count and RSS stay flat', async (t) => {

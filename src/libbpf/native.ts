@@ -27,6 +27,12 @@ function loadKoffi(): Koffi {
 
 export type Pointer = unknown;
 
+// <sys/mman.h>
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+export const MAP_FIXED = 0x10;
+
 /** libbpf's soname; ≥ 1.0 guarantees errno-style returns everywhere. */
 export const LIBBPF_SONAME = 'libbpf.so.1';
 
@@ -291,6 +297,22 @@ function declare() {
     if_nametoindex: libc.func('uint32 if_nametoindex(const char *name)'),
     /** flock(2): Node has no binding; the runner locks bpffs directories with it. */
     flock: libc.func('int flock(int fd, int operation)'),
+
+    // ---- ring buffers read in place (ringbuf.ts) ----
+    // libbpf's ring_buffer only multiplexes the rings' fds into one epoll fd;
+    // the records are read from our own mapping of each ring.
+    ring_buffer__add: lib.func(
+      'int ring_buffer__add(ring_buffer *rb, int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx)',
+    ),
+    ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
+    /** mmap(2) giving a pointer, for view(); MAP_FAILED is the address 2^64 - 1. */
+    mmapPointer: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    /** An ArrayBuffer over `size` bytes of native memory (no copy); it must not outlive the memory. */
+    view: (ptr: Pointer, size: number) => koffi.view(ptr as koffiModule.IKoffiCType, size) as ArrayBuffer,
+    eventfd: libc.func('int eventfd(uint32 initval, int flags)'),
+    /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
+    poll: libc.func('int poll(void *fds, uint64 nfds, int timeout)'),
   };
 }
 

@@ -5,7 +5,7 @@ import { callInt, callPtr, callSys } from './call.js';
 import { ClosedError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
-import { native, type Pointer } from './native.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
 
 /** The bpf_object_open_opts of libbpf 1.1 that matter to a caller. */
@@ -246,10 +246,6 @@ export class BpfMap extends MapElements {
     if (ptr === null) throw new Error(`map ${this.name} has no memory image`);
     const page = n.getpagesize();
     const bytes = Math.ceil((Math.ceil(this.valueSize / 8) * 8 * this.maxEntries) / page) * page;
-    const PROT_READ = 1;
-    const PROT_WRITE = 2;
-    const MAP_SHARED = 1;
-    const MAP_FIXED = 0x10;
     const at = n.pointerAddress(ptr);
     const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
     if (got !== at) throw new SysError('mmap', `map memory of ${this.name}`, n.errno());
