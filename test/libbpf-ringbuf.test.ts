@@ -144,13 +144,20 @@ t.test('for await: every record once; close() ends the iteration, an AbortSignal
   t.equal(got, total);
   t.same(seq.errors, [], 'no record lost, duplicated or altered');
 
-  // break left it open: a new iteration goes on where the last one stopped.
-  produce(10);
+  // break leaves it open: what the iteration took from the ring but did not
+  // hand out goes to whatever consumes next, in order.
+  t.equal(produce(100), 100);
   for await (const record of rb.records()) {
     seq.check(record);
-    if (seq.next[0] === BigInt(total + 10)) break;
+    break;
   }
-  t.same(seq.errors, []);
+  t.equal(await rb.wait({ timeoutMs: 0 }), true, 'the rest are there to wait for');
+  t.equal(rb.consume((r) => seq.check(r), { maxRecords: 50 }), 50);
+  for await (const record of rb.records()) {
+    seq.check(record);
+    if (seq.next[0] === BigInt(total + 100)) break;
+  }
+  t.same(seq.errors, [], 'nothing lost between iterations and consume()');
 
   const aborted = rb.records({ signal: AbortSignal.timeout(100) });
   await t.rejects(
@@ -166,6 +173,25 @@ t.test('for await: every record once; close() ends the iteration, an AbortSignal
   for await (const _ of rb.records()) after++;
   t.equal(after, 0, 'close() ended the iteration');
   t.throws(() => rb.records(), ClosedError);
+});
+
+t.test('for await with a slow loop body: the event loop still turns between slices', async (t) => {
+  const { obj, produce } = producer(t);
+  using rb = new RingBuffer(obj.map('records').fd, 'records');
+  const seq = new Sequence();
+  t.equal(produce(3000), 3000);
+  const { ticks, max } = await intervalLateness(async () => {
+    for await (const record of rb) {
+      seq.check(record);
+      const until = performance.now() + 0.05;
+      while (performance.now() < until); // 50 µs of work per record, 150 ms in all
+      if (seq.next[0] === 3000n) break;
+    }
+  });
+  t.same(seq.errors, []);
+  // A slice (2 ms) counts the loop body: one slice for the lot would hold the thread 150 ms.
+  t.ok(ticks >= 8, `a 10 ms interval fired ${ticks} times`);
+  t.ok(max < 60, `max interval lateness ${max.toFixed(1)} ms`);
 });
 
 t.test('run: until close(), or the signal aborts, or a handler throws; the event loop turns under a flood', async (t) => {
