@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { generateSkeleton } from '../src/skelgen.js';
-import { BpfObject, ClosedError, FdLink, FdMap, LightObject, RingBuffer, codecs } from '../src/libbpf/index.js';
+import { BpfObject, ClosedError, FdLink, FdMap, LightObject, PerfBuffer, RingBuffer, codecs } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
 
 const LIBRARY = fixture('library');
@@ -141,7 +141,7 @@ t.test('a closed object: its object, program, map and typed map handles all thro
   await closed(t, 'a key iterator begun before close', mapName, () => it.next());
 });
 
-t.test('links, fd maps, light objects and ring buffers throw ClosedError once released', async (t) => {
+t.test('links, fd maps, light objects, ring and perf buffers throw ClosedError once released', async (t) => {
   using obj = BpfObject.openFile(LIBRARY);
   obj.load();
   const bpfLink = obj.program('on_newtask').attach();
@@ -166,13 +166,13 @@ t.test('links, fd maps, light objects and ring buffers throw ClosedError once re
   const rb = new RingBuffer(obj.map('events').fd, 'events');
   rb.close();
   const handler = [() => t.fail('no record after close')];
-  await allClosed(t, 'RingBuffer', rb, /^ring buffer events used after close$/, {
-    add: [obj.map('events').fd, 'events'],
-    consume: handler,
-    consumeRaw: handler,
-    run: handler,
-    runRaw: handler,
-  });
+  const streamArgs = { consume: handler, consumeRaw: handler, run: handler, runRaw: handler };
+  await allClosed(t, 'RingBuffer', rb, /^ring buffer events used after close$/, { ...streamArgs, add: [obj.map('events').fd, 'events'] });
+  using perfObj = BpfObject.openFile(fixture('perfprod'));
+  perfObj.load();
+  const pb = new PerfBuffer(perfObj.map('events').fd, 'perf');
+  pb.close();
+  await allClosed(t, 'PerfBuffer', pb, /^perf buffer perf used after close$/, streamArgs);
 });
 
 t.test('a destroyed skeleton: its links and every variable of its globals views throw ClosedError', async (t) => {

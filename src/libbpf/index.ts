@@ -17,7 +17,9 @@ export {
 } from './maps.js';
 export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.js';
 export { TcAttachment, type TcAttachPoint } from './tc.js';
-export { RingBuffer, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './ringbuf.js';
+export { RingBuffer } from './ringbuf.js';
+export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
+export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
 export { ErrnoError, LibbpfError, SysError, ClosedError, LibraryMissingError, errnoName, errnoMessage } from './error.js';

@@ -52,6 +52,7 @@ function declare() {
   koffi.opaque('bpf_link');
   koffi.opaque('btf');
   koffi.opaque('ring_buffer');
+  koffi.opaque('perf_buffer');
 
   // Field order and sizes follow struct bpf_object_open_opts of libbpf 1.x;
   // `sz` tells libbpf how much of it we know, so newer libbpfs accept it.
@@ -139,6 +140,10 @@ function declare() {
   });
   // int (*)(void *ctx, void *data, size_t size): one ring buffer record.
   const sampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+
+  // perf_buffer_sample_fn and perf_buffer_lost_fn: one record, or lost records, of one CPU.
+  const perfSampleFn = koffi.proto('void perf_buffer_sample_fn(void *ctx, int cpu, void *data, uint32 size)');
+  const perfLostFn = koffi.proto('void perf_buffer_lost_fn(void *ctx, int cpu, uint64 cnt)');
 
   // int (*)(enum libbpf_print_level, const char *fmt, va_list): the va_list
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
@@ -313,6 +318,20 @@ function declare() {
     eventfd: libc.func('int eventfd(uint32 initval, int flags)'),
     /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
     poll: libc.func('int poll(void *fds, uint64 nfds, int timeout)'),
+
+    // ---- perf buffers (perfbuf.ts): libbpf consumes, a koffi callback per record ----
+    /** Registers JS functions as a perf_buffer_sample_fn and lost_fn; unregister() them after perf_buffer__free. */
+    registerPerfSample: (fn: (ctx: Pointer, cpu: number, data: Pointer, size: number) => void) =>
+      koffi.register(fn, koffi.pointer(perfSampleFn)),
+    registerPerfLost: (fn: (ctx: Pointer, cpu: number, count: number | bigint) => void) =>
+      koffi.register(fn, koffi.pointer(perfLostFn)),
+    perf_buffer__new: lib.func(
+      'perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn *sample_cb, perf_buffer_lost_fn *lost_cb, void *ctx, const void *opts)',
+    ),
+    perf_buffer__epoll_fd: lib.func('int perf_buffer__epoll_fd(const perf_buffer *pb)'),
+    perf_buffer__consume_buffer: lib.func('int perf_buffer__consume_buffer(perf_buffer *pb, size_t buf_idx)'),
+    perf_buffer__buffer_cnt: lib.func('size_t perf_buffer__buffer_cnt(const perf_buffer *pb)'),
+    perf_buffer__free: lib.func('void perf_buffer__free(perf_buffer *pb)'),
   };
 }
 
