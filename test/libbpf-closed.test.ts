@@ -94,6 +94,9 @@ const MAP_ARGS = {
   update: [u32(1), u64(1n)],
   updatePerCpu: [u32(1), [u64(1n)]],
   delete: [u32(1)],
+  lookupAndDelete: [u32(1)],
+  updateBatch: [[u32(1)], [u64(1n)]],
+  deleteBatch: [[u32(1)]],
   typed: [codecs.u32, codecs.u64],
 };
 
@@ -116,11 +119,16 @@ t.test('a closed object: its object, program, map and typed map handles all thro
     attachXdp: [1],
     attachTc: [1, 'ingress'],
     testRun: [Buffer.alloc(64)],
+    attachUprobe: ['/bin/true', 'main'],
+    pin: ['/sys/fs/bpf/never-made'],
+    unpin: ['/sys/fs/bpf/never-made'],
     autoload: [true],
   });
   const mapName = /^map counts of BPF object library used after close$/;
   await allClosed(t, 'BpfMap', counts, mapName, {
     ...MAP_ARGS,
+    pin: ['/sys/fs/bpf/never-made'],
+    unpin: ['/sys/fs/bpf/never-made'],
     mapImage: [false],
     setInitialValue: [Buffer.alloc(8)],
     writeImage: [0, Buffer.alloc(8)],

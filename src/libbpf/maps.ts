@@ -149,6 +149,48 @@ export abstract class MapElements {
     return true;
   }
 
+  /**
+   * The value under `key`, removed in the same step; null when there is
+   * none. For queue and stack maps (no key: an empty one) it pops the next value.
+   */
+  lookupAndDelete(key: Uint8Array): Buffer | null {
+    this.#plain('lookupAndDelete');
+    const value = Buffer.alloc(this.valueSize);
+    const ret: number = native().bpf_map_lookup_and_delete_elem(this.fd, this.#key(key), value);
+    if (ret === -ENOENT) return null;
+    callSys(`look up and delete element in map ${this.name}`, () => ret);
+    return value;
+  }
+
+  /** Stores each of `values` under the key at the same index, in BPF_MAP_UPDATE_BATCH calls. Not for per-CPU maps. */
+  updateBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[], flags: number = UpdateFlags.Any): void {
+    this.#plain('updateBatch');
+    if (keys.length !== values.length) throw new RangeError(`map ${this.name}: ${keys.length} keys for ${values.length} values`);
+    for (const v of values) if (v.length !== this.valueSize) throw new RangeError(`map ${this.name}: value of ${v.length} bytes, expected ${this.valueSize}`);
+    const n = native();
+    const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
+    const valueBytes = Buffer.concat(values.map(asBuffer));
+    const count = [keys.length];
+    const opts = { sz: n.batchOptsSize, elem_flags: BigInt(flags), flags: 0n };
+    callSys(`batch update of map ${this.name}`, () => n.bpf_map_update_batch(this.fd, keyBytes, valueBytes, count, opts));
+  }
+
+  /** Removes every key of `keys` (BPF_MAP_DELETE_BATCH); a missing one fails the call (ENOENT) after those before it. */
+  deleteBatch(keys: readonly Uint8Array[]): void {
+    const n = native();
+    const fd = this.fd;
+    const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
+    const count = [keys.length];
+    const opts = { sz: n.batchOptsSize, elem_flags: 0n, flags: 0n };
+    callSys(`batch delete from map ${this.name}`, () => n.bpf_map_delete_batch(fd, keyBytes, count, opts));
+  }
+
+  /** Makes the map read-only to user space from now on (BPF programs may still write it). */
+  freeze(): void {
+    const fd = this.fd;
+    callSys(`freeze map ${this.name}`, () => native().bpf_map_freeze(fd));
+  }
+
   /** Every key, in the kernel's order (BPF_MAP_GET_NEXT_KEY). */
   keys(): Generator<Buffer> {
     // Checked now, not at the first next(): a closed map fails where it is used.

@@ -145,6 +145,15 @@ function declare() {
   const perfSampleFn = koffi.proto('void perf_buffer_sample_fn(void *ctx, int cpu, void *data, uint32 size)');
   const perfLostFn = koffi.proto('void perf_buffer_lost_fn(void *ctx, int cpu, uint64 cnt)');
 
+  // struct bpf_uprobe_opts of libbpf 1.1 (ends in `size_t :0`: padded to 8).
+  const uprobeOpts = koffi.struct('bpf_uprobe_opts', {
+    sz: 'size_t',
+    ref_ctr_offset: 'size_t',
+    bpf_cookie: 'uint64',
+    retprobe: 'bool',
+    func_name: 'const char *',
+  });
+
   // int (*)(enum libbpf_print_level, const char *fmt, va_list): the va_list
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
   const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
@@ -157,6 +166,7 @@ function declare() {
     batchOptsSize: koffi.sizeof(batchOpts),
     tcHookSize: koffi.sizeof(tcHook),
     tcOptsSize: koffi.sizeof(tcOpts),
+    uprobeOptsSize: koffi.sizeof(uprobeOpts),
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
     registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
       koffi.register(fn, koffi.pointer(sampleFn)),
@@ -332,6 +342,21 @@ function declare() {
     perf_buffer__consume_buffer: lib.func('int perf_buffer__consume_buffer(perf_buffer *pb, size_t buf_idx)'),
     perf_buffer__buffer_cnt: lib.func('size_t perf_buffer__buffer_cnt(const perf_buffer *pb)'),
     perf_buffer__free: lib.func('void perf_buffer__free(perf_buffer *pb)'),
+
+    // ---- uprobes, pins, map freeze and element batches ----
+    bpf_program__attach_uprobe_opts: lib.func(
+      'bpf_link *bpf_program__attach_uprobe_opts(const bpf_program *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)',
+    ),
+    bpf_program__pin: lib.func('int bpf_program__pin(bpf_program *prog, const char *path)'),
+    bpf_program__unpin: lib.func('int bpf_program__unpin(bpf_program *prog, const char *path)'),
+    bpf_map__pin: lib.func('int bpf_map__pin(bpf_map *map, const char *path)'),
+    bpf_map__unpin: lib.func('int bpf_map__unpin(bpf_map *map, const char *path)'),
+    bpf_map_freeze: lib.func('int bpf_map_freeze(int fd)'),
+    bpf_map_lookup_and_delete_elem: lib.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value)'),
+    bpf_map_update_batch: lib.func(
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)',
+    ),
+    bpf_map_delete_batch: lib.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)'),
   };
 }
 

@@ -104,6 +104,37 @@ export class BpfProgram {
     );
   }
 
+  /**
+   * Attaches a uprobe/ (or uretprobe/) program to function `func` of the ELF
+   * file `binaryPath` (an executable or a shared library; libbpf finds the
+   * symbol), in every process or only in `pid`.
+   */
+  attachUprobe(binaryPath: string, func: string, options: { retprobe?: boolean; pid?: number; cookie?: bigint } = {}): BpfLink {
+    const kind = options.retprobe ? 'uretprobe' : 'uprobe';
+    const opts = {
+      sz: native().uprobeOptsSize,
+      ref_ctr_offset: 0,
+      bpf_cookie: options.cookie ?? 0n,
+      retprobe: options.retprobe ?? false,
+      func_name: func,
+    };
+    return this.#attach(`attach ${this.name} as ${kind} on ${func} in ${binaryPath}`, (ptr) =>
+      native().bpf_program__attach_uprobe_opts(ptr, options.pid ?? -1, binaryPath, 0, opts),
+    );
+  }
+
+  /** Pins the loaded program at `path` on a bpffs (libbpf turns dots in the path into underscores). */
+  pin(path: string): void {
+    const ptr = this.#live();
+    callInt(`pin program ${this.name} at ${path}`, () => native().bpf_program__pin(ptr, path));
+  }
+
+  /** Removes the pin at `path`. */
+  unpin(path: string): void {
+    const ptr = this.#live();
+    callInt(`unpin program ${this.name} from ${path}`, () => native().bpf_program__unpin(ptr, path));
+  }
+
   /** Attaches an xdp program to the interface with index `ifindex` (a BPF link: detached with it). */
   attachXdp(ifindex: number): BpfLink {
     return this.#attach(`attach ${this.name} to XDP of ifindex ${ifindex}`, (ptr) => native().bpf_program__attach_xdp(ptr, ifindex));
@@ -249,6 +280,18 @@ export class BpfMap extends MapElements {
     const at = n.pointerAddress(ptr);
     const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
     if (got !== at) throw new SysError('mmap', `map memory of ${this.name}`, n.errno());
+  }
+
+  /** Pins the map at `path` on a bpffs (libbpf turns dots in the path into underscores). */
+  pin(path: string): void {
+    const ptr = this.#live();
+    callInt(`pin map ${this.name} at ${path}`, () => native().bpf_map__pin(ptr, path));
+  }
+
+  /** Removes the map's pin at `path`. */
+  unpin(path: string): void {
+    const ptr = this.#live();
+    callInt(`unpin map ${this.name} from ${path}`, () => native().bpf_map__unpin(ptr, path));
   }
 
   /** Replaces the initial value; only before load. */

@@ -1,0 +1,128 @@
+// What a tracer needs beyond the basics, against the real kernel: uprobes and
+// uretprobes on a function of a small binary this test builds (by path and
+// symbol, as bpf_program__attach_uprobe_opts finds it), pins and unpins of
+// programs and maps, map freeze, lookup-and-delete (including a queue's
+// pop) and batch update and delete.
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfObject, FdMap, LibbpfError, SysError, codecs, mapInfo, objGet, progInfo, withFd } from '../src/libbpf/index.js';
+import { privateBpffs } from './lib/bpffs.js';
+import { fixture } from './lib/fixtures.js';
+
+const BPF_MAP_TYPE_HASH = 1;
+const BPF_MAP_TYPE_ARRAY = 2;
+const BPF_MAP_TYPE_QUEUE = 22;
+const u32 = (n: number) => Buffer.from(codecs.u32.encode(n));
+const u64 = (n: bigint) => Buffer.from(codecs.u64.encode(n));
+
+// target(i) returns i * 10; main calls it once per argument, after a line
+// on stdin if the first argument is "wait".
+const TARGET_C = `
+#include <stdio.h>
+#include <string.h>
+__attribute__((noinline)) int target(int i) { __asm__ volatile(""); return i * 10; }
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "wait")) getchar();
+  for (int i = 1; i < argc; i++) target(i);
+  return 0;
+}
+`;
+
+// Kernels built without CONFIG_UPROBES have no uprobe PMU.
+const uprobes = existsSync('/sys/bus/event_source/devices/uprobe');
+
+t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { skip: uprobes ? false : 'the kernel has no uprobes (no /sys/bus/event_source/devices/uprobe)' }, async (t) => {
+  const dir = mkdtempSync('/tmp/libbpfuprobe');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'target.c'), TARGET_C);
+  const binary = join(dir, 'target');
+  const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, 'target.c')], { encoding: 'utf8' });
+  t.equal(cc.status, 0, cc.stderr);
+
+  using obj = BpfObject.openFile(fixture('uprobe'));
+  obj.load();
+  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  {
+    using call = obj.program('on_call').attachUprobe(binary, 'target');
+    using ret = obj.program('on_return').attachUprobe(binary, 'target', { retprobe: true });
+    t.equal(spawnSync(binary, ['a', 'b', 'c', 'd']).status, 0);
+    t.equal(seen.get(0), 4n, 'the uprobe ran once per call');
+    t.equal(seen.get(1), 100n, 'the uretprobe saw each return value (10 + 20 + 30 + 40)');
+    t.ok(call.info().id > 0 && ret.info().id > 0);
+  }
+  t.equal(spawnSync(binary, ['a']).status, 0);
+  t.equal(seen.get(0), 4n, 'destroyed links see no more calls');
+
+  // Only one process: another one's calls are not counted.
+  const waiting = spawn(binary, ['wait', 'x', 'y'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = new Promise((resolve) => waiting.on('close', resolve));
+  {
+    using _ = obj.program('on_call').attachUprobe(binary, 'target', { pid: waiting.pid });
+    t.equal(spawnSync(binary, ['a', 'b']).status, 0);
+    waiting.stdin.end('\n');
+    t.equal(await exited, 0);
+  }
+  t.equal(seen.get(0), 4n + 3n, 'with pid: only that process\'s three calls');
+  const err = t.throws(() => obj.program('on_call').attachUprobe(binary, 'no_such_function')) as LibbpfError;
+  t.type(err, LibbpfError);
+  t.match(err.message, new RegExp(`^attach on_call as uprobe on no_such_function in ${binary}: E`));
+  t.equal((t.throws(() => obj.program('on_call').attachUprobe(join(dir, 'missing'), 'target')) as LibbpfError).code, 'ENOENT');
+});
+
+t.test('programs and maps pin and unpin; the pins hold the same objects', async (t) => {
+  const { dir } = privateBpffs(t);
+  using obj = BpfObject.openFile(fixture('uprobe'));
+  obj.load();
+  const prog = obj.program('on_call');
+  const map = obj.map('seen');
+  const progPin = join(dir, 'prog');
+  const mapPin = join(dir, 'map');
+  prog.pin(progPin);
+  map.pin(mapPin);
+  t.equal(withFd(objGet(progPin), (fd) => progInfo(fd).id), progInfo(prog.fd).id, 'the program pin holds the program');
+  using pinned = FdMap.fromPin(mapPin);
+  t.equal(mapInfo(pinned.fd).id, mapInfo(map.fd).id, 'the map pin holds the map');
+  prog.unpin(progPin);
+  map.unpin(mapPin);
+  t.notOk(existsSync(progPin) || existsSync(mapPin), 'unpin removes both');
+  const err = t.throws(() => map.unpin(mapPin)) as LibbpfError;
+  t.equal(err.code, 'ENOENT', 'unpinning what is not there says so');
+});
+
+t.test('freeze: user space can no longer write the map, and still reads it', async (t) => {
+  using map = FdMap.create(BPF_MAP_TYPE_ARRAY, 'tracetest_frz', 4, 8, 2);
+  map.update(u32(1), u64(7n));
+  map.freeze();
+  const err = t.throws(() => map.update(u32(1), u64(8n))) as SysError;
+  t.type(err, SysError);
+  t.equal(err.code, 'EPERM');
+  t.same(map.lookup(u32(1)), u64(7n));
+});
+
+t.test('lookupAndDelete: the value, gone in the same step; a queue pops in order', async (t) => {
+  using hash = FdMap.create(BPF_MAP_TYPE_HASH, 'tracetest_lad', 4, 8, 4);
+  hash.update(u32(1), u64(11n));
+  t.same(hash.lookupAndDelete(u32(1)), u64(11n));
+  t.equal(hash.lookup(u32(1)), null, 'deleted');
+  t.equal(hash.lookupAndDelete(u32(1)), null, 'a missing key: null');
+  using queue = FdMap.create(BPF_MAP_TYPE_QUEUE, 'tracetest_q', 0, 8, 4);
+  const none = Buffer.alloc(0);
+  for (const v of [1n, 2n, 3n]) queue.update(none, u64(v));
+  t.same([queue.lookupAndDelete(none), queue.lookupAndDelete(none)], [u64(1n), u64(2n)], 'first in, first out');
+});
+
+t.test('updateBatch and deleteBatch', async (t) => {
+  using map = FdMap.create(BPF_MAP_TYPE_HASH, 'tracetest_bat', 4, 8, 32);
+  const keys = Array.from({ length: 10 }, (_, i) => u32(i));
+  map.updateBatch(keys, keys.map((_, i) => u64(BigInt(i * 100))));
+  const all = () => new Map(map.lookupBatch().map(([k, v]) => [k.readUInt32LE(0), v.readBigUInt64LE(0)]));
+  t.equal(all().size, 10);
+  t.equal(all().get(7), 700n);
+  map.deleteBatch(keys.slice(0, 6));
+  t.same([...all().keys()].sort(), [6, 7, 8, 9]);
+  const err = t.throws(() => map.deleteBatch([u32(0)])) as SysError;
+  t.equal(err.code, 'ENOENT', 'deleting a missing key fails the batch');
+  t.throws(() => map.updateBatch(keys, []), RangeError, 'keys and values must pair up');
+});
