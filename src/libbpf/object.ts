@@ -2,7 +2,9 @@
 // loading into the kernel, attaching, and closing. Mirrors libbpf's
 // bpf_object / bpf_program / bpf_map.
 import { callInt, callPtr, callSys } from './call.js';
-import { ClosedError, SysError } from './error.js';
+import { readFileSync } from 'node:fs';
+import { btfProblem } from './btf-check.js';
+import { ClosedError, LibbpfError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
@@ -346,11 +348,19 @@ export class BpfObject {
     };
   }
 
+  // libbpf 1.1 trusts the offsets and type ids in an object's BTF: a
+  // corrupted one crashes the process. Refuse those first (btf-check.ts).
+  static #checkBtf(image: Buffer, label: string): void {
+    const problem = btfProblem(image);
+    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, 22 /* EINVAL */);
+  }
+
   /** Parses an ELF BPF object held in memory; nothing reaches the kernel yet. */
   static openMem(bytes: Uint8Array, options: OpenOptions = {}): BpfObject {
     const n = native();
     const image = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const label = options.name ?? 'object';
+    BpfObject.#checkBtf(image, label);
     const ptr = callPtr(`open BPF object ${label}`, () => n.bpf_object__open_mem(image, image.length, BpfObject.#opts(options)));
     return new BpfObject(ptr, image);
   }
@@ -358,6 +368,13 @@ export class BpfObject {
   /** Parses an ELF BPF object file; nothing reaches the kernel yet. */
   static openFile(path: string, options: OpenOptions = {}): BpfObject {
     const n = native();
+    let image: Buffer | null = null;
+    try {
+      image = readFileSync(path);
+    } catch {
+      // libbpf says why, as it always has
+    }
+    if (image) BpfObject.#checkBtf(image, path);
     const ptr = callPtr(`open BPF object ${path}`, () => n.bpf_object__open_file(path, BpfObject.#opts(options)));
     return new BpfObject(ptr, null);
   }

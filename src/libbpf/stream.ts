@@ -65,7 +65,7 @@ export interface StreamState {
   closed: boolean;
 }
 
-/** @internal What a stream reads: the rings of a RingBuffer, the CPU buffers of a PerfBuffer. */
+/** What a stream reads: the rings of a RingBuffer, the CPU buffers of a PerfBuffer. */
 export interface RecordSource {
   /** Readable when records may be there (libbpf's epoll fd over the maps). */
   readonly epollFd: number;
