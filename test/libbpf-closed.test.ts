@@ -11,12 +11,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { generateSkeleton } from '../src/skelgen.js';
-import { BpfObject, ClosedError, FdLink, FdMap, LightObject, PerfBuffer, RingBuffer, codecs } from '../src/libbpf/index.js';
+import { BPF_MAP_TYPE_HASH, BpfObject, ClosedError, FdLink, FdMap, LightObject, PerfBuffer, RingBuffer, codecs } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
 
 const LIBRARY = fixture('library');
 const PRODUCER = fixture('ringprod');
-const BPF_MAP_TYPE_HASH = 1;
 
 /** Members that release: idempotent, never ClosedError. */
 const RELEASE = new Set<PropertyKey>(['close', 'destroy', 'detach', Symbol.dispose]);

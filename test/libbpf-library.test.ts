@@ -10,6 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
+  BPF_MAP_TYPE_ARRAY,
+  BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
   BpfObject,
   ErrnoError,
   FdLink,
@@ -34,9 +37,6 @@ import { fixture } from './lib/fixtures.js';
 import { eventually } from './lib/kernel.js';
 
 const LIBRARY = fixture('library');
-const BPF_MAP_TYPE_HASH = 1;
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 // Keys of the fixture's `counts` map.
 const KEY = { tpBtf: 1, rawTp: 2, kprobe: 3, xdp: 4, tc: 5 } as const;
 

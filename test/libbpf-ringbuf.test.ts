@@ -5,7 +5,7 @@
 // while a consumer waits on an idle ring and while records pour in; close()
 // and an AbortSignal end waits and iterations at once.
 import t, { type Test } from 'tap';
-import { BpfObject, ClosedError, FdMap, RingBuffer } from '../src/libbpf/index.js';
+import { BPF_MAP_TYPE_HASH, BpfObject, ClosedError, FdMap, RingBuffer } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
 import { intervalLateness } from './lib/lateness.js';
 
@@ -267,7 +267,7 @@ t.test('several rings in one consumer (ring_buffer__add): one wait, records name
 });
 
 t.test('only ring buffer maps; a failed add leaves the consumer as it was', async (t) => {
-  using hash = FdMap.create(1, 'ringtest_hash', 4, 4, 1);
+  using hash = FdMap.create(BPF_MAP_TYPE_HASH, 'ringtest_hash', 4, 4, 1);
   t.throws(() => new RingBuffer(hash.fd, 'hash'), /open ring buffer hash|not a ring buffer map/);
   const { obj, produce } = producer(t);
   using rb = new RingBuffer(obj.map('records').fd, 'records');

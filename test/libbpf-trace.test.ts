@@ -7,13 +7,23 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject, FdMap, LibbpfError, SysError, codecs, mapInfo, objGet, progInfo, withFd } from '../src/libbpf/index.js';
+import {
+  BPF_MAP_TYPE_ARRAY,
+  BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_QUEUE,
+  BpfObject,
+  FdMap,
+  LibbpfError,
+  SysError,
+  codecs,
+  mapInfo,
+  objGet,
+  progInfo,
+  withFd,
+} from '../src/libbpf/index.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { fixture } from './lib/fixtures.js';
 
-const BPF_MAP_TYPE_HASH = 1;
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_MAP_TYPE_QUEUE = 22;
 const u32 = (n: number) => Buffer.from(codecs.u32.encode(n));
 const u64 = (n: bigint) => Buffer.from(codecs.u64.encode(n));
 

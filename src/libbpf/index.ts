@@ -41,7 +41,6 @@ export {
   mapIds,
   linkIds,
   withFd,
-  BPF_LINK_TYPE_ITER,
   type ProgInfo,
   type MapInfo,
   type LinkInfo,
@@ -52,3 +51,4 @@ export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueTy
 export { objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
 export { ifindex } from './netif.js';
+export * from './uapi.js';

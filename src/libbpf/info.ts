@@ -34,12 +34,11 @@ export interface MapInfo {
 
 export interface LinkInfo {
   id: number;
-  /** bpf_link_type (BPF_LINK_TYPE_ITER is 4) */
+  /** bpf_link_type (BPF_LINK_TYPE_ITER, ...: see uapi.ts) */
   type: number;
   progId: number;
 }
 
-export const BPF_LINK_TYPE_ITER = 4;
 
 function cString(buf: Buffer, offset: number, len: number): string {
   const end = buf.indexOf(0, offset);

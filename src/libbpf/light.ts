@@ -9,6 +9,7 @@ import { ClosedError, SysError } from './error.js';
 import { callSys } from './call.js';
 import { FdLink } from './link.js';
 import { native } from './native.js';
+import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './uapi.js';
 
 /** A loader recorded for one set of programs. */
 export interface LightVariant {
@@ -30,9 +31,7 @@ export interface LightSpec<P extends string = string, V extends string = string>
   readonly variants: Readonly<Record<V, LightVariant>>;
 }
 
-// Constants from the uapi.
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_PROG_TYPE_SYSCALL = 31;
+// A program flag of the uapi (a #define: not among uapi.ts's enums).
 const BPF_F_SLEEPABLE = 1 << 4;
 
 // struct bpf_loader_ctx { u32 sz, flags, log_level, log_size; u64 log_buf; },

@@ -7,8 +7,8 @@ import { callInt, callSys } from './call.js';
 import { ClosedError } from './error.js';
 import { linkFdById, linkInfo, objGet, objPin, type LinkInfo } from './info.js';
 import { native, type Pointer } from './native.js';
+import { BPF_TRACE_ITER } from './uapi.js';
 
-const BPF_TRACE_ITER = 28; // enum bpf_attach_type
 
 /** What the runner needs of a link, however it was made (BpfLink, FdLink). */
 export interface PinnableLink {

@@ -8,6 +8,7 @@ import { callSys } from './call.js';
 import { ClosedError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './native.js';
+import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './uapi.js';
 
 /** bpf_map_update_elem flags. */
 export const UpdateFlags = {
@@ -21,12 +22,12 @@ export const UpdateFlags = {
   Lock: 4,
 } as const;
 
-/** bpf_map_type values of the per-CPU maps. */
+/** The per-CPU map types. */
 const PERCPU_TYPES: ReadonlySet<number> = new Set([
-  5, // BPF_MAP_TYPE_PERCPU_HASH
-  6, // BPF_MAP_TYPE_PERCPU_ARRAY
-  10, // BPF_MAP_TYPE_LRU_PERCPU_HASH
-  21, // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+  BPF_MAP_TYPE_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_MAP_TYPE_LRU_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
 ]);
 
 const ENOENT = 2;
@@ -377,7 +378,7 @@ export class FdMap extends MapElements implements Disposable {
     }
   }
 
-  /** Creates a map (bpf_map_create); bpf_map_type as a number (BPF_MAP_TYPE_HASH is 1). */
+  /** Creates a map (bpf_map_create) of `type`, a bpf_map_type (BPF_MAP_TYPE_HASH, ...: see uapi.ts). */
   static create(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, options: MapCreateOptions = {}): FdMap {
     const n = native();
     const opts = { sz: n.mapCreateOptsSize, map_flags: options.flags ?? 0 };

@@ -47,7 +47,7 @@ export class BpfProgram {
     return this.#ptr;
   }
 
-  /** bpf_prog_type as a number (BPF_PROG_TYPE_TRACING is 26). */
+  /** A bpf_prog_type (BPF_PROG_TYPE_TRACING, ...: see uapi.ts). */
   get type(): number {
     return native().bpf_program__type(this.#live());
   }
