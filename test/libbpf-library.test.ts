@@ -17,6 +17,8 @@ import {
   ErrnoError,
   FdLink,
   FdMap,
+  KeyExistsError,
+  KeyNotFoundError,
   LibbpfError,
   RingBuffer,
   SysError,
@@ -109,11 +111,14 @@ t.test('maps: lookup, update with flags, delete, keys, batch lookup, codecs', as
   map.update(u32(1), u64(10n));
   t.same(map.lookup(u32(1)), u64(10n));
   const exists = t.throws(() => map.update(u32(1), u64(11n), UpdateFlags.NoExist)) as SysError;
+  t.type(exists, KeyExistsError, 'a present key is its own error');
   t.type(exists, SysError);
   t.type(exists, ErrnoError);
   t.equal(exists.code, 'EEXIST');
   t.match(exists.message, /^update element in map fd \d+: EEXIST \(file already exists\)$/);
-  t.equal((t.throws(() => map.update(u32(2), u64(2n), UpdateFlags.Exist)) as SysError).code, 'ENOENT');
+  const missing = t.throws(() => map.update(u32(2), u64(2n), UpdateFlags.Exist)) as SysError;
+  t.type(missing, KeyNotFoundError, 'so is a missing one');
+  t.equal(missing.code, 'ENOENT');
   map.update(u32(1), u64(11n), UpdateFlags.Exist);
   for (let k = 2; k <= 12; k++) map.update(u32(k), u64(BigInt(k * 100)), UpdateFlags.NoExist);
   t.throws(() => map.update(u32(1), Buffer.alloc(4)), RangeError, 'a value of the wrong size is refused before the kernel');

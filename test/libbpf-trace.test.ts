@@ -13,6 +13,7 @@ import {
   BPF_MAP_TYPE_QUEUE,
   BpfObject,
   FdMap,
+  KeyNotFoundError,
   LibbpfError,
   SysError,
   codecs,
@@ -133,6 +134,7 @@ t.test('updateBatch and deleteBatch', async (t) => {
   map.deleteBatch(keys.slice(0, 6));
   t.same([...all().keys()].sort(), [6, 7, 8, 9]);
   const err = t.throws(() => map.deleteBatch([u32(0)])) as SysError;
-  t.equal(err.code, 'ENOENT', 'deleting a missing key fails the batch');
+  t.type(err, KeyNotFoundError, 'deleting a missing key fails the batch');
+  t.equal(err.code, 'ENOENT');
   t.throws(() => map.updateBatch(keys, []), RangeError, 'keys and values must pair up');
 });

@@ -89,6 +89,26 @@ export class SysError extends ErrnoError {
 }
 
 /**
+ * The key is not in the map: an update with UpdateFlags.Exist, a batch
+ * delete. (A lookup of a missing key is not an error: null or undefined.)
+ * A SysError with code ENOENT, so checks of the code keep working.
+ */
+export class KeyNotFoundError extends SysError {
+  constructor(op: string) {
+    super('bpf', op, 2 /* ENOENT */);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+/** The key is already in the map: an update with UpdateFlags.NoExist. A SysError with code EEXIST. */
+export class KeyExistsError extends SysError {
+  constructor(op: string) {
+    super('bpf', op, 17 /* EEXIST */);
+    this.name = 'KeyExistsError';
+  }
+}
+
+/**
  * A handle used after it, or what it belongs to, was released: a program or
  * map of a closed BpfObject, a destroyed link, a closed FdMap, LightObject or
  * RingBuffer. Thrown before anything native is touched, so a closed handle

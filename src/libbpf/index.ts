@@ -22,7 +22,7 @@ export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
 export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
-export { ErrnoError, LibbpfError, SysError, ClosedError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
+export { ErrnoError, LibbpfError, SysError, ClosedError, KeyNotFoundError, KeyExistsError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
 export { kernelHasFunction } from './btf.js';
 export {

@@ -5,7 +5,7 @@
 // into JS values (typed()); generated skeletons bring codecs from BTF.
 import { closeSync } from 'node:fs';
 import { callSys } from './call.js';
-import { ClosedError } from './error.js';
+import { ClosedError, KeyExistsError, KeyNotFoundError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './native.js';
 import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './uapi.js';
@@ -14,9 +14,9 @@ import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_P
 export const UpdateFlags = {
   /** Create or replace (BPF_ANY). */
   Any: 0,
-  /** Create only; EEXIST if the key is there (BPF_NOEXIST). */
+  /** Create only; KeyExistsError (EEXIST) if the key is there (BPF_NOEXIST). */
   NoExist: 1,
-  /** Replace only; ENOENT if the key is not there (BPF_EXIST). */
+  /** Replace only; KeyNotFoundError (ENOENT) if the key is not there (BPF_EXIST). */
   Exist: 2,
   /** Take the value's bpf_spin_lock (BPF_F_LOCK). */
   Lock: 4,
@@ -31,7 +31,15 @@ const PERCPU_TYPES: ReadonlySet<number> = new Set([
 ]);
 
 const ENOENT = 2;
+const EEXIST = 17;
 const ENOSPC = 28;
+
+/** The result of an element call that names a key: a missing or present key is its own error. */
+function keyed(op: string, ret: number): number {
+  if (ret === -ENOENT) throw new KeyNotFoundError(op);
+  if (ret === -EEXIST) throw new KeyExistsError(op);
+  return callSys(op, () => ret);
+}
 
 let cpus: number | undefined;
 
@@ -86,7 +94,7 @@ export function mapLookup(fd: number, key: Uint8Array, valueSize: number): Buffe
 
 /** Stores `value` under `key` in the map behind `fd` (flags: UpdateFlags). */
 export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number = UpdateFlags.Any): void {
-  callSys(`update element in map fd ${fd}`, () => native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
+  keyed(`update element in map fd ${fd}`, native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
 }
 
 /**
@@ -173,7 +181,7 @@ export abstract class MapElements {
     const valueBytes = Buffer.concat(values.map(asBuffer));
     const count = [keys.length];
     const opts = { sz: n.batchOptsSize, elem_flags: BigInt(flags), flags: 0n };
-    callSys(`batch update of map ${this.name}`, () => n.bpf_map_update_batch(this.fd, keyBytes, valueBytes, count, opts));
+    keyed(`batch update of map ${this.name}`, n.bpf_map_update_batch(this.fd, keyBytes, valueBytes, count, opts));
   }
 
   /** Removes every key of `keys` (BPF_MAP_DELETE_BATCH); a missing one fails the call (ENOENT) after those before it. */
@@ -183,7 +191,7 @@ export abstract class MapElements {
     const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
     const count = [keys.length];
     const opts = { sz: n.batchOptsSize, elem_flags: 0n, flags: 0n };
-    callSys(`batch delete from map ${this.name}`, () => n.bpf_map_delete_batch(fd, keyBytes, count, opts));
+    keyed(`batch delete from map ${this.name}`, n.bpf_map_delete_batch(fd, keyBytes, count, opts));
   }
 
   /** Makes the map read-only to user space from now on (BPF programs may still write it). */
