@@ -119,6 +119,8 @@ t.test('a closed object: its object, program, map and typed map handles all thro
     attachTc: [1, 'ingress'],
     testRun: [Buffer.alloc(64)],
     attachUprobe: ['/bin/true', 'main'],
+    attachPerfEvent: [0],
+    attachCgroup: [0],
     pin: ['/sys/fs/bpf/never-made'],
     unpin: ['/sys/fs/bpf/never-made'],
     autoload: [true],

@@ -1,11 +1,12 @@
 // What a tracer needs beyond the basics, against the real kernel: uprobes and
 // uretprobes on a function of a small binary this test builds (by path and
-// symbol, as bpf_program__attach_uprobe_opts finds it), pins and unpins of
-// programs and maps, map freeze, lookup-and-delete (including a queue's
-// pop) and batch update and delete.
+// symbol, as bpf_program__attach_uprobe_opts finds it), a perf_event program
+// sampling the CPU clock, a cgroup program on a cgroup this test makes, pins
+// and unpins of programs and maps, map freeze, lookup-and-delete (including
+// a queue's pop) and batch update and delete.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BPF_MAP_TYPE_ARRAY,
@@ -15,8 +16,11 @@ import {
   FdMap,
   KeyNotFoundError,
   LibbpfError,
+  PerfSoftware,
+  PerfType,
   SysError,
   codecs,
+  openPerfEvent,
   mapInfo,
   objGet,
   progInfo,
@@ -52,7 +56,7 @@ t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { s
   const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, 'target.c')], { encoding: 'utf8' });
   t.equal(cc.status, 0, cc.stderr);
 
-  using obj = BpfObject.openFile(fixture('uprobe'));
+  using obj = BpfObject.openFile(fixture('tracer'));
   obj.load();
   const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
   {
@@ -82,9 +86,52 @@ t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { s
   t.equal((t.throws(() => obj.program('on_call').attachUprobe(join(dir, 'missing'), 'target')) as LibbpfError).code, 'ENOENT');
 });
 
+t.test('a perf_event program samples the CPU clock of this thread', async (t) => {
+  using obj = BpfObject.openFile(fixture('tracer'));
+  obj.load();
+  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  const perfFd = openPerfEvent({ type: PerfType.Software, config: PerfSoftware.CpuClock, frequency: 1000, pid: 0 });
+  {
+    using _ = obj.program('on_sample').attachPerfEvent(perfFd);
+    closeSync(perfFd); // the link holds its own
+    const until = performance.now() + 300;
+    while (performance.now() < until); // 300 ms on the CPU, sampled at 1 kHz
+  }
+  const samples = seen.get(2) ?? 0n;
+  t.ok(samples >= 30n, `the program ran on samples (${samples} in 300 ms at 1 kHz)`);
+  const err = t.throws(() => openPerfEvent({ pid: -1, cpu: -1 })) as SysError;
+  t.type(err, SysError);
+  t.equal(err.code, 'EINVAL', 'every process on every CPU is not a perf event');
+});
+
+t.test('a cgroup program refuses sockets to the processes of its cgroup, and only those', async (t) => {
+  const root = '/sys/fs/cgroup/unified';
+  const dir = mkdtempSync(join(root, 'libbpftest'));
+  t.teardown(() => rmdirSync(dir));
+  using obj = BpfObject.openFile(fixture('tracer'));
+  obj.load();
+  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  const cgroupFd = openSync(dir, 'r');
+  // bash opens a TCP socket for a redirection from /dev/tcp: here, to a closed port.
+  const connect = (inCgroup: boolean) =>
+    spawnSync('bash', ['-c', `${inCgroup ? `echo $$ > ${dir}/cgroup.procs && ` : ''}exec 3<>/dev/tcp/127.0.0.1/9`], { encoding: 'utf8' });
+  {
+    using _ = obj.program('refuse_socket').attachCgroup(cgroupFd);
+    closeSync(cgroupFd);
+    const inside = connect(true);
+    t.not(inside.status, 0);
+    t.match(inside.stderr, /Operation not permitted/, 'inside the cgroup: no socket');
+    t.equal(seen.get(3), 1n, 'the program refused one');
+    const outside = connect(false);
+    t.match(outside.stderr, /Connection refused/, 'outside it: a socket, and the port is closed');
+    t.equal(seen.get(3), 1n);
+  }
+  t.match(connect(true).stderr, /Connection refused/, 'once the link is gone, sockets again');
+});
+
 t.test('programs and maps pin and unpin; the pins hold the same objects', async (t) => {
   const { dir } = privateBpffs(t);
-  using obj = BpfObject.openFile(fixture('uprobe'));
+  using obj = BpfObject.openFile(fixture('tracer'));
   obj.load();
   const prog = obj.program('on_call');
   const map = obj.map('seen');

@@ -19,6 +19,7 @@ export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.j
 export { TcAttachment, type TcAttachPoint } from './tc.js';
 export { RingBuffer } from './ringbuf.js';
 export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
+export { openPerfEvent, PerfType, PerfSoftware, type PerfEventOptions } from './perfevent.js';
 export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';

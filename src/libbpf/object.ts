@@ -137,6 +137,19 @@ export class BpfProgram {
     callInt(`unpin program ${this.name} from ${path}`, () => native().bpf_program__unpin(ptr, path));
   }
 
+  /**
+   * Attaches a perf_event program to the perf event behind `perfFd` (from
+   * openPerfEvent, say); the link owns a copy of the fd, close yours when you like.
+   */
+  attachPerfEvent(perfFd: number): BpfLink {
+    return this.#attach(`attach ${this.name} to perf event fd ${perfFd}`, (ptr) => native().bpf_program__attach_perf_event(ptr, perfFd));
+  }
+
+  /** Attaches a cgroup program (cgroup/skb, cgroup/sock_create, ...) to the cgroup v2 directory behind `cgroupFd`. */
+  attachCgroup(cgroupFd: number): BpfLink {
+    return this.#attach(`attach ${this.name} to cgroup fd ${cgroupFd}`, (ptr) => native().bpf_program__attach_cgroup(ptr, cgroupFd));
+  }
+
   /** Attaches an xdp program to the interface with index `ifindex` (a BPF link: detached with it). */
   attachXdp(ifindex: number): BpfLink {
     return this.#attach(`attach ${this.name} to XDP of ifindex ${ifindex}`, (ptr) => native().bpf_program__attach_xdp(ptr, ifindex));
