@@ -129,6 +129,22 @@ t.test('a cgroup program refuses sockets to the processes of its cgroup, and onl
   t.match(connect(true).stderr, /Connection refused/, 'once the link is gone, sockets again');
 });
 
+t.test('a tracepoint program, by category and name and as its section says', async (t) => {
+  // libbpf reads tracepoint ids from tracefs, which this machine does not
+  // mount: the attaching runs in a private mount namespace that mounts it
+  // (gone with the namespace).
+  const r = spawnSync(
+    'unshare',
+    ['-m', 'sh', '-c', `mount -t tracefs nodev /sys/kernel/tracing && exec ${process.execPath} build/run.mjs test/lib/tracepoint-child.ts ${fixture('tracer')}`],
+    { encoding: 'utf8' },
+  );
+  t.equal(r.status, 0, r.stderr);
+  const { counts, section } = JSON.parse(r.stdout || '{}') as { counts: number[]; section: string };
+  t.equal(section, 'tracepoint/task/task_newtask');
+  t.ok(counts[0]! >= 3, `attachTracepoint('task', 'task_newtask'): ${counts[0]} new tasks seen for 3 forks`);
+  t.ok(counts[1]! >= 3, `attach(): ${counts[1]} new tasks seen for 3 forks`);
+});
+
 t.test('programs and maps pin and unpin; the pins hold the same objects', async (t) => {
   const { dir } = privateBpffs(t);
   using obj = BpfObject.openFile(fixture('tracer'));
