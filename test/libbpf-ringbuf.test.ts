@@ -117,7 +117,12 @@ t.test('wait: off the main thread; false on timeout, true when records come, fal
   t.ok(performance.now() - started < 1000, 'soon after they came');
   t.equal(rb.consume(() => {}), 3);
 
-  const waiting = rb.wait();
+  // Two waits at once share one poll; each keeps its own timeout.
+  const endless = rb.wait();
+  const started2 = performance.now();
+  t.equal(await rb.wait({ timeoutMs: 100 }), false, 'a second wait times out on its own');
+  t.ok(performance.now() - started2 < 1000, 'after its 100 ms, not the first one\'s');
+  const waiting = endless;
   const closedAt = performance.now();
   setTimeout(() => rb.close(), 20);
   t.equal(await waiting, false, 'close() ends a wait without limit');

@@ -161,7 +161,15 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
     // Records there (or one reserved, not yet submitted): still let the event loop turn once.
     const queued = this.#queue.head < this.#queue.records.length;
     if (queued || this.#source.pending()) return yieldToEventLoop().then(() => true);
-    const waited = (this.#waiting ??= this.#poll(options.timeoutMs ?? -1));
+    let waited: Promise<boolean>;
+    if (this.#waiting === null) waited = this.#waiting = this.#poll(options.timeoutMs ?? -1);
+    else if (options.timeoutMs === undefined) waited = this.#waiting;
+    else {
+      // A poll already in flight (another waiter's) may outlast this one's timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, options.timeoutMs, false)));
+      waited = Promise.race([this.#waiting, timedOut]).finally(() => clearTimeout(timer));
+    }
     if (!signal) return waited;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
