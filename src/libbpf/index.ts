@@ -3,6 +3,7 @@
 import './dispose.js';
 
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
+export type { OpenObject, LoadedObject, OpenProgram, LoadedProgram, OpenMap, LoadedMap } from './lifecycle.js';
 export {
   MapElements,
   FdMap,

@@ -4,6 +4,7 @@
 import { callInt, callPtr, callSys } from './call.js';
 import { readFileSync } from 'node:fs';
 import { btfProblem } from './btf-check.js';
+import { asLoaded, type LoadedObject, type OpenObject } from './lifecycle.js';
 import { ClosedError, LibbpfError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
@@ -392,10 +393,21 @@ export class BpfObject {
     return new BpfObject(ptr, null);
   }
 
-  /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier). */
-  load(): void {
+  /**
+   * Opens an ELF BPF object from a file path or from memory as an OpenObject:
+   * what may only happen before or after load is checked at compile time
+   * (lifecycle.ts). The object is this class's; only its type differs.
+   */
+  static open(source: string | Uint8Array, options: OpenOptions = {}): OpenObject {
+    const obj = typeof source === 'string' ? BpfObject.openFile(source, options) : BpfObject.openMem(source, options);
+    return obj as unknown as OpenObject;
+  }
+
+  /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier); returns the object, typed as loaded. */
+  load(): LoadedObject {
     const ptr = this.assertOpen();
     callInt(`load BPF object ${this.name}`, () => native().bpf_object__load(ptr));
+    return asLoaded(this);
   }
 
   program(name: string): BpfProgram {
