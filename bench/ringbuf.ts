@@ -47,6 +47,8 @@ export interface RingResult {
   rounds: number;
   /** Records per CPU second, per consumer id. */
   rates: Record<Consumer['id'], Summary>;
+  /** With no consumer at all: what the machine's scheduling alone costs. */
+  baseline: Lateness;
   idle: Lateness;
   flowing: Lateness & { rate: number };
   rss: { records: number; startMiB: number; peakMiB: number; growthMiB: number };
@@ -157,6 +159,10 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
       if (round > 0) log(`ring buffer: round ${round}: ${CONSUMERS.map((k) => `${k.id} ${(samples[k.id].at(-1)! / 1e6).toFixed(2)}M/s`).join(', ')}`);
     }
 
+    // Nothing at all for 2 s: the machine's own share of the lateness.
+    const baseline = await lateness(() => new Promise((resolve) => setTimeout(resolve, 2000)));
+    log(`ring buffer: baseline interval lateness p99 ${baseline.p99.toFixed(2)} ms`);
+
     // An idle ring: the consumer waits (off the main thread) for 2 s.
     const idle = await lateness(async () => {
       const rb = new RingBuffer(mapFd, 'records');
@@ -200,6 +206,7 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
       records: s.records,
       rounds: s.rounds,
       rates: Object.fromEntries(CONSUMERS.map((k) => [k.id, summarize(samples[k.id])])) as Record<Consumer['id'], Summary>,
+      baseline,
       idle,
       flowing: { ...flowing, rate: flowRate },
       rss: { records: s.rssRecords, startMiB: startRss / MiB, peakMiB: peakRss / MiB, growthMiB: (peakRss - startRss) / MiB },

@@ -61,6 +61,7 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   for (const row of ['C libbpf `ring_buffer__poll` (reference)', '`rb.runRaw((data, offset, size) => …)`', '`rb.run((record) => …)`', '`for await (const record of rb)`']) {
     t.match(md, new RegExp(`^\\| ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [\\d.]+M \\([\\d.]+M–[\\d.]+M\\) \\| \\d+ \\| 1/[\\d.]+ \\|`, 'm'), `ring row ${row}`);
   }
+  t.match(md, /^\| nothing \(baseline\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \|$/m, 'baseline lateness');
   t.match(md, /^\| waiting on an idle ring \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| p99 ≤ 5 ms: /m, 'idle lateness');
   t.match(md, /^\| records flowing at ~1M\/s \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| p99 ≤ 5 ms: /m, 'flowing lateness');
   t.match(md, /^RSS over 50,000 records through `for await`/m, 'RSS growth');
