@@ -119,6 +119,7 @@ t.test('a closed object: its object, program, map and typed map handles all thro
     attachTc: [1, 'ingress'],
     testRun: [Buffer.alloc(64)],
     attachUprobe: ['/bin/true', 'main'],
+    attachUsdt: ['/bin/true', 'p', 'n'],
     attachPerfEvent: [0],
     attachCgroup: [0],
     pin: ['/sys/fs/bpf/never-made'],

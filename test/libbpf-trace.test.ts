@@ -86,6 +86,56 @@ t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { s
   t.equal((t.throws(() => obj.program('on_call').attachUprobe(join(dir, 'missing'), 'target')) as LibbpfError).code, 'ENOENT');
 });
 
+// A USDT probe as <sys/sdt.h>'s STAP_PROBE makes one (without arguments): a
+// nop, and a .note.stapsdt entry naming it, written out here so the test
+// needs no systemtap headers.
+const USDT_C = `
+#define PROBE(provider, name) __asm__ __volatile__ ( \\
+  "990: nop\\n" \\
+  ".pushsection .note.stapsdt,\\"?\\",\\"note\\"\\n" \\
+  ".balign 4\\n" \\
+  ".4byte 992f-991f, 994f-993f, 3\\n" \\
+  "991: .asciz \\"stapsdt\\"\\n" \\
+  "992: .balign 4\\n" \\
+  "993: .8byte 990b\\n" \\
+  ".8byte _.stapsdt.base\\n" \\
+  ".8byte 0\\n" \\
+  ".asciz \\"" #provider "\\"\\n" \\
+  ".asciz \\"" #name "\\"\\n" \\
+  ".asciz \\"\\"\\n" \\
+  "994: .balign 4\\n" \\
+  ".popsection\\n" \\
+  ".ifndef _.stapsdt.base\\n" \\
+  ".pushsection .stapsdt.base,\\"aG\\",\\"progbits\\",.stapsdt.base,comdat\\n" \\
+  ".weak _.stapsdt.base\\n" \\
+  ".hidden _.stapsdt.base\\n" \\
+  "_.stapsdt.base: .space 1\\n" \\
+  ".size _.stapsdt.base, 1\\n" \\
+  ".popsection\\n" \\
+  ".endif\\n")
+int main(int argc, char **argv) { for (int i = 1; i < argc; i++) PROBE(libbpftest, tick); return 0; }
+`;
+
+t.test('a USDT program on a probe of a binary, by provider and name', { skip: uprobes ? false : 'the kernel has no uprobes (USDT probes are uprobes)' }, async (t) => {
+  const dir = mkdtempSync('/tmp/libbpfusdt');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'probed.c'), USDT_C);
+  const binary = join(dir, 'probed');
+  const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, 'probed.c')], { encoding: 'utf8' });
+  t.equal(cc.status, 0, cc.stderr);
+  using obj = BpfObject.openFile(fixture('tracer'));
+  obj.load();
+  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  {
+    using _ = obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'tick');
+    t.equal(spawnSync(binary, ['a', 'b', 'c']).status, 0);
+  }
+  t.equal(seen.get(5), 3n, 'the program ran at each hit of the probe');
+  const err = t.throws(() => obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'no_such_probe')) as LibbpfError;
+  t.type(err, LibbpfError);
+  t.match(err.message, new RegExp(`^attach on_tick to USDT libbpftest:no_such_probe in ${binary}: E`));
+});
+
 t.test('a perf_event program samples the CPU clock of this thread', async (t) => {
   using obj = BpfObject.openFile(fixture('tracer'));
   obj.load();

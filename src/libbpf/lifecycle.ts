@@ -17,6 +17,7 @@ export type OpenProgram = Omit<
   | 'attachTracepoint'
   | 'attachKprobe'
   | 'attachUprobe'
+  | 'attachUsdt'
   | 'attachPerfEvent'
   | 'attachCgroup'
   | 'attachXdp'

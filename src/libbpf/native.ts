@@ -358,6 +358,9 @@ function declare() {
     ),
     bpf_map_delete_batch: lib.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)'),
     bpf_program__attach_perf_event: lib.func('bpf_link *bpf_program__attach_perf_event(const bpf_program *prog, int pfd)'),
+    bpf_program__attach_usdt: lib.func(
+      'bpf_link *bpf_program__attach_usdt(const bpf_program *prog, int pid, const char *binary_path, const char *usdt_provider, const char *usdt_name, const void *opts)',
+    ),
     bpf_program__attach_cgroup: lib.func('bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)'),
     /** perf_event_open(2), which libc does not wrap: syscall(2) with its number. */
     syscallPerfEventOpen: libc.func('long syscall(long number, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),

@@ -126,6 +126,17 @@ export class BpfProgram {
     );
   }
 
+  /**
+   * Attaches a usdt program (written with usdt.bpf.h's BPF_USDT) to the USDT
+   * probe `provider`:`name` of the ELF file `binaryPath` (its .note.stapsdt),
+   * in every process or only in `pid`.
+   */
+  attachUsdt(binaryPath: string, provider: string, name: string, options: { pid?: number } = {}): BpfLink {
+    return this.#attach(`attach ${this.name} to USDT ${provider}:${name} in ${binaryPath}`, (ptr) =>
+      native().bpf_program__attach_usdt(ptr, options.pid ?? -1, binaryPath, provider, name, null),
+    );
+  }
+
   /** Pins the loaded program at `path` on a bpffs (libbpf turns dots in the path into underscores). */
   pin(path: string): void {
     const ptr = this.#live();
