@@ -4,7 +4,7 @@
 // sampling the CPU clock, a cgroup program on a cgroup this test makes, pins
 // and unpins of programs and maps, map freeze, lookup-and-delete (including
 // a queue's pop) and batch update and delete.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,20 +45,31 @@ int main(int argc, char **argv) {
 }
 `;
 
+/** `source` compiled with gcc into a temporary directory the test removes; returns the binary's path. */
+function compile(t: Test, name: string, source: string): string {
+  const dir = mkdtempSync('/tmp/libbpftrace');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, `${name}.c`), source);
+  const binary = join(dir, name);
+  const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, `${name}.c`)], { encoding: 'utf8' });
+  t.equal(cc.status, 0, cc.stderr);
+  return binary;
+}
+
+/** The tracer fixture, loaded, and its `seen` counters; closed when the test ends. */
+function tracer(t: Test) {
+  const obj = BpfObject.openFile(fixture('tracer'));
+  t.teardown(() => obj.close());
+  obj.load();
+  return { obj, seen: obj.map('seen').typed(codecs.u32, codecs.u64) };
+}
+
 // Kernels built without CONFIG_UPROBES have no uprobe PMU.
 const uprobes = existsSync('/sys/bus/event_source/devices/uprobe');
 
 t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { skip: uprobes ? false : 'the kernel has no uprobes (no /sys/bus/event_source/devices/uprobe)' }, async (t) => {
-  const dir = mkdtempSync('/tmp/libbpfuprobe');
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'target.c'), TARGET_C);
-  const binary = join(dir, 'target');
-  const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, 'target.c')], { encoding: 'utf8' });
-  t.equal(cc.status, 0, cc.stderr);
-
-  using obj = BpfObject.openFile(fixture('tracer'));
-  obj.load();
-  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  const binary = compile(t, 'target', TARGET_C);
+  const { obj, seen } = tracer(t);
   {
     using call = obj.program('on_call').attachUprobe(binary, 'target');
     using ret = obj.program('on_return').attachUprobe(binary, 'target', { retprobe: true });
@@ -83,7 +94,7 @@ t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { s
   const err = t.throws(() => obj.program('on_call').attachUprobe(binary, 'no_such_function')) as LibbpfError;
   t.type(err, LibbpfError);
   t.match(err.message, new RegExp(`^attach on_call as uprobe on no_such_function in ${binary}: E`));
-  t.equal((t.throws(() => obj.program('on_call').attachUprobe(join(dir, 'missing'), 'target')) as LibbpfError).code, 'ENOENT');
+  t.equal((t.throws(() => obj.program('on_call').attachUprobe(`${binary}-missing`, 'target')) as LibbpfError).code, 'ENOENT');
 });
 
 // A USDT probe as <sys/sdt.h>'s STAP_PROBE makes one (without arguments): a
@@ -117,15 +128,8 @@ int main(int argc, char **argv) { for (int i = 1; i < argc; i++) PROBE(libbpftes
 `;
 
 t.test('a USDT program on a probe of a binary, by provider and name', { skip: uprobes ? false : 'the kernel has no uprobes (USDT probes are uprobes)' }, async (t) => {
-  const dir = mkdtempSync('/tmp/libbpfusdt');
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'probed.c'), USDT_C);
-  const binary = join(dir, 'probed');
-  const cc = spawnSync('gcc', ['-O1', '-o', binary, join(dir, 'probed.c')], { encoding: 'utf8' });
-  t.equal(cc.status, 0, cc.stderr);
-  using obj = BpfObject.openFile(fixture('tracer'));
-  obj.load();
-  const seen = obj.map('seen').typed(codecs.u32, codecs.u64);
+  const binary = compile(t, 'probed', USDT_C);
+  const { obj, seen } = tracer(t);
   {
     using _ = obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'tick');
     t.equal(spawnSync(binary, ['a', 'b', 'c']).status, 0);
