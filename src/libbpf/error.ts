@@ -1,7 +1,10 @@
 // Failures with an errno: LibbpfError for libbpf's object-level API (with
 // whatever libbpf printed while the operation ran: for a failed load, the
 // verifier's own lines), SysError for system calls on raw file descriptors.
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+
+const { ENOENT, EEXIST } = constants.errno;
 
 // libbpf's own error codes (enum libbpf_errno), returned like errnos.
 const LIBBPF_ERRNO_BASE = 4000;
@@ -95,7 +98,7 @@ export class SysError extends ErrnoError {
  */
 export class KeyNotFoundError extends SysError {
   constructor(op: string) {
-    super('bpf', op, 2 /* ENOENT */);
+    super('bpf', op, ENOENT);
     this.name = 'KeyNotFoundError';
   }
 }
@@ -103,7 +106,7 @@ export class KeyNotFoundError extends SysError {
 /** The key is already in the map: an update with UpdateFlags.NoExist. A SysError with code EEXIST. */
 export class KeyExistsError extends SysError {
   constructor(op: string) {
-    super('bpf', op, 17 /* EEXIST */);
+    super('bpf', op, EEXIST);
     this.name = 'KeyExistsError';
   }
 }

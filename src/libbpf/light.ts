@@ -4,12 +4,15 @@
 // The steps are those of skel_internal.h's bpf_load_and_run, through libbpf's
 // own bpf(2) wrappers; each fd is owned by exactly one object and closed by
 // it. Failures are the kernel's errnos (SysError): no libbpf object is involved.
+import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
 import { callSys } from './call.js';
 import { FdLink } from './link.js';
 import { native } from './native.js';
 import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './uapi.js';
+
+const { EINVAL } = constants.errno;
 
 /** A loader recorded for one set of programs. */
 export interface LightVariant {
@@ -113,7 +116,7 @@ export class LightObject<P extends string = string> {
     const missing = v.programs.filter((p) => !progFds.has(p as P));
     if (missing.length) {
       obj.close();
-      throw new SysError('bpf', `loader for ${label} returned no fd for ${missing.join(', ')}`, 22 /* EINVAL */);
+      throw new SysError('bpf', `loader for ${label} returned no fd for ${missing.join(', ')}`, EINVAL);
     }
     return obj;
   }

@@ -3,12 +3,15 @@
 // value per possible CPU, each padded to 8 bytes in the kernel's buffers;
 // here they are an array of values, one per CPU. A Codec turns the bytes
 // into JS values (typed()); generated skeletons bring codecs from BTF.
+import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { callSys } from './call.js';
 import { ClosedError, KeyExistsError, KeyNotFoundError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './native.js';
 import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './uapi.js';
+
+const { ENOENT, EEXIST, ENOSPC } = constants.errno;
 
 /** bpf_map_update_elem flags. */
 export const UpdateFlags = {
@@ -30,9 +33,6 @@ const PERCPU_TYPES: ReadonlySet<number> = new Set([
   BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
 ]);
 
-const ENOENT = 2;
-const EEXIST = 17;
-const ENOSPC = 28;
 
 /** The result of an element call that names a key: a missing or present key is its own error. */
 function keyed(op: string, ret: number): number {

@@ -1,6 +1,7 @@
 // A BPF ELF object opened from memory or a file: its programs and maps,
 // loading into the kernel, attaching, and closing. Mirrors libbpf's
 // bpf_object / bpf_program / bpf_map.
+import { constants } from 'node:os';
 import { callInt, callPtr, callSys } from './call.js';
 import { readFileSync } from 'node:fs';
 import { btfProblem } from './btf-check.js';
@@ -10,6 +11,8 @@ import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
+
+const { EINVAL } = constants.errno;
 
 /** The bpf_object_open_opts of libbpf 1.1 that matter to a caller. */
 export interface OpenOptions {
@@ -377,7 +380,7 @@ export class BpfObject {
   // corrupted one crashes the process. Refuse those first (btf-check.ts).
   static #checkBtf(image: Buffer, label: string): void {
     const problem = btfProblem(image);
-    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, 22 /* EINVAL */);
+    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, EINVAL);
   }
 
   /** Parses an ELF BPF object held in memory; nothing reaches the kernel yet. */

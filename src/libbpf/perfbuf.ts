@@ -9,12 +9,14 @@
 // a handler's exception never unwinds through libbpf. A slice reads one CPU's
 // buffer at a time, round robin, until it is spent or every buffer is empty;
 // one buffer's worth (pageCount pages) can exceed maxMs.
+import { constants } from 'node:os';
 import { callPtr } from './call.js';
 import { LibbpfError } from './error.js';
 import { native, type Pointer } from './native.js';
 import { CLOCK_EVERY, RecordStream } from './stream.js';
 
-const ENOENT = 2;
+const { ENOENT } = constants.errno;
+
 
 export interface PerfBufferOptions {
   /** Pages of buffer per CPU, a power of two (default 64: 256 KiB with 4 KiB pages). */

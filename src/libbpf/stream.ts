@@ -7,9 +7,12 @@
 // calls; close() and an AbortSignal write to the eventfd to end it at once.
 // Consuming is the source's: each slice takes at most maxRecords records and
 // maxMs of handler time, then the event loop turns before the next.
+import { constants } from 'node:os';
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
 import { native } from './native.js';
+
+const { EINTR } = constants.errno;
 
 /**
  * Receives one record: a Buffer of its own (a slice of a copy of its batch),
@@ -51,7 +54,6 @@ const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 const POLLIN = 1;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events, revents; }
-const EINTR = 4;
 
 const DEFAULT_MAX_RECORDS = 16384;
 const DEFAULT_MAX_MS = 2;
