@@ -316,6 +316,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       // First what an iteration left behind.
       const queue = this.#queue;
       while (queue.head < queue.records.length && total < maxRecords && !this.#closed) {
+        if (total % CLOCK_EVERY === CLOCK_EVERY - 1 && performance.now() > deadline) return total;
         const record = queue.records[queue.head]!;
         const source = queue.sources[queue.head++]!;
         total++;
