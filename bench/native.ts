@@ -54,6 +54,8 @@ export interface Helpers {
   loader: string;
   /** Holds N programs and maps loaded (objects.c). */
   objects: string;
+  /** The ring buffer producer and C reference consumer (ringbuf.c). */
+  ringbuf: string;
 }
 
 export function compileHelpers(benchDir: string, outDir: string): Helpers {
@@ -63,5 +65,5 @@ export function compileHelpers(benchDir: string, outDir: string): Helpers {
     if (r.status !== 0) throw new Error(`gcc ${name}.c failed:\n${r.stderr}`);
     return out;
   };
-  return { rusage: build('rusage'), loader: build('loader'), objects: build('objects') };
+  return { rusage: build('rusage'), loader: build('loader'), objects: build('objects'), ringbuf: build('ringbuf') };
 }

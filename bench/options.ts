@@ -19,12 +19,28 @@ export interface BenchOptions {
   object: string;
   /** Whether to convert the SVG plot to PNG (installs rsvg-convert if missing). */
   png: boolean;
+  /** Which parts run (default all): the cold runner, the read path, the ring buffer consumers. */
+  only: Section[];
+  /** Records per ring buffer throughput run. */
+  ringRecords: number;
+  /** Measured throughput runs per ring buffer consumer. */
+  ringRounds: number;
+  /** Records of the ring buffer RSS run. */
+  ringRssRecords: number;
+  /** The ring buffer producer object. */
+  ringObject: string;
 }
+
+export const SECTIONS = ['cold', 'read', 'ring'] as const;
+export type Section = (typeof SECTIONS)[number];
 
 export const USAGE = `usage: npm run bench -- [--rounds N] [--warmup N] [--read-rounds N] [--sizes N,N,...]
                         [--out DIR] [--runner FILE] [--object FILE] [--no-png]
+                        [--only cold,read,ring] [--ring-records N] [--ring-rounds N]
+                        [--ring-rss-records N] [--ring-object FILE]
   environment: BENCH_ROUNDS, BENCH_WARMUP, BENCH_READ_ROUNDS, BENCH_SIZES, BENCH_OUT,
-               BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0`;
+               BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0, BENCH_ONLY, BENCH_RING_RECORDS,
+               BENCH_RING_ROUNDS, BENCH_RING_RSS_RECORDS, BENCH_RING_OBJECT`;
 
 function count(name: string, text: string, min: number): number {
   const n = Number(text);
@@ -42,6 +58,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     runner: env.BENCH_RUNNER,
     object: env.BENCH_OBJECT,
     png: env.BENCH_PNG,
+    only: env.BENCH_ONLY,
+    'ring-records': env.BENCH_RING_RECORDS,
+    'ring-rounds': env.BENCH_RING_ROUNDS,
+    'ring-rss-records': env.BENCH_RING_RSS_RECORDS,
+    'ring-object': env.BENCH_RING_OBJECT,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -56,6 +77,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     raw[m[1]!] = value;
   }
   const sizes = (raw.sizes ?? '100,1000,10000').split(',').map((s) => count('--sizes', s.trim().replace(/_/g, ''), 1));
+  const only = (raw.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
+  const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new Error(`--only takes ${SECTIONS.join(', ')}, not ${unknown.join(', ')}\n${USAGE}`);
   return {
     rounds: count('--rounds', raw.rounds ?? '30', 1),
     warmup: count('--warmup', raw.warmup ?? '5', 0),
@@ -65,5 +89,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     runner: resolve(raw.runner ?? resolve(repo, 'dist/bpf-preload.js')),
     object: resolve(raw.object ?? resolve(repo, 'dist/bpf/iterators.bpf.o')),
     png: raw.png !== '0',
+    only: SECTIONS.filter((s) => only.includes(s)),
+    ringRecords: count('--ring-records', (raw['ring-records'] ?? '2000000').replace(/_/g, ''), 1),
+    ringRounds: count('--ring-rounds', raw['ring-rounds'] ?? '5', 1),
+    ringRssRecords: count('--ring-rss-records', (raw['ring-rss-records'] ?? '10000000').replace(/_/g, ''), 1),
+    ringObject: resolve(raw['ring-object'] ?? resolve(repo, 'dist/fixtures/ringprod.bpf.o')),
   };
 }

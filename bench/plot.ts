@@ -1,7 +1,9 @@
-// The read-path plot: time for one full listing against objects listed, on
+// The plots. The read path: time for one full listing against objects listed, on
 // log-log axes (a straight line of slope 1 is linear growth), iterator files
-// against bpftool, programs and maps side by side. Plain SVG, drawn here.
+// against bpftool, programs and maps side by side. The ring buffer: records per
+// CPU second of each consumer. Plain SVG, drawn here.
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
+import { CONSUMERS, type RingResult } from './ringbuf.js';
 
 const W = 960;
 const H = 460;
@@ -109,4 +111,53 @@ export function renderPlot(sizes: SizeResult[], subtitle: string): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+/**
+ * The ring buffer plot: records per CPU second of each consumer, median with
+ * min–max whiskers, on a log axis, with the issue's targets as fractions of
+ * C's median.
+ */
+export function renderRingPlot(r: RingResult, subtitle: string): string {
+  const w = 960;
+  const left = 330;
+  const right = w - 40;
+  const top = 70;
+  const row = 46;
+  const h = top + CONSUMERS.length * row + 70;
+  const values = CONSUMERS.flatMap((k) => [r.rates[k.id].min, r.rates[k.id].max]);
+  const c = r.rates.c.median;
+  const [lo, hi] = logDomain([...values, c / 30]);
+  const px = (x: number) => left + ((Math.log10(x) - lo) / (hi - lo)) * (right - left);
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Ring buffer: records per second of consumer CPU (median, min–max; log)</text>`,
+    `<text x="${w / 2}" y="42" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+  ];
+  for (const e of decades([lo, hi])) {
+    const x = px(10 ** e);
+    out.push(`<line x1="${x}" y1="${top - 8}" x2="${x}" y2="${top + CONSUMERS.length * row}" stroke="#ddd"/>`);
+    const v = +(10 ** e).toPrecision(2);
+    out.push(`<text x="${x}" y="${top + CONSUMERS.length * row + 18}" text-anchor="middle">${v >= 1e6 ? `${v / 1e6}M` : `${v / 1e3}k`}/s</text>`);
+  }
+  CONSUMERS.forEach((k, i) => {
+    const s = r.rates[k.id];
+    const y = top + i * row + row / 2;
+    const color = k.id === 'c' ? '#7f7f7f' : '#1f77b4';
+    out.push(`<text x="${left - 10}" y="${y + 4}" text-anchor="end">${esc(k.label)}</text>`);
+    out.push(`<rect x="${left}" y="${y - 12}" width="${Math.max(1, px(s.median) - left)}" height="24" fill="${color}"><title>${(s.median / 1e6).toFixed(2)}M/s</title></rect>`);
+    out.push(`<line x1="${px(s.min)}" y1="${y}" x2="${px(s.max)}" y2="${y}" stroke="#000"/>`);
+    out.push(`<text x="${px(s.median) + 6}" y="${y - 14}">${(s.median / 1e6).toFixed(2)}M/s</text>`);
+    if (k.target) {
+      const x = px(c * k.target);
+      out.push(`<line x1="${x}" y1="${y - 16}" x2="${x}" y2="${y + 16}" stroke="#d62728" stroke-width="2" stroke-dasharray="4 3"/>`);
+    }
+  });
+  out.push(
+    `<line x1="${left}" y1="${h - 22}" x2="${left + 30}" y2="${h - 22}" stroke="#d62728" stroke-width="2" stroke-dasharray="4 3"/><text x="${left + 36}" y="${h - 18}">target (a fraction of C's median)</text>`,
+    '</svg>',
+    '',
+  );
+  return out.join('\n');
 }

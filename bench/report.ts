@@ -1,9 +1,10 @@
 // bench/results.md: the tables, the verdicts against the issue's targets and
-// the machine they were measured on.
+// the machine they were measured on, for each part that ran.
 import type { ColdResult, ColdRow } from './cold.js';
 import { loadAverage, type Machine } from './machine.js';
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
 import type { Phase } from './phases.js';
+import { CONSUMERS, type RingResult } from './ringbuf.js';
 import type { Summary } from './stats.js';
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
@@ -58,33 +59,21 @@ function phaseTable(phases: Phase[], nodeMs: number): string[] {
 
 export interface Report {
   machine: Machine;
-  cold: ColdResult;
-  phases: Phase[];
-  read: SizeResult[];
+  /** Each part is there when it ran (--only). */
+  cold?: ColdResult;
+  phases?: Phase[];
+  read?: SizeResult[];
+  ring?: RingResult;
   readRounds: number;
+  /** One plot per part that has one, in the order of the parts. */
   plots: string[];
   command: string;
   elapsedS: number;
 }
 
-export function renderReport(r: Report): string {
-  const { machine: m, cold: c, read } = r;
-  const largest = read[read.length - 1];
-  const progsSpeedup = largest ? largest.times['prog-show']!.median / largest.times['progs-cat']!.median : NaN;
+function coldSection(c: ColdResult, phases: Phase[]): string[] {
   const node = c.rows.node;
-  const lines = [
-    '# bpf-preload benchmark',
-    '',
-    `Written by \`${r.command}\` on ${m.date} in ${f(r.elapsedS, 0)} s. Compare ratios within one run;`,
-    'absolute times move between runs on a shared machine.',
-    '',
-    '## Machine',
-    '',
-    `- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB`,
-    `- kernel ${m.kernel}, Node ${m.node}, libbpf ${m.libbpf}, ${m.bpftool}`,
-    `- runner: \`${m.runnerVersion}\` (--version), dist/bpf-preload.js ${thousands(m.runnerBytes)} bytes`,
-    `- load average (1 min) at start ${m.loadStart}, at end ${loadAverage()}: other work on the machine skews wall times`,
-    '',
+  return [
     '## Cold runner',
     '',
     `Each command on a fresh bpffs directory, ${c.rounds} measured rounds after ${c.warmup} warm-up rounds, interleaved`,
@@ -104,11 +93,18 @@ export function renderReport(r: Report): string {
     `| CPU: runner − node floor | ${range(c.overheadCpuMs)} ms (C reference: ${f(c.rows.c.cpuMs.median)} ms) | |`,
     `| peak RSS: runner − node floor | ${range(c.overheadRssMiB)} MiB (${f(c.rows.runner.maxRssMiB.median)} vs ${f(node.maxRssMiB.median)} MiB) | ≤ 10 MiB: ${verdict(c.overheadRssMiB.median <= 10)} |`,
     '',
-    ...phaseTable(r.phases, c.rows.node.wallMs.median),
+    ...phaseTable(phases, c.rows.node.wallMs.median),
+  ];
+}
+
+function readSection(read: SizeResult[], readRounds: number, plot: string | undefined): string[] {
+  const largest = read[read.length - 1];
+  const progsSpeedup = largest ? largest.times['prog-show']!.median / largest.times['progs-cat']!.median : NaN;
+  return [
     '## Read path',
     '',
     `The bench loads N tiny socket-filter programs and N one-element array maps (held by one helper process, freed`,
-    `when it exits), then times full listings: ${r.readRounds} measured rounds after one warm-up, interleaved. Processes`,
+    `when it exits), then times full listings: ${readRounds} measured rounds after one warm-up, interleaved. Processes`,
     'are timed fork to reap with stdout to /dev/null; "in-process" is one readFileSync() in the bench itself, the',
     'kernel\'s share without any process start-up. Counts listed include what else the system had loaded.',
     '',
@@ -126,8 +122,71 @@ export function renderReport(r: Report): string {
       ? `At ${thousands(largest.n)} programs, \`cat progs.debug\` is ${f(progsSpeedup)}× faster than \`bpftool prog show\` (target ≥ 10×: ${verdict(progsSpeedup >= 10)}).`
       : '',
     '',
-    ...r.plots.map((p) => `![read time against object count, iterator files vs bpftool](${p})`),
+    ...(plot ? [`![read time against object count, iterator files vs bpftool](${plot})`, ''] : []),
+  ];
+}
+
+const mega = (x: number) => `${f(x / 1e6, 2)}M`;
+
+function ringSection(r: RingResult, plot: string | undefined): string[] {
+  const c = r.rates.c.median;
+  const late = (l: RingResult['idle']) => `${f(l.median, 2)} | ${f(l.p99, 2)} | ${f(l.max, 2)} | ${l.ticks}`;
+  return [
+    '## Ring buffer',
     '',
+    'One BPF producer, `produce` of test/fixtures/ringprod.bpf.c run with BPF_PROG_TEST_RUN by bench/ringbuf.c in a',
+    'process of its own, emits 64-byte records numbered in sequence through `bpf_loop` into a 1 MiB ring (waiting',
+    'while it is full). Each consumer takes the same number of records and checks every sequence number and size:',
+    'a record lost, duplicated or altered stops the bench. The C reference is libbpf\'s `ring_buffer__poll` in a',
+    'process of its own (bench/ringbuf.c); the library\'s consumers run in the bench\'s Node process. Rate: records',
+    `per second of the consumer process\'s CPU time (user + system; waiting costs none), ${r.rounds} measured rounds of`,
+    `${thousands(r.records)} records after one warm-up round, consumers interleaved. Cells: median (min–max).`,
+    '',
+    '| consumer | records/s of CPU | ns of CPU per record | ÷ C | target |',
+    '| --- | --- | --- | --- | --- |',
+    ...CONSUMERS.map((k) => {
+      const s = r.rates[k.id];
+      const ratio = s.median / c;
+      const target = k.target ? `≥ 1/${f(1 / k.target, 0)}: ${verdict(ratio >= k.target)}` : '';
+      return `| ${k.label} | ${mega(s.median)} (${mega(s.min)}–${mega(s.max)}) | ${f(1e9 / s.median, 0)} | 1/${f(1 / ratio, 1)} | ${target} |`;
+    }),
+    '',
+    'Event-loop lateness of a 10 ms `setInterval` in the consumer\'s process, ms: with nothing else running (what',
+    'the machine\'s scheduling alone costs: other work on it delays every row alike), while `for await` waits on an',
+    `idle ring for 2 s, and while the producer emits at about 1M records/s for 3 s (consumed: ${mega(r.flowing.rate)}/s):`,
+    '',
+    '| while | median | p99 | max | ticks | target |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| nothing (baseline) | ${late(r.baseline)} | |`,
+    `| waiting on an idle ring | ${late(r.idle)} | p99 ≤ 5 ms: ${verdict(r.idle.p99 <= 5)} |`,
+    `| records flowing at ~1M/s | ${late(r.flowing)} | p99 ≤ 5 ms: ${verdict(r.flowing.p99 <= 5)} |`,
+    '',
+    `RSS over ${thousands(r.rss.records)} records through \`for await\` (sampled every 50 ms): ${f(r.rss.startMiB)} MiB at the start,`,
+    `${f(r.rss.peakMiB)} MiB at the peak, growth ${f(r.rss.growthMiB)} MiB (target ≤ 32 MiB: ${verdict(r.rss.growthMiB <= 32)}).`,
+    '',
+    ...(plot ? [`![records per CPU second, C libbpf vs the library's consumers](${plot})`, ''] : []),
+  ];
+}
+
+export function renderReport(r: Report): string {
+  const { machine: m } = r;
+  const plots = [...r.plots];
+  const lines = [
+    '# bpf-preload benchmark',
+    '',
+    `Written by \`${r.command}\` on ${m.date} in ${f(r.elapsedS, 0)} s. Compare ratios within one run;`,
+    'absolute times move between runs on a shared machine.',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB`,
+    `- kernel ${m.kernel}, Node ${m.node}, libbpf ${m.libbpf}, ${m.bpftool}`,
+    `- runner: \`${m.runnerVersion}\` (--version), dist/bpf-preload.js ${thousands(m.runnerBytes)} bytes`,
+    `- load average (1 min) at start ${m.loadStart}, at end ${loadAverage()}: other work on the machine skews wall times`,
+    '',
+    ...(r.cold ? coldSection(r.cold, r.phases ?? []) : []),
+    ...(r.read ? readSection(r.read, r.readRounds, plots.shift()) : []),
+    ...(r.ring ? ringSection(r.ring, plots.shift()) : []),
   ];
   return lines.join('\n');
 }

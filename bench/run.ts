@@ -1,5 +1,6 @@
-// `npm run bench`: the cold-runner comparison and the read-path comparison in
-// one run, written to bench/results.md with a plot beside it. Everything it
+// `npm run bench`: the cold-runner comparison, the read-path comparison and
+// the ring buffer consumers in one run (or those --only names), written to
+// bench/results.md with plots beside it. Everything it
 // mounts, loads or creates is undone before it exits, errors included.
 // Options: see options.ts (`--help`).
 import { spawnSync } from 'node:child_process';
@@ -7,14 +8,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { dirname, join, resolve } from 'node:path';
 import { BenchBpffs } from './bpffs.js';
 import { cleanupAll, onCleanup } from './cleanup.js';
-import { runCold } from './cold.js';
+import { runCold, type ColdResult } from './cold.js';
 import { describeMachine } from './machine.js';
 import { compileHelpers, ensureBuildDeps, pngConverter } from './native.js';
-import { parseOptions, USAGE } from './options.js';
-import { runPhases } from './phases.js';
-import { renderPlot } from './plot.js';
-import { runReadPath } from './readpath.js';
+import { parseOptions, USAGE, type Section } from './options.js';
+import { runPhases, type Phase } from './phases.js';
+import { renderPlot, renderRingPlot } from './plot.js';
+import { runReadPath, type SizeResult } from './readpath.js';
 import { renderReport } from './report.js';
+import { runRingBuffer, type RingResult } from './ringbuf.js';
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 
@@ -27,8 +29,10 @@ async function main(argv: string[]): Promise<void> {
   const benchDir = dirname(resolve(process.argv[1]!));
   const repo = resolve(benchDir, '..');
   const opts = parseOptions(argv, process.env, repo);
-  if (!existsSync(opts.runner)) throw new Error(`${opts.runner} is missing: run \`npm run build\` first`);
-  if (!existsSync(opts.object)) throw new Error(`${opts.object} is missing: run \`npm run build:bpf\` first`);
+  const runs = (section: Section) => opts.only.includes(section);
+  if ((runs('cold') || runs('read')) && !existsSync(opts.runner)) throw new Error(`${opts.runner} is missing: run \`npm run build\` first`);
+  if (runs('cold') && !existsSync(opts.object)) throw new Error(`${opts.object} is missing: run \`npm run build:bpf\` first`);
+  if (runs('ring') && !existsSync(opts.ringObject)) throw new Error(`${opts.ringObject} is missing: run \`npm run build:bpf\` first`);
   if (process.getuid?.() !== 0) throw new Error('the benchmark mounts a bpffs and loads BPF programs: run it as root');
   ensureBuildDeps();
   const started = Date.now();
@@ -44,37 +48,59 @@ async function main(argv: string[]): Promise<void> {
     log(`the machine is busy (load average ${machine.loadStart} on ${machine.cores} cores): wall times will be noisy, CPU times less so`);
   }
 
-  log(`cold runner: ${opts.warmup} warm-up + ${opts.rounds} rounds of node -e 0, C loader, runner`);
-  const cold = runCold({ ...helpers, runner: opts.runner, object: opts.object, bpffs, rounds: opts.rounds, warmup: opts.warmup });
-  log(`cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`);
+  let cold: ColdResult | undefined;
+  let phases: Phase[] | undefined;
+  if (runs('cold')) {
+    log(`cold runner: ${opts.warmup} warm-up + ${opts.rounds} rounds of node -e 0, C loader, runner`);
+    cold = runCold({ ...helpers, runner: opts.runner, object: opts.object, bpffs, rounds: opts.rounds, warmup: opts.warmup });
+    log(`cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`);
+    phases = runPhases(opts.runner, bpffs, Math.min(opts.rounds, 10));
+  }
 
-  const phases = runPhases(opts.runner, bpffs, Math.min(opts.rounds, 10));
+  let read: SizeResult[] | undefined;
+  if (runs('read')) {
+    // The files read in part 2 come from the runner itself.
+    const dir = bpffs.freshDir();
+    const pinned = spawnSync(process.execPath, [opts.runner, '--bpffs', dir], { encoding: 'utf8' });
+    if (pinned.status !== 0) throw new Error(`runner failed to pin for the read path: ${pinned.stderr.trim()}`);
+    read = await runReadPath(
+      { rusage: helpers.rusage, objectsHelper: helpers.objects, dir, sizes: opts.sizes, rounds: opts.readRounds },
+      log,
+    );
+    bpffs.remove(dir);
+  }
 
-  // The files read in part 2 come from the runner itself.
-  const dir = bpffs.freshDir();
-  const pinned = spawnSync(process.execPath, [opts.runner, '--bpffs', dir], { encoding: 'utf8' });
-  if (pinned.status !== 0) throw new Error(`runner failed to pin for the read path: ${pinned.stderr.trim()}`);
-  const read = await runReadPath(
-    { rusage: helpers.rusage, objectsHelper: helpers.objects, dir, sizes: opts.sizes, rounds: opts.readRounds },
-    log,
-  );
-  bpffs.remove(dir);
+  let ring: RingResult | undefined;
+  if (runs('ring')) {
+    log(`ring buffer: ${opts.ringRounds} rounds of ${opts.ringRecords} records per consumer, then lateness and RSS`);
+    ring = await runRingBuffer(
+      { helper: helpers.ringbuf, object: opts.ringObject, records: opts.ringRecords, rounds: opts.ringRounds, rssRecords: opts.ringRssRecords },
+      log,
+    );
+  }
 
   mkdirSync(opts.out, { recursive: true });
   const subtitle = `${machine.cpu}, kernel ${machine.kernel}, ${machine.date}`;
-  writeFileSync(join(opts.out, 'read-path.svg'), renderPlot(read, subtitle));
-  const plots = ['read-path.svg'];
-  if (opts.png) {
-    const conv = pngConverter();
-    const r = conv && spawnSync(conv, ['-o', join(opts.out, 'read-path.png'), join(opts.out, 'read-path.svg')], { encoding: 'utf8' });
-    if (r && r.status === 0) plots.unshift('read-path.png');
-    else log(`no PNG plot${r ? `: ${r.stderr.trim()}` : ' (rsvg-convert unavailable)'}; the SVG is there`);
+  const plots: string[] = [];
+  const svgs: [string, string][] = [];
+  if (read) svgs.push(['read-path', renderPlot(read, subtitle)]);
+  if (ring) svgs.push(['ring-buffer', renderRingPlot(ring, subtitle)]);
+  const conv = opts.png && svgs.length > 0 ? pngConverter() : null;
+  for (const [name, svg] of svgs) {
+    writeFileSync(join(opts.out, `${name}.svg`), svg);
+    let plot = `${name}.svg`;
+    if (opts.png) {
+      const r = conv && spawnSync(conv, ['-o', join(opts.out, `${name}.png`), join(opts.out, `${name}.svg`)], { encoding: 'utf8' });
+      if (r && r.status === 0) plot = `${name}.png`;
+      else log(`no PNG plot${r ? `: ${r.stderr.trim()}` : ' (rsvg-convert unavailable)'}; the SVG is there`);
+    }
+    plots.push(plot);
   }
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const md = renderReport({ machine, cold, phases, read, readRounds: opts.readRounds, plots: plots.slice(0, 1), command, elapsedS: (Date.now() - started) / 1000 });
+  const md = renderReport({ machine, cold, phases, read, ring, readRounds: opts.readRounds, plots, command, elapsedS: (Date.now() - started) / 1000 });
   writeFileSync(join(opts.out, 'results.md'), md);
   console.log(md);
-  log(`wrote ${join(opts.out, 'results.md')} and ${plots.map((p) => join(opts.out, p)).join(', ')}`);
+  log(`wrote ${join(opts.out, 'results.md')}${svgs.length ? ` and ${svgs.map(([n]) => join(opts.out, `${n}.svg`)).join(', ')}` : ''}`);
 }
 
 try {

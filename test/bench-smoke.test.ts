@@ -13,6 +13,9 @@ const benchObjects = () =>
   bpftoolProgs().filter((p) => /^bench_/.test(p.name ?? '')).length +
   bpftoolMaps().filter((m) => /^bench_/.test(m.name ?? '')).length;
 
+/** Every part at its smallest. */
+const TINY = ['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--ring-records', '20000', '--ring-rounds', '1', '--ring-rss-records', '50000'];
+
 function runBench(args: string[]) {
   return spawnSync(process.execPath, ['build/run.mjs', 'bench/run.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
 }
@@ -28,7 +31,7 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   const out = mkdtempSync('/tmp/bpfpreloadsmoke');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const before = benchTemps();
-  const r = runBench(['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--out', out, '--no-png']);
+  const r = runBench([...TINY, '--out', out, '--no-png']);
   t.equal(r.status, 0, r.stderr);
 
   const md = readFileSync(join(out, 'results.md'), 'utf8');
@@ -54,6 +57,33 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   t.match(svg, /<\/svg>\s*$/);
   t.match(svg, /<circle /, 'plot has data points');
 
+  t.match(md, /^## Ring buffer$/m, 'ring buffer section');
+  for (const row of ['C libbpf `ring_buffer__poll` (reference)', '`rb.runRaw((data, offset, size) => …)`', '`rb.run((record) => …)`', '`for await (const record of rb)`']) {
+    t.match(md, new RegExp(`^\\| ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [\\d.]+M \\([\\d.]+M–[\\d.]+M\\) \\| \\d+ \\| 1/[\\d.]+ \\|`, 'm'), `ring row ${row}`);
+  }
+  t.match(md, /^\| nothing \(baseline\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \|$/m, 'baseline lateness');
+  t.match(md, /^\| waiting on an idle ring \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| p99 ≤ 5 ms: /m, 'idle lateness');
+  t.match(md, /^\| records flowing at ~1M\/s \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| p99 ≤ 5 ms: /m, 'flowing lateness');
+  t.match(md, /^RSS over 50,000 records through `for await`/m, 'RSS growth');
+  t.match(md, /!\[[^\]]*\]\(ring-buffer\.svg\)/, 'report links the ring buffer plot');
+  t.match(readFileSync(join(out, 'ring-buffer.svg'), 'utf8'), /<rect x="\d+" y="\d+" width="[\d.]+" height="24" fill="#7f7f7f">/, 'ring plot has the C bar');
+
+  await leftNothing(t, before);
+});
+
+t.test('--only ring runs the ring buffer part alone; --only with an unknown part is one message', async (t) => {
+  const out = mkdtempSync('/tmp/bpfpreloadsmoke');
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const before = benchTemps();
+  const r = runBench([...TINY, '--only', 'ring', '--out', out, '--no-png']);
+  t.equal(r.status, 0, r.stderr);
+  const md = readFileSync(join(out, 'results.md'), 'utf8');
+  t.match(md, /^## Ring buffer$/m);
+  t.notMatch(md, /^## (Cold runner|Read path)$/m, 'only that part');
+  t.notOk(existsSync(join(out, 'read-path.svg')), 'no read-path plot');
+  const bad = runBench(['--only', 'ring,disk', '--out', out]);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /^bench: --only takes cold, read, ring, not disk$/m);
   await leftNothing(t, before);
 });
 

@@ -1,18 +1,24 @@
 // The library's public surface against the real kernel and libbpf.so.1:
 // objects (from memory and file, open options), maps (byte API, flags, keys,
 // batches, per-CPU values, codecs), links (iterators read with and without a
-// pin, tp_btf, raw tracepoint, kprobe), the ring buffer consumer, info by fd
-// and by id, and release. xdp and tc on an interface: libbpf-net.test.ts.
+// pin, tp_btf, raw tracepoint, kprobe), a ring buffer fed by forks, info by fd
+// and by id, and release. xdp and tc on an interface: libbpf-net.test.ts; the
+// ring buffer API itself: libbpf-ringbuf.test.ts.
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BPF_LINK_TYPE_ITER,
+  BPF_MAP_TYPE_ARRAY,
+  BPF_MAP_TYPE_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
   BpfObject,
   ErrnoError,
   FdLink,
   FdMap,
+  KeyExistsError,
+  KeyNotFoundError,
   LibbpfError,
   RingBuffer,
   SysError,
@@ -33,9 +39,6 @@ import { fixture } from './lib/fixtures.js';
 import { eventually } from './lib/kernel.js';
 
 const LIBRARY = fixture('library');
-const BPF_MAP_TYPE_HASH = 1;
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_MAP_TYPE_PERCPU_ARRAY = 6;
 // Keys of the fixture's `counts` map.
 const KEY = { tpBtf: 1, rawTp: 2, kprobe: 3, xdp: 4, tc: 5 } as const;
 
@@ -74,53 +77,21 @@ t.test('objects open from a file or from memory alike; options name the object',
   t.equal(missing.op, 'open BPF object /no/such/object.bpf.o');
 });
 
-t.test('kconfig sets a __kconfig extern; the ring buffer delivers each record; stop ends delivery', async (t) => {
+t.test('kconfig sets a __kconfig extern; the ring buffer delivers a record per fork', async (t) => {
   for (const [kconfig, expected] of [[undefined, 0], ['CONFIG_BPF_PRELOAD_LIBRARY_TEST=42', 42]] as const) {
     const obj = loaded(t, { kconfig });
     const link = obj.program('on_newtask').attach();
     t.teardown(() => link.destroy());
-    const records: Buffer[] = [];
-    using rb = new RingBuffer(obj.map('events').fd, (r) => {
-      records.push(r);
-    });
+    using rb = new RingBuffer(obj.map('events').fd, 'events');
     forkSome();
-    t.ok(rb.poll(1000) >= 1, 'poll delivered records');
-    rb.consume();
-    const ours = records.filter((r) => r.readUInt32LE(0) === process.pid);
-    t.ok(ours.length >= 3, `a record for each of our forks (${ours.length})`);
+    const records: Buffer[] = [];
+    for await (const r of rb.records({ signal: AbortSignal.timeout(5000) })) {
+      records.push(r);
+      if (records.filter((r) => r.readUInt32LE(0) === process.pid).length >= 3) break;
+    }
     t.ok(records.every((r) => r.length === 8), 'records are as long as the struct sent');
     t.same(new Set(records.map((r) => r.readUInt32LE(4))), new Set([expected]), `the extern reads ${expected}`);
   }
-
-  // A handler that returns false stops after its record; so does stop() for later polls.
-  const obj = loaded(t);
-  const link = obj.program('on_newtask').attach();
-  t.teardown(() => link.destroy());
-  let seen = 0;
-  const rb = new RingBuffer(obj.map('events').fd, () => {
-    seen++;
-    return false;
-  });
-  forkSome(5);
-  t.equal(rb.poll(1000), 1, 'one record delivered, then stopped');
-  t.equal(seen, 1);
-  t.ok(rb.stopped);
-  t.equal(rb.consume(), 0, 'a stopped consumer delivers nothing');
-  rb.close();
-  t.throws(() => rb.poll(0), /used after close/);
-
-  // A handler that throws: the exception comes out of poll, not through libbpf.
-  using failing = new RingBuffer(obj.map('events').fd, () => {
-    throw new Error('handler failed');
-  });
-  forkSome(1);
-  t.throws(() => failing.poll(1000), /handler failed/);
-
-  // run(): polls with the event loop turning, until the signal aborts.
-  using running = new RingBuffer(obj.map('events').fd, () => {});
-  const started = Date.now();
-  await running.run({ pollMs: 20, signal: AbortSignal.timeout(200) });
-  t.ok(Date.now() - started >= 150, 'ran until the signal');
 });
 
 t.test('btf_custom_path: the kernel BTF given by path loads; a missing file fails the load', async (t) => {
@@ -140,11 +111,14 @@ t.test('maps: lookup, update with flags, delete, keys, batch lookup, codecs', as
   map.update(u32(1), u64(10n));
   t.same(map.lookup(u32(1)), u64(10n));
   const exists = t.throws(() => map.update(u32(1), u64(11n), UpdateFlags.NoExist)) as SysError;
+  t.type(exists, KeyExistsError, 'a present key is its own error');
   t.type(exists, SysError);
   t.type(exists, ErrnoError);
   t.equal(exists.code, 'EEXIST');
   t.match(exists.message, /^update element in map fd \d+: EEXIST \(file already exists\)$/);
-  t.equal((t.throws(() => map.update(u32(2), u64(2n), UpdateFlags.Exist)) as SysError).code, 'ENOENT');
+  const missing = t.throws(() => map.update(u32(2), u64(2n), UpdateFlags.Exist)) as SysError;
+  t.type(missing, KeyNotFoundError, 'so is a missing one');
+  t.equal(missing.code, 'ENOENT');
   map.update(u32(1), u64(11n), UpdateFlags.Exist);
   for (let k = 2; k <= 12; k++) map.update(u32(k), u64(BigInt(k * 100)), UpdateFlags.NoExist);
   t.throws(() => map.update(u32(1), Buffer.alloc(4)), RangeError, 'a value of the wrong size is refused before the kernel');

@@ -84,14 +84,11 @@ async function trace(options: Options): Promise<void> {
   skel.attach();
 
   const layout = recordLayout();
-  using events = new RingBuffer(
-    skel.maps.events.fd,
-    (record) => {
-      const e = decodeSection<ExecEvent>(layout, record);
-      console.log(row(String(e.pid), String(e.ppid), String(e.uid), printable(e.comm), printable(e.filename)));
-    },
-    'events',
-  );
+  const print = (record: Buffer) => {
+    const e = decodeSection<ExecEvent>(layout, record);
+    console.log(row(String(e.pid), String(e.ppid), String(e.uid), printable(e.comm), printable(e.filename)));
+  };
+  using events = new RingBuffer(skel.maps.events.fd, 'events');
 
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -101,13 +98,16 @@ async function trace(options: Options): Promise<void> {
   // The header says the probe is attached: from here on every exec is traced.
   console.log(row('PID', 'PPID', 'UID', 'COMM', 'FILENAME'));
   try {
-    await events.run({ signal: stop.signal });
-    events.consume(); // what arrived after the last poll
+    // Waits off the main thread; the signals and the timer get through.
+    for await (const record of events.records({ signal: stop.signal })) print(record);
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
   } finally {
     clearTimeout(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  while (events.consume(print) > 0); // what arrived meanwhile
   console.error(`exectrace: ${skel.bss.execs_traced} execs traced, ${skel.bss.records_dropped} dropped (ring buffer full)`);
 }
 

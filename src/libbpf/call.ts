@@ -3,9 +3,12 @@
 // NULL and leave errno set. Object-level calls run with libbpf's messages
 // captured (LibbpfError); the thin bpf(2) wrappers on raw fds print nothing
 // and fail with the kernel's errno (SysError).
+import { constants } from 'node:os';
 import { captureLog } from './log.js';
 import { LibbpfError, SysError } from './error.js';
 import { native } from './native.js';
+
+const { EINVAL } = constants.errno;
 
 // Low-level bpf_* wrappers return -errno; a few return -1 and set errno.
 function errnoOf(ret: number, errno: number): number {
@@ -28,7 +31,7 @@ export function callPtr<T>(op: string, fn: () => T | null): T {
     const ptr = fn();
     return { ptr, errno: ptr === null ? native().errno() : 0 };
   });
-  if (value.ptr === null) throw new LibbpfError(op, value.errno || 22 /* EINVAL: libbpf gave no reason */, log);
+  if (value.ptr === null) throw new LibbpfError(op, value.errno || EINVAL /* libbpf gave no reason */, log);
   return value.ptr;
 }
 

@@ -4,6 +4,7 @@
 // anywhere else. libc's functions, reached through koffi like flock; failures
 // are SysErrors naming what failed.
 import { constants } from 'node:fs';
+import { constants as os } from 'node:os';
 import { SysError } from './error.js';
 import { loadKoffi } from './native.js';
 
@@ -12,7 +13,7 @@ export const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } 
 /** Not in Node's constants; the same on every Linux architecture. */
 const O_CLOEXEC = 0o2000000;
 const AT_REMOVEDIR = 0x200;
-const EINTR = 4;
+const { EINTR } = os.errno;
 
 function declare() {
   const koffi = loadKoffi();

@@ -1,7 +1,10 @@
 // Failures with an errno: LibbpfError for libbpf's object-level API (with
 // whatever libbpf printed while the operation ran: for a failed load, the
 // verifier's own lines), SysError for system calls on raw file descriptors.
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+
+const { ENOENT, EEXIST } = constants.errno;
 
 // libbpf's own error codes (enum libbpf_errno), returned like errnos.
 const LIBBPF_ERRNO_BASE = 4000;
@@ -85,6 +88,44 @@ export class SysError extends ErrnoError {
     super(op, errno, log);
     this.name = 'SysError';
     this.syscall = syscall;
+  }
+}
+
+/**
+ * The key is not in the map: an update with UpdateFlags.Exist, a batch
+ * delete. (A lookup of a missing key is not an error: null or undefined.)
+ * A SysError with code ENOENT, so checks of the code keep working.
+ */
+export class KeyNotFoundError extends SysError {
+  constructor(op: string) {
+    super('bpf', op, ENOENT);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+/** The key is already in the map: an update with UpdateFlags.NoExist. A SysError with code EEXIST. */
+export class KeyExistsError extends SysError {
+  constructor(op: string) {
+    super('bpf', op, EEXIST);
+    this.name = 'KeyExistsError';
+  }
+}
+
+/**
+ * A handle used after it, or what it belongs to, was released: a program or
+ * map of a closed BpfObject, a destroyed link, a closed FdMap, LightObject or
+ * RingBuffer. Thrown before anything native is touched, so a closed handle
+ * never passes on a freed libbpf pointer or a closed fd number that may by
+ * then belong to something else.
+ */
+export class ClosedError extends Error {
+  /** What was used, e.g. "map counts of BPF object library". */
+  readonly handle: string;
+
+  constructor(handle: string, released = 'close') {
+    super(`${handle} used after ${released}`);
+    this.name = 'ClosedError';
+    this.handle = handle;
   }
 }
 

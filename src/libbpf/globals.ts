@@ -148,6 +148,8 @@ export function typeCodec<T>(type: ValueType, what: string): Codec<T> {
 
 /** Where a section's bytes live: read them whole, write one variable's bytes. */
 export interface SectionStore {
+  /** Throws if the bytes are gone (their object closed); checked before every read and write. */
+  assertOpen?(): void;
   read(): Buffer;
   write(offset: number, bytes: Buffer): void;
 }
@@ -161,8 +163,12 @@ export function sectionVars<T>(layout: SectionLayout, store: SectionStore): T {
   for (const [name, offset, type] of layout.vars) {
     Object.defineProperty(vars, name, {
       enumerable: true,
-      get: () => decodeValue(store.read(), offset, type),
+      get: () => {
+        store.assertOpen?.();
+        return decodeValue(store.read(), offset, type);
+      },
       set: (value: unknown) => {
+        store.assertOpen?.();
         const bytes = Buffer.alloc(sizeOf(type));
         encodeValue(bytes, 0, type, value, `${layout.section} ${name}`);
         store.write(offset, bytes);

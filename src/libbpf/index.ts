@@ -3,6 +3,7 @@
 import './dispose.js';
 
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
+export type { OpenObject, LoadedObject, OpenProgram, LoadedProgram, OpenMap, LoadedMap } from './lifecycle.js';
 export {
   MapElements,
   FdMap,
@@ -17,10 +18,13 @@ export {
 } from './maps.js';
 export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.js';
 export { TcAttachment, type TcAttachPoint } from './tc.js';
-export { RingBuffer, type RecordHandler } from './ringbuf.js';
+export { RingBuffer } from './ringbuf.js';
+export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
+export { openPerfEvent, PerfType, PerfSoftware, type PerfEventOptions } from './perfevent.js';
+export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
-export { ErrnoError, LibbpfError, SysError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
+export { ErrnoError, LibbpfError, SysError, ClosedError, KeyNotFoundError, KeyExistsError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
 export { kernelHasFunction } from './btf.js';
 export {
@@ -39,7 +43,6 @@ export {
   mapIds,
   linkIds,
   withFd,
-  BPF_LINK_TYPE_ITER,
   type ProgInfo,
   type MapInfo,
   type LinkInfo,
@@ -51,3 +54,4 @@ export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
 export { ifindex } from './netif.js';
 export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './dirfd.js';
+export * from './uapi.js';

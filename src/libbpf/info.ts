@@ -1,9 +1,12 @@
 // File-descriptor level access to objects already in the kernel: pinned
 // paths, ids, and the *_info structs of programs, maps and links. Failures
 // are the kernel's errnos, as SysError.
+import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { callSys } from './call.js';
 import { native } from './native.js';
+
+const { ENOENT } = constants.errno;
 
 // Offsets within the uapi structs (stable ABI; new fields are only appended).
 const PROG_INFO_SIZE = 232;
@@ -34,12 +37,11 @@ export interface MapInfo {
 
 export interface LinkInfo {
   id: number;
-  /** bpf_link_type (BPF_LINK_TYPE_ITER is 4) */
+  /** bpf_link_type (BPF_LINK_TYPE_ITER, ...: see uapi.ts) */
   type: number;
   progId: number;
 }
 
-export const BPF_LINK_TYPE_ITER = 4;
 
 function cString(buf: Buffer, offset: number, len: number): string {
   const end = buf.indexOf(0, offset);
@@ -131,7 +133,7 @@ function ids(kind: string, next: (start: number, out: number[]) => number): numb
   const out = [0];
   for (let start = 0; ; start = out[0]) {
     const ret = next(start, out);
-    if (ret === -2) return all; // ENOENT: no more ids
+    if (ret === -ENOENT) return all; // no more ids
     callSys(`list ${kind} ids`, () => ret);
     all.push(out[0]);
   }

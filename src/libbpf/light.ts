@@ -4,11 +4,15 @@
 // The steps are those of skel_internal.h's bpf_load_and_run, through libbpf's
 // own bpf(2) wrappers; each fd is owned by exactly one object and closed by
 // it. Failures are the kernel's errnos (SysError): no libbpf object is involved.
+import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
-import { SysError } from './error.js';
+import { ClosedError, SysError } from './error.js';
 import { callSys } from './call.js';
 import { FdLink } from './link.js';
 import { native } from './native.js';
+import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './uapi.js';
+
+const { EINVAL } = constants.errno;
 
 /** A loader recorded for one set of programs. */
 export interface LightVariant {
@@ -30,9 +34,7 @@ export interface LightSpec<P extends string = string, V extends string = string>
   readonly variants: Readonly<Record<V, LightVariant>>;
 }
 
-// Constants from the uapi.
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_PROG_TYPE_SYSCALL = 31;
+// A program flag of the uapi (a #define: not among uapi.ts's enums).
 const BPF_F_SLEEPABLE = 1 << 4;
 
 // struct bpf_loader_ctx { u32 sz, flags, log_level, log_size; u64 log_buf; },
@@ -114,14 +116,15 @@ export class LightObject<P extends string = string> {
     const missing = v.programs.filter((p) => !progFds.has(p as P));
     if (missing.length) {
       obj.close();
-      throw new SysError('bpf', `loader for ${label} returned no fd for ${missing.join(', ')}`, 22 /* EINVAL */);
+      throw new SysError('bpf', `loader for ${label} returned no fd for ${missing.join(', ')}`, EINVAL);
     }
     return obj;
   }
 
   progFd(name: P): number {
+    if (this.#closed) throw new ClosedError(`light object ${this.name}`);
     const fd = this.#progFds.get(name);
-    if (this.#closed || fd === undefined) throw new Error(`program ${name} not loaded in ${this.name}`);
+    if (fd === undefined) throw new Error(`program ${name} not loaded in ${this.name}`);
     return fd;
   }
 

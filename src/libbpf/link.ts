@@ -4,10 +4,11 @@
 // bare fd (FdLink: the light loader's iterators, links opened by id or pin).
 import { closeSync, readSync } from 'node:fs';
 import { callInt, callSys } from './call.js';
+import { ClosedError } from './error.js';
 import { linkFdById, linkInfo, objGet, objPin, type LinkInfo } from './info.js';
 import { native, type Pointer } from './native.js';
+import { BPF_TRACE_ITER } from './uapi.js';
 
-const BPF_TRACE_ITER = 28; // enum bpf_attach_type
 
 /** What the runner needs of a link, however it was made (BpfLink, FdLink). */
 export interface PinnableLink {
@@ -99,7 +100,7 @@ export class BpfLink extends Link {
   }
 
   #live(): Pointer {
-    if (this.#ptr === null) throw new Error(`link ${this.name} used after destroy`);
+    if (this.#ptr === null) throw new ClosedError(`link ${this.name}`, 'destroy');
     return this.#ptr;
   }
 }
@@ -140,7 +141,7 @@ export class FdLink extends Link {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw new Error(`link ${this.name} used after destroy`);
+    if (this.#fd < 0) throw new ClosedError(`link ${this.name}`, 'destroy');
     return this.#fd;
   }
 

@@ -3,33 +3,43 @@
 // value per possible CPU, each padded to 8 bytes in the kernel's buffers;
 // here they are an array of values, one per CPU. A Codec turns the bytes
 // into JS values (typed()); generated skeletons bring codecs from BTF.
+import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { callSys } from './call.js';
+import { ClosedError, KeyExistsError, KeyNotFoundError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './native.js';
+import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './uapi.js';
+
+const { ENOENT, EEXIST, ENOSPC } = constants.errno;
 
 /** bpf_map_update_elem flags. */
 export const UpdateFlags = {
   /** Create or replace (BPF_ANY). */
   Any: 0,
-  /** Create only; EEXIST if the key is there (BPF_NOEXIST). */
+  /** Create only; KeyExistsError (EEXIST) if the key is there (BPF_NOEXIST). */
   NoExist: 1,
-  /** Replace only; ENOENT if the key is not there (BPF_EXIST). */
+  /** Replace only; KeyNotFoundError (ENOENT) if the key is not there (BPF_EXIST). */
   Exist: 2,
   /** Take the value's bpf_spin_lock (BPF_F_LOCK). */
   Lock: 4,
 } as const;
 
-/** bpf_map_type values of the per-CPU maps. */
+/** The per-CPU map types. */
 const PERCPU_TYPES: ReadonlySet<number> = new Set([
-  5, // BPF_MAP_TYPE_PERCPU_HASH
-  6, // BPF_MAP_TYPE_PERCPU_ARRAY
-  10, // BPF_MAP_TYPE_LRU_PERCPU_HASH
-  21, // BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+  BPF_MAP_TYPE_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_MAP_TYPE_LRU_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
 ]);
 
-const ENOENT = 2;
-const ENOSPC = 28;
+
+/** The result of an element call that names a key: a missing or present key is its own error. */
+function keyed(op: string, ret: number): number {
+  if (ret === -ENOENT) throw new KeyNotFoundError(op);
+  if (ret === -EEXIST) throw new KeyExistsError(op);
+  return callSys(op, () => ret);
+}
 
 let cpus: number | undefined;
 
@@ -84,7 +94,7 @@ export function mapLookup(fd: number, key: Uint8Array, valueSize: number): Buffe
 
 /** Stores `value` under `key` in the map behind `fd` (flags: UpdateFlags). */
 export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number = UpdateFlags.Any): void {
-  callSys(`update element in map fd ${fd}`, () => native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
+  keyed(`update element in map fd ${fd}`, native().bpf_map_update_elem(fd, key, value, BigInt(flags)));
 }
 
 /**
@@ -98,6 +108,8 @@ export abstract class MapElements {
   abstract get type(): number;
   abstract get keySize(): number;
   abstract get valueSize(): number;
+  /** @internal Throws ClosedError once the map's owner is closed. */
+  abstract assertOpen(): void;
 
   /** Whether values are per CPU (lookupPerCpu / updatePerCpu). */
   get perCpu(): boolean {
@@ -146,8 +158,56 @@ export abstract class MapElements {
     return true;
   }
 
+  /**
+   * The value under `key`, removed in the same step; null when there is
+   * none. For queue and stack maps (no key: an empty one) it pops the next value.
+   */
+  lookupAndDelete(key: Uint8Array): Buffer | null {
+    this.#plain('lookupAndDelete');
+    const value = Buffer.alloc(this.valueSize);
+    const ret: number = native().bpf_map_lookup_and_delete_elem(this.fd, this.#key(key), value);
+    if (ret === -ENOENT) return null;
+    callSys(`look up and delete element in map ${this.name}`, () => ret);
+    return value;
+  }
+
+  /** Stores each of `values` under the key at the same index, in BPF_MAP_UPDATE_BATCH calls. Not for per-CPU maps. */
+  updateBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[], flags: number = UpdateFlags.Any): void {
+    this.#plain('updateBatch');
+    if (keys.length !== values.length) throw new RangeError(`map ${this.name}: ${keys.length} keys for ${values.length} values`);
+    for (const v of values) if (v.length !== this.valueSize) throw new RangeError(`map ${this.name}: value of ${v.length} bytes, expected ${this.valueSize}`);
+    const n = native();
+    const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
+    const valueBytes = Buffer.concat(values.map(asBuffer));
+    const count = [keys.length];
+    const opts = { sz: n.batchOptsSize, elem_flags: BigInt(flags), flags: 0n };
+    keyed(`batch update of map ${this.name}`, n.bpf_map_update_batch(this.fd, keyBytes, valueBytes, count, opts));
+  }
+
+  /** Removes every key of `keys` (BPF_MAP_DELETE_BATCH); a missing one fails the call (ENOENT) after those before it. */
+  deleteBatch(keys: readonly Uint8Array[]): void {
+    const n = native();
+    const fd = this.fd;
+    const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
+    const count = [keys.length];
+    const opts = { sz: n.batchOptsSize, elem_flags: 0n, flags: 0n };
+    keyed(`batch delete from map ${this.name}`, n.bpf_map_delete_batch(fd, keyBytes, count, opts));
+  }
+
+  /** Makes the map read-only to user space from now on (BPF programs may still write it). */
+  freeze(): void {
+    const fd = this.fd;
+    callSys(`freeze map ${this.name}`, () => native().bpf_map_freeze(fd));
+  }
+
   /** Every key, in the kernel's order (BPF_MAP_GET_NEXT_KEY). */
-  *keys(): Generator<Buffer> {
+  keys(): Generator<Buffer> {
+    // Checked now, not at the first next(): a closed map fails where it is used.
+    this.assertOpen();
+    return this.#keys();
+  }
+
+  *#keys(): Generator<Buffer> {
     let prev: Buffer | null = null;
     for (;;) {
       const next = Buffer.alloc(this.keySize);
@@ -251,6 +311,7 @@ export class TypedMap<K, V> {
   }
 
   #plain(op: string): void {
+    this.#map.assertOpen();
     if (this.#map.perCpu) throw new TypeError(`map ${this.#map.name} is per-CPU: use ${op}PerCpu`);
   }
 
@@ -262,6 +323,7 @@ export class TypedMap<K, V> {
 
   /** One value per possible CPU (per-CPU maps). */
   getPerCpu(key: K): V[] | undefined {
+    this.#map.assertOpen();
     return this.#map.lookupPerCpu(this.#key.encode(key))?.map((v) => this.#value.decode(v));
   }
 
@@ -271,19 +333,26 @@ export class TypedMap<K, V> {
   }
 
   setPerCpu(key: K, values: readonly V[], flags: number = UpdateFlags.Any): void {
+    this.#map.assertOpen();
     this.#map.updatePerCpu(this.#key.encode(key), values.map((v) => this.#value.encode(v)), flags);
   }
 
   delete(key: K): boolean {
+    this.#map.assertOpen();
     return this.#map.delete(this.#key.encode(key));
   }
 
-  *keys(): Generator<K> {
-    for (const k of this.#map.keys()) yield this.#key.decode(k);
+  keys(): Generator<K> {
+    const keys = this.#map.keys();
+    const decode = this.#key.decode;
+    return (function* () {
+      for (const k of keys) yield decode(k);
+    })();
   }
 
   /** Every element, key by key. Not for per-CPU maps. */
   entries(): [K, V][] {
+    this.#plain('entries');
     return [...this.#map.keys()].flatMap((k) => {
       const v = this.#map.lookup(k);
       return v === null ? [] : [[this.#key.decode(k), this.#value.decode(v)] as [K, V]];
@@ -301,10 +370,7 @@ export interface MapCreateOptions {
 export class FdMap extends MapElements implements Disposable {
   #fd: number;
   readonly name: string;
-  readonly type: number;
-  readonly keySize: number;
-  readonly valueSize: number;
-  readonly maxEntries: number;
+  readonly #info: { type: number; keySize: number; valueSize: number; maxEntries: number };
 
   /** Takes ownership of `fd`, a BPF map fd; the shape comes from the kernel. */
   constructor(fd: number) {
@@ -313,17 +379,14 @@ export class FdMap extends MapElements implements Disposable {
     try {
       const info = mapInfo(fd);
       this.name = info.name;
-      this.type = info.type;
-      this.keySize = info.keySize;
-      this.valueSize = info.valueSize;
-      this.maxEntries = info.maxEntries;
+      this.#info = info;
     } catch (err) {
       closeSync(fd);
       throw err;
     }
   }
 
-  /** Creates a map (bpf_map_create); bpf_map_type as a number (BPF_MAP_TYPE_HASH is 1). */
+  /** Creates a map (bpf_map_create) of `type`, a bpf_map_type (BPF_MAP_TYPE_HASH, ...: see uapi.ts). */
   static create(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, options: MapCreateOptions = {}): FdMap {
     const n = native();
     const opts = { sz: n.mapCreateOptsSize, map_flags: options.flags ?? 0 };
@@ -341,8 +404,34 @@ export class FdMap extends MapElements implements Disposable {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw new Error(`map ${this.name} used after close`);
+    this.assertOpen();
     return this.#fd;
+  }
+
+  /** bpf_map_type as a number. */
+  get type(): number {
+    this.assertOpen();
+    return this.#info.type;
+  }
+
+  get keySize(): number {
+    this.assertOpen();
+    return this.#info.keySize;
+  }
+
+  get valueSize(): number {
+    this.assertOpen();
+    return this.#info.valueSize;
+  }
+
+  get maxEntries(): number {
+    this.assertOpen();
+    return this.#info.maxEntries;
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.#fd < 0) throw new ClosedError(`map ${this.name}`);
   }
 
   /** Closes our fd; the map lives on while anything else holds it. */

@@ -27,6 +27,12 @@ export function loadKoffi(): Koffi {
 
 export type Pointer = unknown;
 
+// <sys/mman.h>
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+export const MAP_FIXED = 0x10;
+
 /** libbpf's soname; ≥ 1.0 guarantees errno-style returns everywhere. */
 export const LIBBPF_SONAME = 'libbpf.so.1';
 
@@ -46,6 +52,7 @@ function declare() {
   koffi.opaque('bpf_link');
   koffi.opaque('btf');
   koffi.opaque('ring_buffer');
+  koffi.opaque('perf_buffer');
 
   // Field order and sizes follow struct bpf_object_open_opts of libbpf 1.x;
   // `sz` tells libbpf how much of it we know, so newer libbpfs accept it.
@@ -134,6 +141,19 @@ function declare() {
   // int (*)(void *ctx, void *data, size_t size): one ring buffer record.
   const sampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 
+  // perf_buffer_sample_fn and perf_buffer_lost_fn: one record, or lost records, of one CPU.
+  const perfSampleFn = koffi.proto('void perf_buffer_sample_fn(void *ctx, int cpu, void *data, uint32 size)');
+  const perfLostFn = koffi.proto('void perf_buffer_lost_fn(void *ctx, int cpu, uint64 cnt)');
+
+  // struct bpf_uprobe_opts of libbpf 1.1 (ends in `size_t :0`: padded to 8).
+  const uprobeOpts = koffi.struct('bpf_uprobe_opts', {
+    sz: 'size_t',
+    ref_ctr_offset: 'size_t',
+    bpf_cookie: 'uint64',
+    retprobe: 'bool',
+    func_name: 'const char *',
+  });
+
   // int (*)(enum libbpf_print_level, const char *fmt, va_list): the va_list
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
   const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
@@ -146,12 +166,13 @@ function declare() {
     batchOptsSize: koffi.sizeof(batchOpts),
     tcHookSize: koffi.sizeof(tcHook),
     tcOptsSize: koffi.sizeof(tcOpts),
+    uprobeOptsSize: koffi.sizeof(uprobeOpts),
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
     registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
       koffi.register(fn, koffi.pointer(sampleFn)),
     unregister: (cb: Pointer) => koffi.unregister(cb as koffiModule.IKoffiRegisteredCallback),
     /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
-    copyOut: (ptr: Pointer, size: number) => Buffer.from(koffi.view(ptr as koffiModule.IKoffiCType, size)),
+    copyOut: (ptr: Pointer, size: number) => Buffer.from(new Uint8Array(koffi.view(ptr as koffiModule.IKoffiCType, size))),
     printFn,
     register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) =>
       koffi.register(fn, koffi.pointer(printFn)),
@@ -291,6 +312,58 @@ function declare() {
     if_nametoindex: libc.func('uint32 if_nametoindex(const char *name)'),
     /** flock(2): Node has no binding; the runner locks bpffs directories with it. */
     flock: libc.func('int flock(int fd, int operation)'),
+
+    // ---- ring buffers read in place (ringbuf.ts) ----
+    // libbpf's ring_buffer only multiplexes the rings' fds into one epoll fd;
+    // the records are read from our own mapping of each ring.
+    ring_buffer__add: lib.func(
+      'int ring_buffer__add(ring_buffer *rb, int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx)',
+    ),
+    ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
+    /** mmap(2) giving a pointer, for view(); MAP_FAILED is the address 2^64 - 1. */
+    mmapPointer: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    /** An ArrayBuffer over `size` bytes of native memory (no copy); it must not outlive the memory. */
+    view: (ptr: Pointer, size: number) => koffi.view(ptr as koffiModule.IKoffiCType, size) as ArrayBuffer,
+    eventfd: libc.func('int eventfd(uint32 initval, int flags)'),
+    /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
+    poll: libc.func('int poll(void *fds, uint64 nfds, int timeout)'),
+
+    // ---- perf buffers (perfbuf.ts): libbpf consumes, a koffi callback per record ----
+    /** Registers JS functions as a perf_buffer_sample_fn and lost_fn; unregister() them after perf_buffer__free. */
+    registerPerfSample: (fn: (ctx: Pointer, cpu: number, data: Pointer, size: number) => void) =>
+      koffi.register(fn, koffi.pointer(perfSampleFn)),
+    registerPerfLost: (fn: (ctx: Pointer, cpu: number, count: number | bigint) => void) =>
+      koffi.register(fn, koffi.pointer(perfLostFn)),
+    perf_buffer__new: lib.func(
+      'perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn *sample_cb, perf_buffer_lost_fn *lost_cb, void *ctx, const void *opts)',
+    ),
+    perf_buffer__epoll_fd: lib.func('int perf_buffer__epoll_fd(const perf_buffer *pb)'),
+    perf_buffer__consume_buffer: lib.func('int perf_buffer__consume_buffer(perf_buffer *pb, size_t buf_idx)'),
+    perf_buffer__buffer_cnt: lib.func('size_t perf_buffer__buffer_cnt(const perf_buffer *pb)'),
+    perf_buffer__free: lib.func('void perf_buffer__free(perf_buffer *pb)'),
+
+    // ---- uprobes, pins, map freeze and element batches ----
+    bpf_program__attach_uprobe_opts: lib.func(
+      'bpf_link *bpf_program__attach_uprobe_opts(const bpf_program *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)',
+    ),
+    bpf_program__pin: lib.func('int bpf_program__pin(bpf_program *prog, const char *path)'),
+    bpf_program__unpin: lib.func('int bpf_program__unpin(bpf_program *prog, const char *path)'),
+    bpf_map__pin: lib.func('int bpf_map__pin(bpf_map *map, const char *path)'),
+    bpf_map__unpin: lib.func('int bpf_map__unpin(bpf_map *map, const char *path)'),
+    bpf_map_freeze: lib.func('int bpf_map_freeze(int fd)'),
+    bpf_map_lookup_and_delete_elem: lib.func('int bpf_map_lookup_and_delete_elem(int fd, const void *key, void *value)'),
+    bpf_map_update_batch: lib.func(
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)',
+    ),
+    bpf_map_delete_batch: lib.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32 *count, const bpf_map_batch_opts *opts)'),
+    bpf_program__attach_perf_event: lib.func('bpf_link *bpf_program__attach_perf_event(const bpf_program *prog, int pfd)'),
+    bpf_program__attach_usdt: lib.func(
+      'bpf_link *bpf_program__attach_usdt(const bpf_program *prog, int pid, const char *binary_path, const char *usdt_provider, const char *usdt_name, const void *opts)',
+    ),
+    bpf_program__attach_cgroup: lib.func('bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)'),
+    /** perf_event_open(2), which libc does not wrap: syscall(2) with its number. */
+    syscallPerfEventOpen: libc.func('long syscall(long number, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
   };
 }
 

@@ -1,12 +1,18 @@
 // A BPF ELF object opened from memory or a file: its programs and maps,
 // loading into the kernel, attaching, and closing. Mirrors libbpf's
 // bpf_object / bpf_program / bpf_map.
+import { constants } from 'node:os';
 import { callInt, callPtr, callSys } from './call.js';
-import { SysError } from './error.js';
+import { readFileSync } from 'node:fs';
+import { btfProblem } from './btf-check.js';
+import { asLoaded, type LoadedObject, type OpenObject } from './lifecycle.js';
+import { ClosedError, LibbpfError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
-import { native, type Pointer } from './native.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
+
+const { EINVAL } = constants.errno;
 
 /** The bpf_object_open_opts of libbpf 1.1 that matter to a caller. */
 export interface OpenOptions {
@@ -39,67 +45,129 @@ export class BpfProgram {
     this.sectionName = n.bpf_program__section_name(ptr) as string;
   }
 
-  /** bpf_prog_type as a number (BPF_PROG_TYPE_TRACING is 26). */
+  // Every use of the pointer goes through here: libbpf frees it with the object.
+  #live(): Pointer {
+    this.#object.assertOpen(`program ${this.name} of BPF object ${this.#object.name}`);
+    return this.#ptr;
+  }
+
+  /** A bpf_prog_type (BPF_PROG_TYPE_TRACING, ...: see uapi.ts). */
   get type(): number {
-    return native().bpf_program__type(this.#ptr);
+    return native().bpf_program__type(this.#live());
   }
 
   get autoload(): boolean {
-    return native().bpf_program__autoload(this.#ptr);
+    return native().bpf_program__autoload(this.#live());
   }
 
   /** Whether bpf_object__load loads this program; only before load. */
   set autoload(on: boolean) {
-    callInt(`set autoload of ${this.name}`, () => native().bpf_program__set_autoload(this.#ptr, on));
+    const ptr = this.#live();
+    callInt(`set autoload of ${this.name}`, () => native().bpf_program__set_autoload(ptr, on));
   }
 
   /** File descriptor of the loaded program; throws if it is not loaded. */
   get fd(): number {
-    return callInt(`fd of program ${this.name}`, () => native().bpf_program__fd(this.#ptr));
+    const ptr = this.#live();
+    return callInt(`fd of program ${this.name}`, () => native().bpf_program__fd(ptr));
   }
 
   /** For fentry/fexit/freplace: attach to `func` in the program behind `targetFd`. Before load. */
   setAttachTarget(targetFd: number, func: string | null): void {
-    callInt(`set attach target of ${this.name}`, () =>
-      native().bpf_program__set_attach_target(this.#ptr, targetFd, func),
-    );
+    const ptr = this.#live();
+    callInt(`set attach target of ${this.name}`, () => native().bpf_program__set_attach_target(ptr, targetFd, func));
   }
 
   /** Creates a BPF iterator link for an iter/ program. */
   attachIter(): BpfLink {
-    return this.#attach(`attach iterator ${this.name}`, () => native().bpf_program__attach_iter(this.#ptr, null));
+    return this.#attach(`attach iterator ${this.name}`, (ptr) => native().bpf_program__attach_iter(ptr, null));
   }
 
   /** Attaches as the section name says (tp_btf/, raw_tp/, kprobe/, tracepoint/, iter/, ...). */
   attach(): BpfLink {
-    return this.#attach(`attach ${this.name}`, () => native().bpf_program__attach(this.#ptr));
+    return this.#attach(`attach ${this.name}`, (ptr) => native().bpf_program__attach(ptr));
   }
 
   /** Attaches a raw_tp/ (or tp_btf/) program to the raw tracepoint `tracepoint`, e.g. "sched_switch". */
   attachRawTracepoint(tracepoint: string): BpfLink {
-    return this.#attach(`attach ${this.name} to raw tracepoint ${tracepoint}`, () =>
-      native().bpf_program__attach_raw_tracepoint(this.#ptr, tracepoint),
+    return this.#attach(`attach ${this.name} to raw tracepoint ${tracepoint}`, (ptr) =>
+      native().bpf_program__attach_raw_tracepoint(ptr, tracepoint),
     );
   }
 
   /** Attaches a tracepoint/ program to `category`/`name`, e.g. "syscalls", "sys_enter_getpid". */
   attachTracepoint(category: string, name: string): BpfLink {
-    return this.#attach(`attach ${this.name} to tracepoint ${category}/${name}`, () =>
-      native().bpf_program__attach_tracepoint(this.#ptr, category, name),
+    return this.#attach(`attach ${this.name} to tracepoint ${category}/${name}`, (ptr) =>
+      native().bpf_program__attach_tracepoint(ptr, category, name),
     );
   }
 
   /** Attaches a kprobe/ program to kernel function `func` (a kretprobe with `retprobe`). */
   attachKprobe(func: string, options: { retprobe?: boolean } = {}): BpfLink {
     const kind = options.retprobe ? 'kretprobe' : 'kprobe';
-    return this.#attach(`attach ${this.name} as ${kind} on ${func}`, () =>
-      native().bpf_program__attach_kprobe(this.#ptr, options.retprobe ?? false, func),
+    return this.#attach(`attach ${this.name} as ${kind} on ${func}`, (ptr) =>
+      native().bpf_program__attach_kprobe(ptr, options.retprobe ?? false, func),
     );
+  }
+
+  /**
+   * Attaches a uprobe/ (or uretprobe/) program to function `func` of the ELF
+   * file `binaryPath` (an executable or a shared library; libbpf finds the
+   * symbol), in every process or only in `pid`.
+   */
+  attachUprobe(binaryPath: string, func: string, options: { retprobe?: boolean; pid?: number; cookie?: bigint } = {}): BpfLink {
+    const kind = options.retprobe ? 'uretprobe' : 'uprobe';
+    const opts = {
+      sz: native().uprobeOptsSize,
+      ref_ctr_offset: 0,
+      bpf_cookie: options.cookie ?? 0n,
+      retprobe: options.retprobe ?? false,
+      func_name: func,
+    };
+    return this.#attach(`attach ${this.name} as ${kind} on ${func} in ${binaryPath}`, (ptr) =>
+      native().bpf_program__attach_uprobe_opts(ptr, options.pid ?? -1, binaryPath, 0, opts),
+    );
+  }
+
+  /**
+   * Attaches a usdt program (written with usdt.bpf.h's BPF_USDT) to the USDT
+   * probe `provider`:`name` of the ELF file `binaryPath` (its .note.stapsdt),
+   * in every process or only in `pid`.
+   */
+  attachUsdt(binaryPath: string, provider: string, name: string, options: { pid?: number } = {}): BpfLink {
+    return this.#attach(`attach ${this.name} to USDT ${provider}:${name} in ${binaryPath}`, (ptr) =>
+      native().bpf_program__attach_usdt(ptr, options.pid ?? -1, binaryPath, provider, name, null),
+    );
+  }
+
+  /** Pins the loaded program at `path` on a bpffs (libbpf turns dots in the path into underscores). */
+  pin(path: string): void {
+    const ptr = this.#live();
+    callInt(`pin program ${this.name} at ${path}`, () => native().bpf_program__pin(ptr, path));
+  }
+
+  /** Removes the pin at `path`. */
+  unpin(path: string): void {
+    const ptr = this.#live();
+    callInt(`unpin program ${this.name} from ${path}`, () => native().bpf_program__unpin(ptr, path));
+  }
+
+  /**
+   * Attaches a perf_event program to the perf event behind `perfFd` (from
+   * openPerfEvent, say); the link owns a copy of the fd, close yours when you like.
+   */
+  attachPerfEvent(perfFd: number): BpfLink {
+    return this.#attach(`attach ${this.name} to perf event fd ${perfFd}`, (ptr) => native().bpf_program__attach_perf_event(ptr, perfFd));
+  }
+
+  /** Attaches a cgroup program (cgroup/skb, cgroup/sock_create, ...) to the cgroup v2 directory behind `cgroupFd`. */
+  attachCgroup(cgroupFd: number): BpfLink {
+    return this.#attach(`attach ${this.name} to cgroup fd ${cgroupFd}`, (ptr) => native().bpf_program__attach_cgroup(ptr, cgroupFd));
   }
 
   /** Attaches an xdp program to the interface with index `ifindex` (a BPF link: detached with it). */
   attachXdp(ifindex: number): BpfLink {
-    return this.#attach(`attach ${this.name} to XDP of ifindex ${ifindex}`, () => native().bpf_program__attach_xdp(this.#ptr, ifindex));
+    return this.#attach(`attach ${this.name} to XDP of ifindex ${ifindex}`, (ptr) => native().bpf_program__attach_xdp(ptr, ifindex));
   }
 
   /**
@@ -108,7 +176,6 @@ export class BpfProgram {
    * filter stays until detach() or the interface goes.
    */
   attachTc(ifindex: number, point: TcAttachPoint): TcAttachment {
-    this.#object.assertOpen();
     return TcAttachment.attach(this.fd, ifindex, point, this.name);
   }
 
@@ -118,12 +185,14 @@ export class BpfProgram {
    */
   testRun(data: Uint8Array, ctx?: Uint8Array): { retval: number; data: Buffer } {
     const n = native();
-    const out = Buffer.alloc(data.length + 256);
+    // Programs that take no packet (syscall) refuse any data buffer, even for output;
+    // they write their ctx back into `ctx` instead.
+    const out = data.length ? Buffer.alloc(data.length + 256) : Buffer.alloc(0);
     const opts = {
       sz: n.testRunOptsSize,
       data_in: data.length ? data : null,
       data_size_in: data.length,
-      data_out: out,
+      data_out: out.length ? out : null,
       data_size_out: out.length,
       ctx_in: ctx ?? null,
       ctx_size_in: ctx?.length ?? 0,
@@ -135,66 +204,80 @@ export class BpfProgram {
     return { retval: opts.retval | 0, data: out.subarray(0, opts.data_size_out) };
   }
 
-  #attach(op: string, fn: () => Pointer | null): BpfLink {
-    this.#object.assertOpen();
-    const ptr = callPtr(op, fn);
-    return new BpfLink(ptr, this.name);
+  #attach(op: string, fn: (prog: Pointer) => Pointer | null): BpfLink {
+    const prog = this.#live();
+    return new BpfLink(callPtr(op, () => fn(prog)), this.name);
   }
 }
 
 export class BpfMap extends MapElements {
   readonly #ptr: Pointer;
+  readonly #object: BpfObject;
   readonly name: string;
 
   /** @internal */
-  constructor(ptr: Pointer) {
+  constructor(ptr: Pointer, object: BpfObject) {
     super();
     this.#ptr = ptr;
+    this.#object = object;
     this.name = native().bpf_map__name(ptr) as string;
+  }
+
+  // Every use of the pointer goes through here: libbpf frees it with the object.
+  #live(): Pointer {
+    this.#object.assertOpen(`map ${this.name} of BPF object ${this.#object.name}`);
+    return this.#ptr;
+  }
+
+  /** @internal Throws ClosedError once the object is closed. */
+  assertOpen(): void {
+    this.#live();
   }
 
   /** bpf_map_type as a number. */
   get type(): number {
-    return native().bpf_map__type(this.#ptr);
+    return native().bpf_map__type(this.#live());
   }
 
   get maxEntries(): number {
-    return native().bpf_map__max_entries(this.#ptr);
+    return native().bpf_map__max_entries(this.#live());
   }
 
   /** Resizes the map; only before load. */
   set maxEntries(n: number) {
-    callInt(`set max_entries of ${this.name}`, () => native().bpf_map__set_max_entries(this.#ptr, n));
+    const ptr = this.#live();
+    callInt(`set max_entries of ${this.name}`, () => native().bpf_map__set_max_entries(ptr, n));
   }
 
   get keySize(): number {
-    return native().bpf_map__key_size(this.#ptr);
+    return native().bpf_map__key_size(this.#live());
   }
 
   get valueSize(): number {
-    return native().bpf_map__value_size(this.#ptr);
+    return native().bpf_map__value_size(this.#live());
   }
 
   /** File descriptor of the created map; throws before load. */
   get fd(): number {
-    return callInt(`fd of map ${this.name}`, () => native().bpf_map__fd(this.#ptr));
+    const ptr = this.#live();
+    return callInt(`fd of map ${this.name}`, () => native().bpf_map__fd(ptr));
   }
 
   // ---- global sections (.rodata, .data, .bss): see skeleton.ts ----
 
   /** Whether libbpf made this map from a section of globals rather than a map definition. */
   get isInternal(): boolean {
-    return native().bpf_map__is_internal(this.#ptr);
+    return native().bpf_map__is_internal(this.#live());
   }
 
   /** BTF type id of the key; 0 when the object does not say (ring buffers, sections of globals). */
   get btfKeyTypeId(): number {
-    return native().bpf_map__btf_key_type_id(this.#ptr);
+    return native().bpf_map__btf_key_type_id(this.#live());
   }
 
   /** BTF type id of the value; for a section of globals, its DATASEC. */
   get btfValueTypeId(): number {
-    return native().bpf_map__btf_value_type_id(this.#ptr);
+    return native().bpf_map__btf_value_type_id(this.#live());
   }
 
   /**
@@ -204,7 +287,7 @@ export class BpfMap extends MapElements {
   readImage(): Buffer {
     const n = native();
     const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    const ptr = n.bpf_map__initial_value(this.#live(), size);
     if (ptr === null) throw new Error(`map ${this.name} has no memory image (not a section of globals, or not mmapable)`);
     const out = Buffer.alloc(Number(size[0]));
     if (out.length) n.copyFrom(out, n.pointerAddress(ptr), out.length);
@@ -220,29 +303,38 @@ export class BpfMap extends MapElements {
   mapImage(readOnly: boolean): void {
     const n = native();
     const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    const ptr = n.bpf_map__initial_value(this.#live(), size);
     if (ptr === null) throw new Error(`map ${this.name} has no memory image`);
     const page = n.getpagesize();
     const bytes = Math.ceil((Math.ceil(this.valueSize / 8) * 8 * this.maxEntries) / page) * page;
-    const PROT_READ = 1;
-    const PROT_WRITE = 2;
-    const MAP_SHARED = 1;
-    const MAP_FIXED = 0x10;
     const at = n.pointerAddress(ptr);
     const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
     if (got !== at) throw new SysError('mmap', `map memory of ${this.name}`, n.errno());
   }
 
+  /** Pins the map at `path` on a bpffs (libbpf turns dots in the path into underscores). */
+  pin(path: string): void {
+    const ptr = this.#live();
+    callInt(`pin map ${this.name} at ${path}`, () => native().bpf_map__pin(ptr, path));
+  }
+
+  /** Removes the map's pin at `path`. */
+  unpin(path: string): void {
+    const ptr = this.#live();
+    callInt(`unpin map ${this.name} from ${path}`, () => native().bpf_map__unpin(ptr, path));
+  }
+
   /** Replaces the initial value; only before load. */
   setInitialValue(bytes: Buffer): void {
-    callInt(`set initial value of map ${this.name}`, () => native().bpf_map__set_initial_value(this.#ptr, bytes, bytes.length));
+    const ptr = this.#live();
+    callInt(`set initial value of map ${this.name}`, () => native().bpf_map__set_initial_value(ptr, bytes, bytes.length));
   }
 
   /** Writes into the loaded map's writable memory image (.data, .bss) at `offset`. */
   writeImage(offset: number, bytes: Buffer): void {
     const n = native();
     const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#ptr, size);
+    const ptr = n.bpf_map__initial_value(this.#live(), size);
     if (ptr === null || offset + bytes.length > Number(size[0])) throw new RangeError(`map ${this.name}: write past its memory image`);
     n.copyTo(n.pointerAddress(ptr) + BigInt(offset), bytes, bytes.length);
   }
@@ -268,7 +360,7 @@ export class BpfObject {
     }
     const maps = new Map<string, BpfMap>();
     for (let m = n.bpf_object__next_map(ptr, null); m !== null; m = n.bpf_object__next_map(ptr, m)) {
-      const map = new BpfMap(m);
+      const map = new BpfMap(m, this);
       maps.set(map.name, map);
     }
     this.programs = programs;
@@ -284,11 +376,19 @@ export class BpfObject {
     };
   }
 
+  // libbpf 1.1 trusts the offsets and type ids in an object's BTF: a
+  // corrupted one crashes the process. Refuse those first (btf-check.ts).
+  static #checkBtf(image: Buffer, label: string): void {
+    const problem = btfProblem(image);
+    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, EINVAL);
+  }
+
   /** Parses an ELF BPF object held in memory; nothing reaches the kernel yet. */
   static openMem(bytes: Uint8Array, options: OpenOptions = {}): BpfObject {
     const n = native();
     const image = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const label = options.name ?? 'object';
+    BpfObject.#checkBtf(image, label);
     const ptr = callPtr(`open BPF object ${label}`, () => n.bpf_object__open_mem(image, image.length, BpfObject.#opts(options)));
     return new BpfObject(ptr, image);
   }
@@ -296,23 +396,43 @@ export class BpfObject {
   /** Parses an ELF BPF object file; nothing reaches the kernel yet. */
   static openFile(path: string, options: OpenOptions = {}): BpfObject {
     const n = native();
+    let image: Buffer | null = null;
+    try {
+      image = readFileSync(path);
+    } catch {
+      // libbpf says why, as it always has
+    }
+    if (image) BpfObject.#checkBtf(image, path);
     const ptr = callPtr(`open BPF object ${path}`, () => n.bpf_object__open_file(path, BpfObject.#opts(options)));
     return new BpfObject(ptr, null);
   }
 
-  /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier). */
-  load(): void {
+  /**
+   * Opens an ELF BPF object from a file path or from memory as an OpenObject:
+   * what may only happen before or after load is checked at compile time
+   * (lifecycle.ts). The object is this class's; only its type differs.
+   */
+  static open(source: string | Uint8Array, options: OpenOptions = {}): OpenObject {
+    const obj = typeof source === 'string' ? BpfObject.openFile(source, options) : BpfObject.openMem(source, options);
+    return obj as unknown as OpenObject;
+  }
+
+  /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier); returns the object, typed as loaded. */
+  load(): LoadedObject {
     const ptr = this.assertOpen();
     callInt(`load BPF object ${this.name}`, () => native().bpf_object__load(ptr));
+    return asLoaded(this);
   }
 
   program(name: string): BpfProgram {
+    this.assertOpen();
     const prog = this.programs.get(name);
     if (!prog) throw new Error(`BPF object ${this.name} has no program ${name}`);
     return prog;
   }
 
   map(name: string): BpfMap {
+    this.assertOpen();
     const map = this.maps.get(name);
     if (!map) throw new Error(`BPF object ${this.name} has no map ${name}`);
     return map;
@@ -331,9 +451,9 @@ export class BpfObject {
     this.close();
   }
 
-  /** @internal */
-  assertOpen(): Pointer {
-    if (this.#ptr === null) throw new Error(`BPF object ${this.name} used after close`);
+  /** @internal The object's pointer; throws ClosedError, naming `handle`, once it is closed. */
+  assertOpen(handle = `BPF object ${this.name}`): Pointer {
+    if (this.#ptr === null) throw new ClosedError(handle);
     return this.#ptr;
   }
 }

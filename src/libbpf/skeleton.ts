@@ -72,6 +72,7 @@ export class Skeleton<P extends string, M extends string> {
       Object.defineProperty(links, p, {
         enumerable: true,
         get: () => {
+          this.#live();
           const link = this.#links.get(p);
           if (!link) throw new Error(`skeleton ${spec.name}: program ${p} has no link (attach() not called, or its autoload is off)`);
           return link;
@@ -88,17 +89,16 @@ export class Skeleton<P extends string, M extends string> {
    * after load they are the kernel map's own memory.
    */
   protected globals<T>(property: string): T {
+    this.#live();
     const spec = this.#spec.globals?.find((g) => g.property === property);
     if (!spec) throw new Error(`skeleton ${this.#spec.name} has no globals ${property}`);
     const map = (this.maps as Record<string, BpfMap>)[spec.map];
     const readOnly = spec.layout.section.startsWith('.rodata');
+    const section = `${spec.layout.section} of skeleton ${this.#spec.name}`;
     return sectionVars<T>(spec.layout, {
-      read: () => {
-        this.obj.assertOpen();
-        return map.readImage();
-      },
+      assertOpen: () => void this.obj.assertOpen(section),
+      read: () => map.readImage(),
       write: (offset, bytes) => {
-        this.obj.assertOpen();
         if (!this.#loaded) {
           const image = map.readImage();
           bytes.copy(image, offset);
@@ -117,6 +117,7 @@ export class Skeleton<P extends string, M extends string> {
    * codecs made from the key and value types; typed by the generated class.
    */
   protected typedMaps<T>(): T {
+    this.#live();
     const maps = this.maps as Record<string, BpfMap>;
     const views = (this.#spec.typedMaps ?? []).map(({ map, key, value }): [string, TypedMap<unknown, unknown>] => [
       map,
@@ -126,6 +127,7 @@ export class Skeleton<P extends string, M extends string> {
   }
 
   load(): void {
+    this.#live();
     this.obj.load();
     this.#loaded = true;
     for (const g of this.#spec.globals ?? []) {
@@ -138,6 +140,7 @@ export class Skeleton<P extends string, M extends string> {
    * iterator link). All or nothing: on failure the links made here are released.
    */
   attach(): Readonly<Record<P, BpfLink>> {
+    this.#live();
     const made: P[] = [];
     try {
       for (const [name, prog] of Object.entries(this.progs) as [P, BpfProgram][]) {
@@ -153,6 +156,11 @@ export class Skeleton<P extends string, M extends string> {
       throw err;
     }
     return this.links;
+  }
+
+  // After destroy(), every use names the skeleton rather than one of its parts.
+  #live(): void {
+    this.obj.assertOpen(`skeleton ${this.#spec.name}`);
   }
 
   /** Releases links (pinned ones stay in the kernel) and closes the object. */

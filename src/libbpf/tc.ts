@@ -1,14 +1,16 @@
 // A tc program on an interface's clsact qdisc, through libbpf 1.1's netlink
 // API (bpf_tc_*): not a BPF link, so it is detached explicitly, or goes with
 // the interface. The qdisc is created when missing and left in place.
+import { constants } from 'node:os';
 import { callInt } from './call.js';
 import { native } from './native.js';
+
+const { EEXIST } = constants.errno;
 
 export type TcAttachPoint = 'ingress' | 'egress';
 
 // enum bpf_tc_attach_point
 const ATTACH_POINT: Record<TcAttachPoint, number> = { ingress: 1, egress: 2 };
-const EEXIST = 17;
 
 export class TcAttachment implements Disposable {
   readonly name: string;

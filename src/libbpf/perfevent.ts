@@ -1,0 +1,47 @@
+// perf_event_open(2), for perf_event programs (attachPerfEvent): sampling a
+// software or hardware counter. libc has no wrapper, so it goes through
+// syscall(2) with the architecture's number.
+import { SysError } from './error.js';
+import { native } from './native.js';
+
+// <asm/unistd.h>: x86_64's own table, and the generic one (arm64, riscv64, loongarch64).
+const NR_PERF_EVENT_OPEN: Partial<Record<string, number>> = { x64: 298, arm64: 241, riscv64: 241, loong64: 241 };
+// <linux/perf_event.h>
+const PERF_ATTR_SIZE_VER5 = 112;
+const PERF_FLAG_FD_CLOEXEC = 8;
+const ATTR_FREQ = 1n << 10n; // the freq bit of perf_event_attr's flags word
+
+/** perf_type_id values. */
+export const PerfType = { Hardware: 0, Software: 1, Tracepoint: 2, HwCache: 3, Raw: 4, Breakpoint: 5 } as const;
+/** perf_sw_ids values, for PerfType.Software. */
+export const PerfSoftware = { CpuClock: 0, TaskClock: 1, PageFaults: 2, ContextSwitches: 3, CpuMigrations: 4 } as const;
+
+export interface PerfEventOptions {
+  /** PerfType (default Software). */
+  type?: number;
+  /** The counter within the type, e.g. PerfSoftware.CpuClock (the default). */
+  config?: number;
+  /** Samples per second (default 99), or with `period: true` events per sample. */
+  frequency?: number;
+  period?: boolean;
+  /** Which process (default -1: all, which needs `cpu`); 0 is this thread. */
+  pid?: number;
+  /** Which CPU (default -1: any, which needs a `pid`). */
+  cpu?: number;
+}
+
+/** Opens a perf event (perf_event_open(2)); returns its fd, close-on-exec, enabled. Close it with closeSync. */
+export function openPerfEvent(options: PerfEventOptions = {}): number {
+  const nr = NR_PERF_EVENT_OPEN[process.arch];
+  if (nr === undefined) throw new Error(`perf_event_open: no syscall number known for ${process.arch}`);
+  const attr = Buffer.alloc(PERF_ATTR_SIZE_VER5);
+  attr.writeUInt32LE(options.type ?? PerfType.Software, 0);
+  attr.writeUInt32LE(PERF_ATTR_SIZE_VER5, 4);
+  attr.writeBigUInt64LE(BigInt(options.config ?? PerfSoftware.CpuClock), 8);
+  attr.writeBigUInt64LE(BigInt(options.frequency ?? 99), 16);
+  attr.writeBigUInt64LE(options.period ? 0n : ATTR_FREQ, 40);
+  const n = native();
+  const fd = Number(n.syscallPerfEventOpen(nr, attr, options.pid ?? -1, options.cpu ?? -1, -1, PERF_FLAG_FD_CLOEXEC));
+  if (fd < 0) throw new SysError('perf_event_open', `open perf event type ${options.type ?? PerfType.Software} config ${options.config ?? 0}`, n.errno());
+  return fd;
+}
