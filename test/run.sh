@@ -22,12 +22,15 @@ tap_status=$?
 
 # The tests that run the built CLI (every file that imports test/lib/cli.ts)
 # once more, the CLI running on Debian 12's own Node.js 18: the oldest we
-# support, as distributions ship it.
+# support, as distributions ship it. Not the series that kill or fail a run
+# at every step (those that call countSteps, test/lib/strace.ts): their
+# traced runs are this node's, since the node 18 wrapper's own system calls
+# (its mount namespace) would move the steps they count.
 node18_status=0
 if [ $# = 0 ]; then
 	if node18=$(bash test/node18/install.sh); then
 		echo "# the CLI tests again, on Debian's Node.js 18 ($node18)"
-		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts)
+		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts | xargs grep -L 'countSteps(')
 		node18_status=$?
 	else
 		echo "# not ok: could not unpack Debian's Node.js 18 (test/node18/install.sh)"
