@@ -2,7 +2,7 @@
 // statistics are on, each program's counters from bpf_prog_info (the
 // iterator cannot read them: see docs/fleet.md, "Where the numbers come from").
 import { readFileSync } from 'node:fs';
-import { progRunStatsById, type ProgRunStats } from '../libbpf/index.js';
+import { ErrnoError, progRunStatsById, type ProgRunStats } from '../libbpf/index.js';
 import type { ExporterIterators } from './iterators.js';
 import { parseRecords, type Records } from './records.js';
 
@@ -14,6 +14,8 @@ export interface Snapshot extends Records {
   runStats: Map<number, ProgRunStats>;
   /** Whether run counters are reported at all. */
   statsOn: boolean;
+  /** Statistics are on (the sysctl) but opening programs by id was refused (no CAP_SYS_ADMIN): no run counters. */
+  statsDenied: boolean;
   /** Whether holders were asked for (--holders). */
   withHolders: boolean;
   /** Seconds the collection took. */
@@ -37,15 +39,24 @@ export function collect(iters: ExporterIterators, holdingStatsFd: boolean): Snap
   const started = process.hrtime.bigint();
   const text = iters.readProgs() + iters.readMaps() + iters.readLinks() + iters.readHolders();
   const records = parseRecords(text);
-  const statsOn = holdingStatsFd || sysctlStatsOn();
+  let statsOn = holdingStatsFd || sysctlStatsOn();
+  let statsDenied = false;
   const runStats = new Map<number, ProgRunStats>();
   if (statsOn) {
-    records.progs = records.progs.filter((p) => {
-      const s = progRunStatsById(p.id);
-      if (s) runStats.set(p.id, s);
-      return s !== null;
-    });
+    try {
+      const live = records.progs.filter((p) => {
+        const s = progRunStatsById(p.id);
+        if (s) runStats.set(p.id, s);
+        return s !== null;
+      });
+      records.progs = live;
+    } catch (err) {
+      if (!(err instanceof ErrnoError && (err.code === 'EPERM' || err.code === 'EACCES'))) throw err;
+      runStats.clear();
+      statsOn = false;
+      statsDenied = true;
+    }
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { ...records, runStats, statsOn, withHolders: iters.withHolders, seconds };
+  return { ...records, runStats, statsOn, statsDenied, withHolders: iters.withHolders, seconds };
 }

@@ -5,7 +5,8 @@
 // that never completes) and the server keeps serving.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeSync } from 'node:fs';
-import { enableRunTimeStats } from '../libbpf/index.js';
+import { ErrnoError, enableRunTimeStats } from '../libbpf/index.js';
+import { PreloadError } from '../errors.js';
 import { collect } from './collect.js';
 import { loadExporterIterators, type ExporterIterators } from './iterators.js';
 import { CONTENT_TYPE, exposition, negotiate, type ExporterCounters } from './metrics.js';
@@ -47,7 +48,7 @@ export interface RunningExporter {
  * failure there is the caller's exception; then listens.
  */
 export function startExporter(opts: ExporterOptions): RunningExporter {
-  const statsFd = opts.enableStats ? enableRunTimeStats() : null;
+  const statsFd = opts.enableStats ? takeStatsFd() : null;
   let iters: ExporterIterators;
   try {
     iters = loadExporterIterators({ holders: opts.holders });
@@ -77,7 +78,7 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
     try {
       const snapshot = collect(iters, statsFd !== null);
       counters.scrapes++;
-      counters.errors += snapshot.malformed;
+      counters.errors += snapshot.malformed + (snapshot.statsDenied ? 1 : 0);
       body = exposition(snapshot, counters, format);
     } catch (err) {
       counters.errors++;
@@ -110,6 +111,17 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
       server.closeIdleConnections();
     });
   return { server, stop };
+}
+
+function takeStatsFd(): number {
+  try {
+    return enableRunTimeStats();
+  } catch (err) {
+    if (err instanceof ErrnoError && (err.code === 'EPERM' || err.code === 'EACCES')) {
+      throw new PreloadError(`--enable-stats: the kernel refused BPF_ENABLE_STATS (${err.code}): it needs CAP_SYS_ADMIN; leave --enable-stats out to run with CAP_BPF and CAP_PERFMON alone`);
+    }
+    throw err;
+  }
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string, headOnly = false): void {
