@@ -58,6 +58,16 @@ const ORIGIN = {
   package: '# Installed by the bpf-preload package; `systemctl disable bpf-preload` keeps it from running at boot.',
 };
 
+/** The end of both units' sandboxing: namespaces, privileges and system calls. */
+const SANDBOX_TAIL = `RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+# Node's JIT needs writable+executable memory, so no MemoryDenyWriteExecute.
+SystemCallArchitectures=native
+SystemCallFilter=@system-service bpf
+SystemCallErrorNumber=EPERM`;
+
 /**
  * The unit text for a CLI at `cliPath`, run by the node binary at `nodePath`
  * (both absolute), as installed by `installedBy`.
@@ -112,14 +122,7 @@ ProtectHostname=yes
 ProtectProc=invisible
 ProcSubset=pid
 RestrictAddressFamilies=AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-# Node's JIT needs writable+executable memory, so no MemoryDenyWriteExecute.
-SystemCallArchitectures=native
-SystemCallFilter=@system-service bpf
-SystemCallErrorNumber=EPERM
+${SANDBOX_TAIL}
 
 [Install]
 WantedBy=${WANTED_BY}
@@ -182,14 +185,7 @@ ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-# Node's JIT needs writable+executable memory, so no MemoryDenyWriteExecute.
-SystemCallArchitectures=native
-SystemCallFilter=@system-service bpf
-SystemCallErrorNumber=EPERM
+${SANDBOX_TAIL}
 
 [Install]
 WantedBy=multi-user.target
