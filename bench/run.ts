@@ -15,6 +15,7 @@ import { runPhases } from './phases.js';
 import { renderPlot } from './plot.js';
 import { runReadPath } from './readpath.js';
 import { renderReport } from './report.js';
+import { renderScrape, replaceSection, runScrape } from './scrape.js';
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 
@@ -60,6 +61,12 @@ async function main(argv: string[]): Promise<void> {
   );
   bpffs.remove(dir);
 
+  // The exporter's section (bench/scrape.ts).
+  const scrape = await runScrape(
+    { rusage: helpers.rusage, objectsHelper: helpers.objects, runner: opts.runner, sizes: opts.sizes, rounds: opts.readRounds, rssScrapes: 1000 },
+    log,
+  );
+
   mkdirSync(opts.out, { recursive: true });
   const subtitle = `${machine.cpu}, kernel ${machine.kernel}, ${machine.date}`;
   writeFileSync(join(opts.out, 'read-path.svg'), renderPlot(read, subtitle));
@@ -71,7 +78,10 @@ async function main(argv: string[]): Promise<void> {
     else log(`no PNG plot${r ? `: ${r.stderr.trim()}` : ' (rsvg-convert unavailable)'}; the SVG is there`);
   }
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const md = renderReport({ machine, cold, phases, read, readRounds: opts.readRounds, plots: plots.slice(0, 1), command, elapsedS: (Date.now() - started) / 1000 });
+  const md = replaceSection(
+    renderReport({ machine, cold, phases, read, readRounds: opts.readRounds, plots: plots.slice(0, 1), command, elapsedS: (Date.now() - started) / 1000 }),
+    renderScrape(scrape, opts.readRounds),
+  );
   writeFileSync(join(opts.out, 'results.md'), md);
   console.log(md);
   log(`wrote ${join(opts.out, 'results.md')} and ${plots.map((p) => join(opts.out, p)).join(', ')}`);

@@ -15,8 +15,6 @@ export const CONTENT_TYPE: Record<Format, string> = {
 };
 
 type Kind = 'gauge' | 'counter' | 'info';
-type Labels = Record<string, string | number>;
-type Sample = [Labels, number | bigint];
 
 interface Family {
   /** The family's name without _total (counters) or _info (info). */
@@ -25,7 +23,8 @@ interface Family {
   help: string;
   /** Base unit, the name's last word (OpenMetrics UNIT). */
   unit?: 'seconds' | 'bytes';
-  samples: Sample[];
+  /** Each sample as `{labels} value` (or ` value`), after the sample name. */
+  samples: string[];
 }
 
 /** What the exporter counts about itself across scrapes. */
@@ -36,7 +35,8 @@ export interface ExporterCounters {
 }
 
 /** Label values escaped as both formats require. */
-const escapeValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const NEEDS_ESCAPE = /[\\"\n]/;
+const esc = (v: string): string => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
 const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
 function sampleName(f: Family): string {
@@ -45,24 +45,17 @@ function sampleName(f: Family): string {
   return f.name;
 }
 
-function familyName(f: Family, format: Format): string {
-  // The text format names a family by its samples; OpenMetrics without the suffix.
-  return format === 'openmetrics' ? f.name : sampleName(f);
-}
-
 function render(families: Family[], format: Format): string {
   const out: string[] = [];
   for (const f of families) {
-    const name = familyName(f, format);
+    const sample = sampleName(f);
+    // The text format names a family by its samples; OpenMetrics without the suffix.
+    const name = format === 'openmetrics' ? f.name : sample;
     const type = f.kind === 'info' && format === 'text' ? 'gauge' : f.kind;
     out.push(`# HELP ${name} ${escapeHelp(f.help)}`);
     out.push(`# TYPE ${name} ${type}`);
     if (f.unit && format === 'openmetrics') out.push(`# UNIT ${name} ${f.unit}`);
-    const sample = sampleName(f);
-    for (const [labels, value] of f.samples) {
-      const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeValue(String(v))}"`);
-      out.push(`${sample}${pairs.length ? `{${pairs.join(',')}}` : ''} ${value}`);
-    }
+    for (const line of f.samples) out.push(sample + line);
   }
   if (format === 'openmetrics') out.push('# EOF');
   return `${out.join('\n')}\n`;
@@ -74,22 +67,42 @@ const HOLDER_HELP: Record<HolderKind, string> = {
   link: 'A process holding a file descriptor of the BPF link id (1 per pid).',
 };
 
-/** The seconds a run-time counter in nanoseconds stands for, exactly where it can be. */
+/** libbpf's type names, asked once per type (a native call each). */
+function cachedNames(name: (type: number) => string): (type: number) => string {
+  const cache = new Map<number, string>();
+  return (type) => {
+    let n = cache.get(type);
+    if (n === undefined) cache.set(type, (n = esc(name(type))));
+    return n;
+  };
+}
+const progType = cachedNames(progTypeName);
+const mapType = cachedNames(mapTypeName);
+const linkType = cachedNames(linkTypeName);
+let page: number | undefined;
+
+/** The seconds a run-time counter in nanoseconds stands for. */
 const nsToSeconds = (ns: bigint): number => Number(ns) / 1e9;
 
+type Prog = Snapshot['progs'][number];
+
 export function families(s: Snapshot, counters: ExporterCounters): Family[] {
-  const page = pageSize();
-  const byProg = (f: (p: Snapshot['progs'][number]) => number | bigint | undefined): Sample[] =>
-    s.progs.flatMap((p): Sample[] => {
+  page ??= pageSize();
+  const pageBytes = page;
+  const byProg = (f: (p: Prog) => number | bigint | undefined): string[] => {
+    const lines: string[] = [];
+    for (const p of s.progs) {
       const v = f(p);
-      return v === undefined ? [] : [[{ id: p.id }, v]];
-    });
+      if (v !== undefined) lines.push(`{id="${p.id}"} ${v}`);
+    }
+    return lines;
+  };
   const out: Family[] = [
     {
       name: 'bpf_prog',
       kind: 'info',
       help: 'A loaded BPF program: full BTF name, type, tag, and what it is attached to as progs.debug shows it.',
-      samples: s.progs.map((p) => [{ id: p.id, name: p.name, type: progTypeName(p.type), tag: p.tag, attached: p.attached }, 1]),
+      samples: s.progs.map((p) => `{id="${p.id}",name="${esc(p.name)}",type="${progType(p.type)}",tag="${esc(p.tag)}",attached="${esc(p.attached)}"} 1`),
     },
   ];
   if (s.statsOn) {
@@ -117,53 +130,49 @@ export function families(s: Snapshot, counters: ExporterCounters): Family[] {
     { name: 'bpf_prog_verified_instructions', kind: 'gauge', help: 'Instructions the verifier processed to load the program (5.16+).', samples: byProg((p) => p.verifiedInsns) },
     { name: 'bpf_prog_instructions', kind: 'gauge', help: 'Instructions of the program as the kernel runs it (translated).', samples: byProg((p) => p.insns) },
     { name: 'bpf_prog_jited_bytes', kind: 'gauge', unit: 'bytes', help: 'Size of the program as JIT-compiled machine code.', samples: byProg((p) => p.jitedBytes) },
-    { name: 'bpf_prog_memlock_bytes', kind: 'gauge', unit: 'bytes', help: 'Memory the program is charged for (as bpftool and fdinfo show memlock).', samples: byProg((p) => p.pages * page) },
+    { name: 'bpf_prog_memlock_bytes', kind: 'gauge', unit: 'bytes', help: 'Memory the program is charged for (as bpftool and fdinfo show memlock).', samples: byProg((p) => p.pages * pageBytes) },
     {
       name: 'bpf_map',
       kind: 'info',
       help: 'A BPF map: name, type, key and value size, flags.',
-      samples: s.maps.map((m) => [{ id: m.id, name: m.name, type: mapTypeName(m.type), key_size: m.keySize, value_size: m.valueSize, flags: m.flags }, 1]),
+      samples: s.maps.map((m) => `{id="${m.id}",name="${esc(m.name)}",type="${mapType(m.type)}",key_size="${m.keySize}",value_size="${m.valueSize}",flags="${m.flags}"} 1`),
     },
-    { name: 'bpf_map_max_entries', kind: 'gauge', help: 'The most entries the map can hold.', samples: s.maps.map((m) => [{ id: m.id }, m.maxEntries]) },
+    { name: 'bpf_map_max_entries', kind: 'gauge', help: 'The most entries the map can hold.', samples: s.maps.map((m) => `{id="${m.id}"} ${m.maxEntries}`) },
     {
       name: 'bpf_map_entries',
       kind: 'gauge',
       help: 'Entries in the map now, where the kernel counts them (hash maps, 6.6+; absent elsewhere).',
-      samples: s.maps.flatMap((m): Sample[] => (m.entries === undefined ? [] : [[{ id: m.id }, m.entries]])),
+      samples: s.maps.flatMap((m) => (m.entries === undefined ? [] : [`{id="${m.id}"} ${m.entries}`])),
     },
     {
       name: 'bpf_link',
       kind: 'info',
       help: "A BPF link: type, program id, and its program's attach target as progs.debug shows it.",
-      samples: s.links.map((l) => [{ id: l.id, type: linkTypeName(l.type), prog_id: l.progId, target: l.attached }, 1]),
+      samples: s.links.map((l) => `{id="${l.id}",type="${linkType(l.type)}",prog_id="${l.progId}",target="${esc(l.attached)}"} 1`),
     },
   );
   for (const kind of s.withHolders ? (['prog', 'map', 'link'] as const) : []) {
     const seen = new Set<string>();
-    const samples: Sample[] = [];
+    const samples: string[] = [];
     for (const h of s.holders) {
       const key = `${h.id}/${h.pid}`;
       if (h.kind !== kind || seen.has(key)) continue;
       seen.add(key);
-      samples.push([{ id: h.id, pid: h.pid, comm: h.comm }, 1]);
+      samples.push(`{id="${h.id}",pid="${h.pid}",comm="${esc(h.comm)}"} 1`);
     }
     out.push({ name: `bpf_${kind}_holder`, kind: 'info', help: HOLDER_HELP[kind], samples });
   }
   out.push(
-    { name: 'bpf_exporter_scrape_duration_seconds', kind: 'gauge', unit: 'seconds', help: 'How long collecting this scrape took.', samples: [[{}, s.seconds]] },
+    { name: 'bpf_exporter_scrape_duration_seconds', kind: 'gauge', unit: 'seconds', help: 'How long collecting this scrape took.', samples: [` ${s.seconds}`] },
     {
       name: 'bpf_exporter_objects',
       kind: 'gauge',
       help: 'BPF objects seen in this scrape, by kind.',
-      samples: [
-        [{ kind: 'prog' }, s.progs.length],
-        [{ kind: 'map' }, s.maps.length],
-        [{ kind: 'link' }, s.links.length],
-      ],
+      samples: [`{kind="prog"} ${s.progs.length}`, `{kind="map"} ${s.maps.length}`, `{kind="link"} ${s.links.length}`],
     },
-    { name: 'bpf_exporter_run_stats_enabled', kind: 'gauge', help: 'Whether run counters are reported: 1 while run-time statistics are on.', samples: [[{}, s.statsOn ? 1 : 0]] },
-    { name: 'bpf_exporter_scrapes', kind: 'counter', help: 'Scrapes served since the exporter started.', samples: [[{}, counters.scrapes]] },
-    { name: 'bpf_exporter_errors', kind: 'counter', help: 'Scrapes that failed and iterator lines that did not parse, since the exporter started.', samples: [[{}, counters.errors]] },
+    { name: 'bpf_exporter_run_stats_enabled', kind: 'gauge', help: 'Whether run counters are reported: 1 while run-time statistics are on.', samples: [` ${s.statsOn ? 1 : 0}`] },
+    { name: 'bpf_exporter_scrapes', kind: 'counter', help: 'Scrapes served since the exporter started.', samples: [` ${counters.scrapes}`] },
+    { name: 'bpf_exporter_errors', kind: 'counter', help: 'Scrapes that failed and iterator lines that did not parse, since the exporter started.', samples: [` ${counters.errors}`] },
   );
   return out;
 }

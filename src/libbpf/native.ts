@@ -248,6 +248,8 @@ function declare() {
     libbpf_bpf_prog_type_str: lib.func('const char *libbpf_bpf_prog_type_str(int t)'),
     libbpf_bpf_map_type_str: lib.func('const char *libbpf_bpf_map_type_str(int t)'),
     libbpf_bpf_link_type_str: lib.func('const char *libbpf_bpf_link_type_str(int t)'),
+    /** close(2) without Node's fs bookkeeping: the exporter closes one fd per program per scrape. */
+    close: libc.func('int close(int fd)'),
 
     bpf_tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
     bpf_tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),

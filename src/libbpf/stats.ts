@@ -3,7 +3,7 @@
 // kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
 // program, map and link types.
 import { callSys } from './call.js';
-import { progFdById, withFd } from './info.js';
+import { progFdById } from './info.js';
 import { SysError } from './error.js';
 import { native } from './native.js';
 
@@ -45,16 +45,19 @@ export function progRunStatsById(id: number): ProgRunStats | null {
     if (err instanceof SysError && err.errno === ENOENT) return null;
     throw err;
   }
-  return withFd(fd, () => {
+  const n = native();
+  try {
     infoBuf.fill(0);
     infoLen[0] = RUN_STATS_INFO_SIZE;
-    callSys(`get program info of id ${id}`, () => native().bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
+    callSys(`get program info of id ${id}`, () => n.bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
     return {
       runTimeNs: infoBuf.readBigUInt64LE(RUN_TIME_NS),
       runCount: infoBuf.readBigUInt64LE(RUN_CNT),
       recursionMisses: infoBuf.readBigUInt64LE(RECURSION_MISSES),
     };
-  });
+  } finally {
+    n.close(fd);
+  }
 }
 
 /** libbpf's name of a bpf_prog_type ("kprobe", "tracing", ...), or "unknown_N". */
