@@ -61,14 +61,14 @@ export interface Prometheus {
   query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
 }
 
-/** Starts Prometheus scraping `target` every second, with its own storage; resolves once it is ready. */
+/** Starts Prometheus scraping `target` every 2 seconds, with its own storage; resolves once it is ready. */
 export async function startPrometheus(t: Test, target: string): Promise<Prometheus> {
   const dir = mkdtempSync('/tmp/bpfpreloadprom');
   const port = await freePort();
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
     config,
-    `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: bpf\n    static_configs:\n      - targets: ['${target}']\n`,
+    `global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\nscrape_configs:\n  - job_name: bpf\n    static_configs:\n      - targets: ['${target}']\n`,
   );
   const child = spawn(
     'prometheus',
