@@ -141,6 +141,12 @@ export const EXPORTER_UNIT_NAME = 'bpf-preload-exporter.service';
  * test/exporter-unit.test.ts runs the exporter with exactly this bounding set.
  */
 export const EXPORTER_CAPABILITIES = ['CAP_SYS_ADMIN'] as const;
+/**
+ * Node's flags in the exporter's unit: young-generation space of 1 MiB
+ * instead of V8's default of up to 16, measured at 10,000 programs and maps:
+ * RSS 110 MiB instead of 208 after 60 scrapes, each 4% slower.
+ */
+export const EXPORTER_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
 /** What the packaged exporter unit runs with (README and docs/fleet.md say how to change it). */
 export const EXPORTER_ARGS = ['exporter', '--enable-stats'] as const;
 
@@ -164,7 +170,7 @@ Type=simple
 # Listens on the loopback address only; add --listen ADDR:PORT in a drop-in
 # (systemctl edit) for Prometheus on another host, --holders for pid and comm
 # of the processes holding each object.
-ExecStart=${execWord(nodePath, true)} ${execWord(cliPath, false)} ${EXPORTER_ARGS.join(' ')}
+ExecStart=${execWord(nodePath, true)} ${EXPORTER_NODE_FLAGS.join(' ')} ${execWord(cliPath, false)} ${EXPORTER_ARGS.join(' ')}
 # SIGTERM finishes the scrapes in flight; exit 0.
 KillSignal=SIGTERM
 Restart=on-failure

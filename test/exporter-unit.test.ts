@@ -6,7 +6,7 @@
 // (That the unit starts under systemd is the boot test's: out of this file.)
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, renderExporterUnit } from '../src/unit.js';
+import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/unit.js';
 import { CLI, NODE, userEnv } from './lib/cli.js';
 import { freePort } from './lib/prometheus.js';
 
@@ -18,7 +18,7 @@ async function withCaps(caps: readonly string[], args: readonly string[]): Promi
   const port = await freePort();
   const child = spawn(
     'setpriv',
-    [`--bounding-set=${boundingSet(caps)}`, '--inh-caps=-all', 'env', '-u', 'NODE_OPTIONS', NODE, CLI, ...args, '--listen', `127.0.0.1:${port}`],
+    [`--bounding-set=${boundingSet(caps)}`, '--inh-caps=-all', 'env', '-u', 'NODE_OPTIONS', NODE, ...EXPORTER_NODE_FLAGS, CLI, ...args, '--listen', `127.0.0.1:${port}`],
     { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -36,10 +36,10 @@ async function withCaps(caps: readonly string[], args: readonly string[]): Promi
   return { code: await exited, stderr, metrics };
 }
 
-t.test("the unit's bounding set is exactly EXPORTER_CAPABILITIES and its ExecStart runs EXPORTER_ARGS", async (t) => {
+t.test("the unit's bounding set is exactly EXPORTER_CAPABILITIES and its ExecStart runs node with EXPORTER_NODE_FLAGS and the CLI with EXPORTER_ARGS", async (t) => {
   const unit = renderExporterUnit('/usr/lib/bpf-preload/bpf-preload.mjs', '/usr/bin/node');
   t.match(unit, new RegExp(`^CapabilityBoundingSet=${EXPORTER_CAPABILITIES.join(' ')}$`, 'm'));
-  t.match(unit, new RegExp(`^ExecStart=/usr/bin/node /usr/lib/bpf-preload/bpf-preload.mjs ${EXPORTER_ARGS.join(' ')}$`, 'm'));
+  t.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${EXPORTER_NODE_FLAGS.join(' ')} /usr/lib/bpf-preload/bpf-preload.mjs ${EXPORTER_ARGS.join(' ')}$`, 'm'));
 });
 
 t.test("with the unit's capabilities alone: run counters and holders", async (t) => {

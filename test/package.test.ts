@@ -166,7 +166,7 @@ t.test(`the exporter's unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and 
   const unit = fileInDeb(DEB_EXPORTER_UNIT).toString();
   t.equal(unit, renderExporterUnit(DEB_CLI, DEB_NODE));
   t.match(unit, /^# Installed by the bpf-preload package, not enabled/);
-  t.match(unit, new RegExp(`^ExecStart=${DEB_NODE} ${DEB_CLI} exporter --enable-stats$`, 'm'));
+  t.match(unit, new RegExp(`^ExecStart=${DEB_NODE} --max-semi-space-size=1 ${DEB_CLI} exporter --enable-stats$`, 'm'));
   t.match(unit, /^CapabilityBoundingSet=CAP_SYS_ADMIN$/m);
   const file = join(work, EXPORTER_UNIT_NAME);
   writeFileSync(file, unit);
