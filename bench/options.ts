@@ -19,12 +19,14 @@ export interface BenchOptions {
   object: string;
   /** Whether to convert the SVG plot to PNG (installs rsvg-convert if missing). */
   png: boolean;
+  /** Exporter scrapes at the largest size before its RSS is read. */
+  rssScrapes: number;
 }
 
 export const USAGE = `usage: npm run bench -- [--rounds N] [--warmup N] [--read-rounds N] [--sizes N,N,...]
-                        [--out DIR] [--runner FILE] [--object FILE] [--no-png]
+                        [--out DIR] [--runner FILE] [--object FILE] [--no-png] [--rss-scrapes N]
   environment: BENCH_ROUNDS, BENCH_WARMUP, BENCH_READ_ROUNDS, BENCH_SIZES, BENCH_OUT,
-               BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0`;
+               BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0, BENCH_RSS_SCRAPES`;
 
 function count(name: string, text: string, min: number): number {
   const n = Number(text);
@@ -42,6 +44,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     runner: env.BENCH_RUNNER,
     object: env.BENCH_OBJECT,
     png: env.BENCH_PNG,
+    'rss-scrapes': env.BENCH_RSS_SCRAPES,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -65,5 +68,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     runner: resolve(raw.runner ?? resolve(repo, 'dist/bpf-preload.js')),
     object: resolve(raw.object ?? resolve(repo, 'dist/bpf/iterators.bpf.o')),
     png: raw.png !== '0',
+    rssScrapes: count('--rss-scrapes', raw['rss-scrapes'] ?? '1000', 1),
   };
 }

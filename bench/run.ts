@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
 
   // The exporter's section (bench/scrape.ts).
   const scrape = await runScrape(
-    { rusage: helpers.rusage, objectsHelper: helpers.objects, runner: opts.runner, sizes: opts.sizes, rounds: opts.readRounds, rssScrapes: 1000 },
+    { rusage: helpers.rusage, objectsHelper: helpers.objects, runner: opts.runner, sizes: opts.sizes, rounds: opts.readRounds, rssScrapes: opts.rssScrapes },
     log,
   );
 

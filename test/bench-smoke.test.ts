@@ -28,7 +28,7 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   const out = mkdtempSync('/tmp/bpfpreloadsmoke');
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   const before = benchTemps();
-  const r = runBench(['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--out', out, '--no-png']);
+  const r = runBench(['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--out', out, '--no-png', '--rss-scrapes', '3']);
   t.equal(r.status, 0, r.stderr);
 
   const md = readFileSync(join(out, 'results.md'), 'utf8');
@@ -49,6 +49,9 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   }
   t.match(md, /\| 10 loaded \(\d+ programs listed\) \|/, 'size column');
   t.match(md, /!\[[^\]]*\]\(read-path\.svg\)/, 'report links the plot');
+  t.match(md, /^## Exporter: one scrape vs bpftool$/m, "the exporter's section");
+  t.match(md, /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \|$/m, 'scrape row');
+  t.match(md, /^Exporter RSS: [\d.]+ MiB before, [\d.]+ MiB after 3 scrapes at 10 objects each/m, 'exporter RSS');
   const svg = readFileSync(join(out, 'read-path.svg'), 'utf8');
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   t.match(svg, /<\/svg>\s*$/);
