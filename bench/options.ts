@@ -19,7 +19,7 @@ export interface BenchOptions {
   object: string;
   /** Whether to convert the SVG plot to PNG (installs rsvg-convert if missing). */
   png: boolean;
-  /** Which parts run (default all): the cold runner, the read path, the ring buffer consumers. */
+  /** Which parts run (default all): the cold runner, the read path, the ring buffer consumers, the exporter's scrape. */
   only: Section[];
   /** Records per ring buffer throughput run. */
   ringRecords: number;
@@ -29,18 +29,20 @@ export interface BenchOptions {
   ringRssRecords: number;
   /** The ring buffer producer object. */
   ringObject: string;
+  /** Exporter scrapes at the largest size before its RSS is read. */
+  rssScrapes: number;
 }
 
-export const SECTIONS = ['cold', 'read', 'ring'] as const;
+export const SECTIONS = ['cold', 'read', 'ring', 'scrape'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const USAGE = `usage: npm run bench -- [--rounds N] [--warmup N] [--read-rounds N] [--sizes N,N,...]
                         [--out DIR] [--runner FILE] [--object FILE] [--no-png]
-                        [--only cold,read,ring] [--ring-records N] [--ring-rounds N]
-                        [--ring-rss-records N] [--ring-object FILE]
+                        [--only cold,read,ring,scrape] [--ring-records N] [--ring-rounds N]
+                        [--ring-rss-records N] [--ring-object FILE] [--rss-scrapes N]
   environment: BENCH_ROUNDS, BENCH_WARMUP, BENCH_READ_ROUNDS, BENCH_SIZES, BENCH_OUT,
                BENCH_RUNNER, BENCH_OBJECT, BENCH_PNG=0, BENCH_ONLY, BENCH_RING_RECORDS,
-               BENCH_RING_ROUNDS, BENCH_RING_RSS_RECORDS, BENCH_RING_OBJECT`;
+               BENCH_RING_ROUNDS, BENCH_RING_RSS_RECORDS, BENCH_RING_OBJECT, BENCH_RSS_SCRAPES`;
 
 function count(name: string, text: string, min: number): number {
   const n = Number(text);
@@ -63,6 +65,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     'ring-rounds': env.BENCH_RING_ROUNDS,
     'ring-rss-records': env.BENCH_RING_RSS_RECORDS,
     'ring-object': env.BENCH_RING_OBJECT,
+    'rss-scrapes': env.BENCH_RSS_SCRAPES,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -94,5 +97,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     ringRounds: count('--ring-rounds', raw['ring-rounds'] ?? '5', 1),
     ringRssRecords: count('--ring-rss-records', (raw['ring-rss-records'] ?? '10000000').replace(/_/g, ''), 1),
     ringObject: resolve(raw['ring-object'] ?? resolve(repo, 'dist/fixtures/ringprod.bpf.o')),
+    rssScrapes: count('--rss-scrapes', raw['rss-scrapes'] ?? '1000', 1),
   };
 }

@@ -17,6 +17,7 @@ import { renderPlot, renderRingPlot } from './plot.js';
 import { runReadPath, type SizeResult } from './readpath.js';
 import { renderReport } from './report.js';
 import { runRingBuffer, type RingResult } from './ringbuf.js';
+import { renderScrape, replaceSection, runScrape } from './scrape.js';
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 
@@ -79,6 +80,14 @@ async function main(argv: string[]): Promise<void> {
     );
   }
 
+  // The exporter's section (bench/scrape.ts).
+  const scrape = runs('scrape')
+    ? await runScrape(
+        { rusage: helpers.rusage, objectsHelper: helpers.objects, runner: opts.runner, sizes: opts.sizes, rounds: opts.readRounds, rssScrapes: opts.rssScrapes },
+        log,
+      )
+    : undefined;
+
   mkdirSync(opts.out, { recursive: true });
   const subtitle = `${machine.cpu}, kernel ${machine.kernel}, ${machine.date}`;
   const plots: string[] = [];
@@ -97,7 +106,8 @@ async function main(argv: string[]): Promise<void> {
     plots.push(plot);
   }
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const md = renderReport({ machine, cold, phases, read, ring, readRounds: opts.readRounds, plots, command, elapsedS: (Date.now() - started) / 1000 });
+  const report = renderReport({ machine, cold, phases, read, ring, readRounds: opts.readRounds, plots, command, elapsedS: (Date.now() - started) / 1000 });
+  const md = scrape ? replaceSection(report, renderScrape(scrape, opts.readRounds)) : report;
   writeFileSync(join(opts.out, 'results.md'), md);
   console.log(md);
   log(`wrote ${join(opts.out, 'results.md')}${svgs.length ? ` and ${svgs.map(([n]) => join(opts.out, `${n}.svg`)).join(', ')}` : ''}`);

@@ -2,7 +2,7 @@
 // package builder (build/package.ts) and the tests that look inside it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_UNIT_DIR, UNIT_NAME } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, PACKAGE_UNIT_DIR, UNIT_NAME } from '../src/unit.js';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; version: string };
 
@@ -19,6 +19,8 @@ export const DEB_CLI = `${DEB_CODE_DIR}/${PACKAGE}.mjs`;
 /** A symlink to DEB_CLI. */
 export const DEB_BIN = `/usr/bin/${PACKAGE}`;
 export const DEB_UNIT = join(PACKAGE_UNIT_DIR, UNIT_NAME);
+/** The exporter's unit: shipped, not enabled. */
+export const DEB_EXPORTER_UNIT = join(PACKAGE_UNIT_DIR, EXPORTER_UNIT_NAME);
 export const DEB_MAN = `/usr/share/man/man8/${PACKAGE}.8.gz`;
 export const DEB_DOC_DIR = `/usr/share/doc/${PACKAGE}`;
 

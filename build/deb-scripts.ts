@@ -5,12 +5,14 @@
 // difference: an upgrade reloads the unit instead of stopping it before and
 // starting it after, because stopping unpins and the files would be missing
 // in between. ExecReload populates, which replaces our pins atomically.
-import { UNIT_NAME } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME } from '../src/unit.js';
 
 const header = (what: string) => `#!/bin/sh
 # ${what}
 set -e
 unit=${UNIT_NAME}
+# Shipped, never enabled here: an administrator enables it.
+exporter=${EXPORTER_UNIT_NAME}
 `;
 
 export const POSTINST = `${header('Enables the unit and, where systemd is running, starts it (or reloads it on an upgrade).')}
@@ -28,6 +30,8 @@ configure | abort-upgrade | abort-deconfigure | abort-remove)
 		if [ -n "$2" ]; then
 			# Upgraded from $2: re-populate with the new code if it is running.
 			deb-systemd-invoke try-reload-or-restart "$unit" >/dev/null || true
+			# A running exporter restarts on the new code (scrapes in flight finish first).
+			deb-systemd-invoke try-restart "$exporter" >/dev/null || true
 		fi
 		# Starts an enabled unit that is not running; nothing otherwise.
 		deb-systemd-invoke start "$unit" >/dev/null || true
@@ -37,10 +41,10 @@ esac
 exit 0
 `;
 
-export const PRERM = `${header('Stops the unit when the package is removed: its ExecStop unpins the files.')}
+export const PRERM = `${header('Stops the units when the package is removed: the populate unit\'s ExecStop unpins the files.')}
 # Not on an upgrade: the unit keeps running and postinst reloads it.
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
-	deb-systemd-invoke stop "$unit" >/dev/null || true
+	deb-systemd-invoke stop "$unit" "$exporter" >/dev/null || true
 fi
 exit 0
 `;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure what building and testing need is on the machine: the npm
 # packages, and clang, llvm, bpftool and libbpf from the distribution (and
-# dpkg-dev and lintian, for the Debian package). Installs
+# dpkg-dev and lintian, for the Debian package; prometheus, for the exporter's tests). Installs
 # what is missing with apt-get when it can (root, Debian/Ubuntu); otherwise
 # says exactly what to install. Usage: build/deps.sh [--runtime-only]
 set -euo pipefail
@@ -26,6 +26,8 @@ if [ $runtime_only = 0 ]; then
 	# The Debian package: building it (npm run package) and its tests.
 	command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 	command -v lintian >/dev/null || missing+=(lintian)
+	# The exporter's tests: a real Prometheus scrapes it, promtool checks its output.
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 fi
 [ ${#missing[@]} = 0 ] && exit 0
 

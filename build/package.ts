@@ -1,7 +1,7 @@
 // `npm run package`: builds dist/bpf-preload_<version>_<arch>.deb with
 // dpkg-deb from the bundle (dist/bpf-preload.js, built first by the npm
 // script): the CLI, koffi's native module for that architecture only, the
-// unit rendered by src/unit.ts, the man page rendered from src/help.ts, and
+// units rendered by src/unit.ts (the exporter's not enabled), the man page rendered from src/help.ts, and
 // the README and copyright.
 // Usage: build/package.ts [--arch ARCH] [--version VERSION] [--out DIR]
 //   --arch     Debian architecture (default: this machine's)
@@ -17,6 +17,7 @@ import {
   DEB_CLI,
   DEB_CODE_DIR,
   DEB_DOC_DIR,
+  DEB_EXPORTER_UNIT,
   DEB_MAN,
   DEB_NODE,
   DEB_UNIT,
@@ -29,7 +30,7 @@ import {
 import { POSTINST, POSTRM, PRERM } from './deb-scripts.js';
 import { libraryDepends } from './shlibdeps.js';
 import { DESCRIPTION as HELP_DESCRIPTION, SUMMARY, manPage } from '../src/help.js';
-import { UNIT_NAME, renderUnit } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME, renderExporterUnit, renderUnit } from '../src/unit.js';
 
 const BUNDLE = 'dist/bpf-preload.js';
 const KOFFI = 'node_modules/koffi';
@@ -120,7 +121,7 @@ function changelog(version: string, epoch: number): string {
 
 /** The package's Description: help's one-line summary, then a paragraph. */
 function description(): string {
-  const body = `${HELP_DESCRIPTION.replaceAll('`', '')} The unit ${UNIT_NAME} does this at boot. For kernels with BTF (5.10 or later) built without CONFIG_BPF_PRELOAD, as most distribution kernels are.`;
+  const body = `${HELP_DESCRIPTION.replaceAll('`', '')} The unit ${UNIT_NAME} does this at boot. ${EXPORTER_UNIT_NAME} (not enabled) serves every BPF program, map and link as Prometheus metrics. For kernels with BTF (5.10 or later) built without CONFIG_BPF_PRELOAD, as most distribution kernels are.`;
   const lines: string[] = [];
   let line = '';
   for (const word of body.split(' ')) {
@@ -172,6 +173,7 @@ try {
   write(stage, join(dirname(koffiRel), '../../../package.json'), `${JSON.stringify({ name: 'koffi', version: koffiVersion, license: 'MIT' }, null, 2)}\n`);
 
   write(stage, DEB_UNIT, renderUnit(DEB_CLI, DEB_NODE, 'package'));
+  write(stage, DEB_EXPORTER_UNIT, renderExporterUnit(DEB_CLI, DEB_NODE));
   const date = new Date(epoch * 1000).toISOString().slice(0, 10);
   write(stage, DEB_MAN, gzipSync(manPage(opts.version, date), { level: 9 }));
   write(stage, join(DEB_DOC_DIR, 'README.md.gz'), gzipSync(readFileSync('README.md'), { level: 9 }));

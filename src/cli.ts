@@ -19,11 +19,13 @@ import { LIBRARY_IMPORT } from './names.js';
 import { LISTINGS, show, type Listing } from './show.js';
 import { generateSkeleton, objectPrograms, skeletonName } from './skelgen.js';
 import { installUnit, uninstallUnit } from './unit.js';
+import { startExporter } from './exporter/server.js';
+import { DEFAULT_LISTEN, parseListen, type ListenAddress } from './exporter/address.js';
 
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
 
-type Command = 'populate' | 'status' | 'unpin' | 'show' | 'gen' | 'install-unit' | 'uninstall-unit' | 'help' | 'version';
+type Command = 'populate' | 'status' | 'unpin' | 'show' | 'gen' | 'install-unit' | 'uninstall-unit' | 'exporter' | 'help' | 'version';
 
 interface Args {
   command: Command;
@@ -40,9 +42,13 @@ interface Args {
   name?: string;
   importPath: string;
   light: boolean;
+  /** exporter: where to listen, and what to switch on. */
+  listen: ListenAddress;
+  enableStats: boolean;
+  holders: boolean;
 }
 
-const COMMANDS = ['populate', 'status', 'unpin', 'show', 'gen', 'install-unit', 'uninstall-unit'] as const;
+const COMMANDS = ['populate', 'status', 'unpin', 'show', 'gen', 'install-unit', 'uninstall-unit', 'exporter'] as const;
 const OPTIONS_OF: Record<Command, readonly string[]> = {
   populate: ['--bpffs', '--all', '--mode', '--replace', '--verbose'],
   status: ['--bpffs', '--all', '--json', '--verbose'],
@@ -51,6 +57,7 @@ const OPTIONS_OF: Record<Command, readonly string[]> = {
   gen: ['--name', '--import', '--light', '--verbose'],
   'install-unit': [],
   'uninstall-unit': [],
+  exporter: ['--listen', '--enable-stats', '--holders', '--verbose'],
   help: [],
   version: [],
 };
@@ -68,6 +75,9 @@ const OPTIONS = {
   name: { type: 'string' },
   import: { type: 'string' },
   light: { type: 'boolean' },
+  listen: { type: 'string' },
+  'enable-stats': { type: 'boolean' },
+  holders: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -91,6 +101,9 @@ export function parseArgs(argv: readonly string[]): Args {
     object: '',
     importPath: LIBRARY_IMPORT,
     light: false,
+    listen: parseListen(DEFAULT_LISTEN) as ListenAddress,
+    enableStats: false,
+    holders: false,
   };
   const { tokens } = parseArgsUtil({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
   const seen: string[] = [];
@@ -135,6 +148,21 @@ export function parseArgs(argv: readonly string[]): Args {
         break;
       case 'import':
         args.importPath = value();
+        break;
+      case 'listen': {
+        const v = value();
+        const listen = parseListen(v);
+        if (!listen) throw new UsageError(`--listen takes ADDR:PORT such as ${DEFAULT_LISTEN} or [::1]:10099, not '${v}'`);
+        args.listen = listen;
+        break;
+      }
+      case 'enable-stats':
+        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
+        args.enableStats = true;
+        break;
+      case 'holders':
+        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
+        args.holders = true;
         break;
       default: {
         if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
@@ -378,6 +406,34 @@ function genSkeleton(args: Args): string {
   }
 }
 
+/**
+ * `exporter`: loads its iterators (a failure is the usual one line and exit
+ * 1), then serves until SIGTERM or SIGINT, which finish the scrapes in flight
+ * and exit 0. A later failure to listen is one line and exit code 1.
+ */
+function runExporter(args: Args): void {
+  const exporter = startExporter({
+    listen: args.listen,
+    enableStats: args.enableStats,
+    holders: args.holders,
+    onListening: (url) => console.log(`bpf-preload: exporter serving ${url}${args.enableStats ? ' (run-time statistics on while it runs)' : ''}`),
+    onFatal: (line) => {
+      console.error(`bpf-preload: ${line}`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  });
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    void exporter.stop().then(() => {
+      process.exitCode = EXIT_OK;
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
 export function main(argv: readonly string[]): number {
   let args: Args;
   try {
@@ -411,6 +467,9 @@ export function main(argv: readonly string[]): number {
         return EXIT_OK;
       case 'uninstall-unit':
         console.log(uninstallUnit());
+        return EXIT_OK;
+      case 'exporter':
+        runExporter(args);
         return EXIT_OK;
     }
   } catch (err) {

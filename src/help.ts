@@ -4,6 +4,7 @@
 import { DEFAULT_BPFFS } from './bpffs.js';
 import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from './lock.js';
 import { LIBRARY_IMPORT } from './names.js';
+import { DEFAULT_LISTEN } from './exporter/address.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */
@@ -23,6 +24,7 @@ export const SYNOPSIS = [
   'show progs|maps',
   'gen skeleton OBJ.bpf.o [--name NAME] [--import PATH] [--light]',
   'install-unit | uninstall-unit',
+  'exporter [--listen ADDR:PORT] [--enable-stats] [--holders]',
   '--help | --version',
 ];
 
@@ -46,6 +48,10 @@ export const COMMANDS: Item[] = [
     text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own). Refuses to replace a unit it did not write, and a node or CLI that a user other than root could change',
   },
   { term: 'uninstall-unit', text: 'disable and remove it' },
+  {
+    term: 'exporter',
+    text: 'serve every BPF program, map and link on this host as Prometheus metrics at http://ADDR:PORT/metrics (OpenMetrics when the scraper asks for it), read with BPF iterators, until SIGTERM or SIGINT (which finish the scrapes in flight and exit 0). Run counters only while run-time statistics are on (--enable-stats, or the kernel.bpf_stats_enabled sysctl). The Debian package ships bpf-preload-exporter.service for it, not enabled',
+  },
 ];
 
 export const OPTIONS: Item[] = [
@@ -64,6 +70,12 @@ export const OPTIONS: Item[] = [
   { term: '--name NAME', text: 'gen: the skeleton and object name (default: the file name without .bpf.o)' },
   { term: '--import PATH', text: `gen: where the generated module imports the library from (default ${LIBRARY_IMPORT})` },
   { term: '--light', text: 'gen: also embed a light-skeleton loader for all programs (libbpf records it; fails if it cannot)' },
+  { term: '--listen ADDR:PORT', text: `exporter: where to listen (default ${DEFAULT_LISTEN}, loopback only; [::1]:PORT for IPv6, 0.0.0.0:PORT for every address)` },
+  {
+    term: '--enable-stats',
+    text: "exporter: turn on the kernel's BPF run-time statistics (run count and time of every program, a few nanoseconds per run) for as long as the exporter runs, with a BPF_ENABLE_STATS fd the kernel drops when the exporter dies; never the sysctl",
+  },
+  { term: '--holders', text: 'exporter: also report which processes (pid, comm) hold each program, map and link' },
   { term: '--help', text: 'this text' },
   { term: '--version', text: 'version' },
 ];

@@ -14,7 +14,7 @@ const benchObjects = () =>
   bpftoolMaps().filter((m) => /^bench_/.test(m.name ?? '')).length;
 
 /** Every part at its smallest. */
-const TINY = ['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--ring-records', '20000', '--ring-rounds', '1', '--ring-rss-records', '50000'];
+const TINY = ['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--ring-records', '20000', '--ring-rounds', '1', '--ring-rss-records', '50000', '--rss-scrapes', '3'];
 
 function runBench(args: string[]) {
   return spawnSync(process.execPath, ['build/run.mjs', 'bench/run.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -52,6 +52,9 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   }
   t.match(md, /\| 10 loaded \(\d+ programs listed\) \|/, 'size column');
   t.match(md, /!\[[^\]]*\]\(read-path\.svg\)/, 'report links the plot');
+  t.match(md, /^## Exporter: one scrape vs bpftool$/m, "the exporter's section");
+  t.match(md, /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \|$/m, 'scrape row');
+  t.match(md, /^Exporter RSS: [\d.]+ MiB before, [\d.]+ MiB after 3 scrapes at 10 objects each/m, 'exporter RSS');
   const svg = readFileSync(join(out, 'read-path.svg'), 'utf8');
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   t.match(svg, /<\/svg>\s*$/);

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
-import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
+import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_EXPORTER_UNIT, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
 import { COMMANDS, OPTIONS, helpText, manPage } from '../src/help.js';
-import { UNIT_NAME, WANTED_BY, renderUnit } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/unit.js';
 
 /**
  * lintian's remarks we keep (all info or pedantic; none is an error or a
@@ -120,7 +120,7 @@ t.test("another architecture's package depends on the same packages, whatever th
   t.match(results[0], /libc6 \(>= 2\.\d+\), libgcc-s1 \(>= [\d.]+\), libstdc\+\+6 \(>= \d+\)$/, 'each library versioned');
 });
 
-t.test('contents: the CLI, koffi for this architecture only, the unit, the man page, the docs; all root-owned', async (t) => {
+t.test('contents: the CLI, koffi for this architecture only, both units, the man page, the docs; all root-owned', async (t) => {
   const listing = sh('dpkg-deb', ['-c', deb]).stdout.trim().split('\n');
   const entries = listing.map((line) => {
     const [mode, owner, , , , ...rest] = line.split(/\s+/);
@@ -137,6 +137,7 @@ t.test('contents: the CLI, koffi for this architecture only, the unit, the man p
       koffi,
       koffi.replace(/build\/koffi\/[^/]+\/koffi\.node$/, 'package.json'),
       DEB_UNIT,
+      DEB_EXPORTER_UNIT,
       DEB_MAN,
       `${DEB_DOC_DIR}/README.md.gz`,
       `${DEB_DOC_DIR}/changelog.gz`,
@@ -156,6 +157,19 @@ t.test(`the unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-ana
   const file = join(work, UNIT_NAME);
   writeFileSync(file, unit);
   // --man=no: the man page it names is in the package, not on this machine.
+  const v = sh('systemd-analyze', ['verify', '--man=no', file]);
+  t.equal(v.code, 0, v.stderr);
+  t.equal(v.stderr.trim(), '');
+});
+
+t.test(`the exporter's unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
+  const unit = fileInDeb(DEB_EXPORTER_UNIT).toString();
+  t.equal(unit, renderExporterUnit(DEB_CLI, DEB_NODE));
+  t.match(unit, /^# Installed by the bpf-preload package, not enabled/);
+  t.match(unit, new RegExp(`^ExecStart=${DEB_NODE} --max-semi-space-size=1 ${DEB_CLI} exporter --enable-stats$`, 'm'));
+  t.match(unit, /^CapabilityBoundingSet=CAP_SYS_ADMIN$/m);
+  const file = join(work, EXPORTER_UNIT_NAME);
+  writeFileSync(file, unit);
   const v = sh('systemd-analyze', ['verify', '--man=no', file]);
   t.equal(v.code, 0, v.stderr);
   t.equal(v.stderr.trim(), '');
@@ -220,6 +234,7 @@ t.test('apt installs it in a scratch root (enabled, not started), dpkg upgrades,
     state() { echo "$1: $(r "dpkg-query -W -f='\\\${Status} \\\${Version}' ${PACKAGE} 2>&1") | $(r "if [ -L ${wants} ]; then readlink -f ${wants}; else echo none; fi") | $(r "ls ${DEB_CLI} 2>/dev/null || echo none")"; }
     r "apt-get install -y -qq /tmp/${debFileName(VERSION, arch)}" >/dev/null
     state installed
+    echo "exporter enabled: $(r "ls /etc/systemd/system/*.wants/ 2>/dev/null | grep -c ${EXPORTER_UNIT_NAME} || true") $(r "ls ${DEB_EXPORTER_UNIT}")"
     echo "version: $(r "${DEB_BIN} --version")"
     mkdir "$ROOT/tmp/bpffs"
     mount -t bpf bpf "$ROOT/tmp/bpffs"
@@ -242,6 +257,7 @@ t.test('apt installs it in a scratch root (enabled, not started), dpkg upgrades,
   t.equal(r.code, 0, r.stderr);
   const lines = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
   t.equal(lines.installed, `install ok installed ${VERSION} | ${DEB_UNIT} | ${DEB_CLI}`, 'installed and enabled');
+  t.equal(lines['exporter enabled'], `0 ${DEB_EXPORTER_UNIT}`, "the exporter's unit is installed, not enabled");
   t.equal(lines.version, `${PACKAGE} ${VERSION}`);
   t.equal(lines.populate, 'pinned /tmp/bpffs/d/maps.debug pinned /tmp/bpffs/d/progs.debug ', "the packaged CLI and koffi's module work");
   t.match(lines['progs.debug'], /^\s+id name\s+attached/);

@@ -245,7 +245,7 @@ t.test('--mode 0644 lets an unprivileged user read the files; 0400 does not', as
 
 t.test('usage errors exit 2 with one line', async (t) => {
   const cases: [string[], string][] = [
-    [['frobnicate'], "unknown command 'frobnicate': expected one of populate, status, unpin, show, gen, install-unit, uninstall-unit (see --help)"],
+    [['frobnicate'], "unknown command 'frobnicate': expected one of populate, status, unpin, show, gen, install-unit, uninstall-unit, exporter (see --help)"],
     [['--frob'], "unknown option '--frob' (see --help)"],
     [['--mode', '999'], "--mode takes an octal file mode such as 0400 or 0444, not '999'"],
     [['--bpffs'], '--bpffs needs a value (see --help)'],

@@ -9,6 +9,7 @@ import { generateSkeleton, skeletonName } from '../src/skelgen.js';
 import { LIBBPF_IMPORT, LIGHT, REGENERATE } from '../build/skeletons.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, MARKER, OBJECT_NAME, PROGS_HEADER } from '../src/names.js';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
+import { ExporterSkeleton } from '../skel/exporter.skel.js';
 import { objectFacts } from './lib/skeletons.js';
 
 const objects = [
@@ -40,6 +41,14 @@ t.test('the committed skeleton is what the generator makes of the object it embe
 
 t.test('the object built here has what the committed skeleton says: programs, maps, globals', async (t) => {
   t.same(objectFacts(readFileSync('dist/bpf/iterators.bpf.o'), OBJECT_NAME), objectFacts(IteratorsSkeleton.bytes(), OBJECT_NAME));
+});
+
+t.test("the exporter's committed skeleton is what the generator makes of its object, and the object built here has the same programs, maps and globals", async (t) => {
+  const bytes = ExporterSkeleton.bytes();
+  t.equal(ExporterSkeleton.sha256, createHash('sha256').update(bytes).digest('hex'));
+  const made = generateSkeleton({ bytes, name: 'exporter', libbpfImport: LIBBPF_IMPORT, light: LIGHT.exporter, regenerate: REGENERATE });
+  t.equal(made, readFileSync('skel/exporter.skel.ts', 'utf8'), 'skel/exporter.skel.ts is up to date (npm run build:bpf)');
+  t.same(objectFacts(readFileSync('dist/bpf/exporter.bpf.o'), 'exporter'), objectFacts(bytes, 'exporter'));
 });
 
 t.test('the marker and headers the C prints are the ones src/names.ts defines', async (t) => {

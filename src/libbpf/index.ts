@@ -48,6 +48,16 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
+export {
+  enableRunTimeStats,
+  progRunStatsById,
+  progTypeName,
+  mapTypeName,
+  linkTypeName,
+  BPF_STATS_RUN_TIME,
+  pageSize,
+  type ProgRunStats,
+} from './stats.js';
 export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
 export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
 export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';

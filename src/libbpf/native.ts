@@ -263,6 +263,14 @@ function declare() {
     bpf_link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32 id)'),
     bpf_link_get_next_id: lib.func('int bpf_link_get_next_id(uint32 start, _Out_ uint32 *next)'),
     libbpf_num_possible_cpus: lib.func('int libbpf_num_possible_cpus()'),
+    // ---- run-time statistics and type names (the exporter) ----
+    // BPF_ENABLE_STATS: stats stay on while the returned fd is open.
+    bpf_enable_stats: lib.func('int bpf_enable_stats(int type)'),
+    libbpf_bpf_prog_type_str: lib.func('const char *libbpf_bpf_prog_type_str(int t)'),
+    libbpf_bpf_map_type_str: lib.func('const char *libbpf_bpf_map_type_str(int t)'),
+    libbpf_bpf_link_type_str: lib.func('const char *libbpf_bpf_link_type_str(int t)'),
+    /** close(2) without Node's fs bookkeeping: the exporter closes one fd per program per scrape. */
+    close: libc.func('int close(int fd)'),
 
     bpf_tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
     bpf_tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),

@@ -1,0 +1,210 @@
+// The exporter's section of `npm run bench`: one scrape of
+// `bpf-preload exporter --enable-stats` with N programs and N maps loaded,
+// against building the same data the way an exporter without iterators
+// would, `bpftool -j prog show` plus `bpftool -j map show`, and the
+// exporter's RSS after many scrapes at the largest size.
+// Alone (while developing): `node build/run.mjs bench/scrape.ts [--sizes N,N] [--rounds N] [--rss-scrapes N]`
+// replaces this section in bench/results.md and prints it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { cleanupAll, onCleanup } from './cleanup.js';
+import { measure } from './measure.js';
+import { compileHelpers, ensureBuildDeps } from './native.js';
+import { LoadedObjects } from './objects.js';
+import { rotate, summarize, type Summary } from './stats.js';
+
+export interface ScrapeSetup {
+  rusage: string;
+  objectsHelper: string;
+  runner: string;
+  sizes: number[];
+  /** Measured scrapes and bpftool pairs per size. */
+  rounds: number;
+  /** Scrapes at the largest size before RSS is read. */
+  rssScrapes: number;
+}
+
+export interface ScrapeSize {
+  n: number;
+  /** Programs and maps the exporter saw (the whole machine's). */
+  seen: { progs: number; maps: number };
+  /** HTTP GET /metrics, as Prometheus sees it (ms). */
+  scrape: Summary;
+  /** The exporter's own bpf_exporter_scrape_duration_seconds (ms). */
+  collect: Summary;
+  /** bpftool -j prog show + bpftool -j map show (ms). */
+  bpftool: Summary;
+  bodyKiB: number;
+}
+
+export interface ScrapeResult {
+  sizes: ScrapeSize[];
+  rss: { scrapes: number; n: number; startMiB: number; endMiB: number };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const value = (text: string, sample: string): number => Number(new RegExp(`^${sample} (\\S+)$`, 'm').exec(text)?.[1]);
+
+export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Promise<ScrapeResult> {
+  const port = await freePort();
+  const exporter = spawn(process.execPath, [s.runner, 'exporter', '--enable-stats', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
+  let out = '';
+  exporter.stdout!.on('data', (d) => (out += d));
+  while (!out.includes('serving')) {
+    if (exporter.exitCode !== null) throw new Error(`exporter exited ${exporter.exitCode}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = `http://127.0.0.1:${port}/metrics`;
+  const scrape = async (): Promise<{ ms: number; text: string }> => {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(url);
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`scrape: ${res.status} ${text}`);
+    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, text };
+  };
+  const objects = LoadedObjects.start(s.objectsHelper);
+  const sizes: ScrapeSize[] = [];
+  let rss = { scrapes: 0, n: 0, startMiB: NaN, endMiB: NaN };
+  try {
+    for (const n of s.sizes) {
+      await objects.grow(n);
+      const first = await scrape();
+      const ours = (re: RegExp) => (first.text.match(re) ?? []).length;
+      const progs = ours(/^bpf_prog_info\{id="\d+",name="bench_p\d+"/gm);
+      const maps = ours(/^bpf_map_info\{id="\d+",name="bench_m\d+"/gm);
+      if (progs !== n || maps !== n) throw new Error(`with ${n} of each loaded, a scrape lists ${progs} programs and ${maps} maps of ours`);
+      log(`scrape: ${n} programs and maps loaded; measuring`);
+      const samples = { scrape: [] as number[], collect: [] as number[], bpftool: [] as number[] };
+      let body = first.text;
+      const methods = ['scrape', 'bpftool'] as const;
+      for (let round = 0; round <= s.rounds; round++) {
+        for (const m of rotate([...methods], round)) {
+          if (m === 'scrape') {
+            const r = await scrape();
+            body = r.text;
+            if (round > 0) {
+              samples.scrape.push(r.ms);
+              samples.collect.push(value(r.text, 'bpf_exporter_scrape_duration_seconds') * 1000);
+            }
+          } else {
+            const ms = measure(s.rusage, ['bpftool', '-j', 'prog', 'show']).wallMs + measure(s.rusage, ['bpftool', '-j', 'map', 'show']).wallMs;
+            if (round > 0) samples.bpftool.push(ms);
+          }
+        }
+      }
+      sizes.push({
+        n,
+        seen: { progs: value(body, 'bpf_exporter_objects\\{kind="prog"\\}'), maps: value(body, 'bpf_exporter_objects\\{kind="map"\\}') },
+        scrape: summarize(samples.scrape),
+        collect: summarize(samples.collect),
+        bpftool: summarize(samples.bpftool),
+        bodyKiB: Buffer.byteLength(body) / 1024,
+      });
+    }
+    const n = s.sizes[s.sizes.length - 1]!;
+    const startMiB = rssMiB(exporter.pid!);
+    log(`scrape: ${s.rssScrapes} scrapes at ${n} for RSS`);
+    for (let i = 0; i < s.rssScrapes; i++) await scrape();
+    rss = { scrapes: s.rssScrapes, n, startMiB, endMiB: rssMiB(exporter.pid!) };
+  } finally {
+    await objects.stop();
+    exporter.kill('SIGTERM');
+    await new Promise((r) => exporter.once('exit', r));
+    release();
+  }
+  return { sizes, rss };
+}
+
+export const SECTION_TITLE = '## Exporter: one scrape vs bpftool';
+
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const range = (s: Summary) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+
+export function renderScrape(r: ScrapeResult, rounds: number): string {
+  const rows = r.sizes.map(
+    (z) =>
+      `| ${z.n.toLocaleString('en')} | ${z.seen.progs.toLocaleString('en')} / ${z.seen.maps.toLocaleString('en')} | ${range(z.scrape)} | ${range(z.collect)} | ${range(z.bpftool)} | ${(z.bpftool.median / z.scrape.median).toFixed(1)}× | ${fmt(z.bodyKiB)} |`,
+  );
+  return `${SECTION_TITLE}
+
+\`bpf-preload exporter --enable-stats\` (iterators for programs, maps and
+links, run counters from \`bpf_prog_info\` per program) against what an
+exporter without iterators would run for the same data, \`bpftool -j prog
+show\` plus \`bpftool -j map show\`, with N programs and N maps loaded (the
+read path's objects helper). Milliseconds, median (min–max) of ${rounds}
+rounds; "scrape" is an HTTP GET of /metrics as Prometheus makes it,
+"collect" the exporter's own \`bpf_exporter_scrape_duration_seconds\`.
+
+| N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB |
+| --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB).
+`;
+}
+
+/** Puts the section into results.md in place of an earlier one (or at its end). */
+export function replaceSection(markdown: string, section: string): string {
+  const start = markdown.indexOf(SECTION_TITLE);
+  if (start < 0) return `${markdown.trimEnd()}\n\n${section}`;
+  const next = markdown.indexOf('\n## ', start + SECTION_TITLE.length);
+  return `${markdown.slice(0, start)}${section.trimEnd()}\n${next < 0 ? '' : markdown.slice(next)}`;
+}
+
+async function alone(argv: string[]): Promise<void> {
+  const arg = (name: string, dflt: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
+  };
+  const benchDir = dirname(resolve(process.argv[1]!));
+  const repo = resolve(benchDir, '..');
+  const runner = resolve(repo, 'dist/bpf-preload.js');
+  if (!existsSync(runner)) throw new Error(`${runner} is missing: run \`npm run build\` first`);
+  ensureBuildDeps();
+  const tmp = mkdtempSync('/tmp/bpfpreloadbench');
+  onCleanup(`temp directory ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
+  mkdirSync(join(tmp, 'bin'));
+  const helpers = compileHelpers(benchDir, join(tmp, 'bin'));
+  const rounds = Number(arg('rounds', '11'));
+  const result = await runScrape(
+    {
+      rusage: helpers.rusage,
+      objectsHelper: helpers.objects,
+      runner,
+      sizes: arg('sizes', '100,1000,10000').split(',').map(Number),
+      rounds,
+      rssScrapes: Number(arg('rss-scrapes', '1000')),
+    },
+    (m) => console.error(`bench: ${m}`),
+  );
+  const section = renderScrape(result, rounds);
+  const results = join(benchDir, 'results.md');
+  writeFileSync(results, replaceSection(readFileSync(results, 'utf8'), section));
+  console.log(section);
+}
+
+if (process.argv[1] && resolve(process.argv[1]).endsWith('bench/scrape.ts')) {
+  try {
+    await alone(process.argv.slice(2));
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exitCode = 1;
+  } finally {
+    cleanupAll();
+  }
+}

@@ -1,0 +1,71 @@
+// Run-time statistics of programs: turning them on for as long as an fd is
+// held (BPF_ENABLE_STATS), and reading a program's counters, which the
+// kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
+// program, map and link types.
+import { callSys } from './call.js';
+import { progFdById } from './info.js';
+import { SysError } from './error.js';
+import { native } from './native.js';
+
+/** enum bpf_stats_type */
+export const BPF_STATS_RUN_TIME = 0;
+
+/**
+ * Turns on run-time statistics (run count, run time) for every program until
+ * the returned fd is closed, or this process dies: the kernel drops them with
+ * the last holder, unlike the kernel.bpf_stats_enabled sysctl.
+ */
+export function enableRunTimeStats(): number {
+  return callSys('enable BPF run-time statistics (BPF_ENABLE_STATS)', () => native().bpf_enable_stats(BPF_STATS_RUN_TIME));
+}
+
+export interface ProgRunStats {
+  runCount: bigint;
+  runTimeNs: bigint;
+  recursionMisses: bigint;
+}
+
+// struct bpf_prog_info up to recursion_misses (5.12+); older kernels fill
+// less and leave the rest 0.
+const RUN_STATS_INFO_SIZE = 216;
+const RUN_TIME_NS = 192;
+const RUN_CNT = 200;
+const RECURSION_MISSES = 208;
+const ENOENT = 2;
+
+const infoBuf = Buffer.alloc(RUN_STATS_INFO_SIZE);
+const infoLen = [RUN_STATS_INFO_SIZE];
+
+/** The run counters of the program with this id; null once it is gone. */
+export function progRunStatsById(id: number): ProgRunStats | null {
+  let fd: number;
+  try {
+    fd = progFdById(id);
+  } catch (err) {
+    if (err instanceof SysError && err.errno === ENOENT) return null;
+    throw err;
+  }
+  const n = native();
+  try {
+    infoBuf.fill(0);
+    infoLen[0] = RUN_STATS_INFO_SIZE;
+    callSys(`get program info of id ${id}`, () => n.bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
+    return {
+      runTimeNs: infoBuf.readBigUInt64LE(RUN_TIME_NS),
+      runCount: infoBuf.readBigUInt64LE(RUN_CNT),
+      recursionMisses: infoBuf.readBigUInt64LE(RECURSION_MISSES),
+    };
+  } finally {
+    n.close(fd);
+  }
+}
+
+/** libbpf's name of a bpf_prog_type ("kprobe", "tracing", ...), or "unknown_N". */
+export const progTypeName = (type: number): string => native().libbpf_bpf_prog_type_str(type) ?? `unknown_${type}`;
+/** libbpf's name of a bpf_map_type ("hash", "array", ...), or "unknown_N". */
+export const mapTypeName = (type: number): string => native().libbpf_bpf_map_type_str(type) ?? `unknown_${type}`;
+/** libbpf's name of a bpf_link_type ("tracing", "iter", ...), or "unknown_N". */
+export const linkTypeName = (type: number): string => native().libbpf_bpf_link_type_str(type) ?? `unknown_${type}`;
+
+/** The kernel's page size: what a program's memlock pages are counted in. */
+export const pageSize = (): number => native().getpagesize();
