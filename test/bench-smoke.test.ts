@@ -86,7 +86,7 @@ t.test('--only ring runs the ring buffer part alone; --only with an unknown part
   t.notOk(existsSync(join(out, 'read-path.svg')), 'no read-path plot');
   const bad = runBench(['--only', 'ring,disk', '--out', out]);
   t.equal(bad.status, 1);
-  t.match(bad.stderr, /^bench: --only takes cold, read, ring, not disk$/m);
+  t.match(bad.stderr, /^bench: --only takes cold, read, ring, scrape, not disk$/m);
   await leftNothing(t, before);
 });
 
