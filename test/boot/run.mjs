@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ARCHES, HOST_ARCH, binfmtName } from './lib/arch.mjs';
-import { BUILD_HEADERS, BUILD_TOOLS } from './lib/kbuild.mjs';
+import { BUILD_HEADERS, BUILD_TOOLS, buildKernel } from './lib/kbuild.mjs';
 import { KERNELS, fetchKernel, kernelProblems } from './lib/kernels.mjs';
 import { buildPayload, loadTsModule } from './lib/payload.mjs';
 import { boot } from './lib/qemu.mjs';
@@ -218,7 +218,7 @@ async function main() {
   const infos = new Map();
   for (const k of kernels) {
     const what = k.source ? `kernel ${k.id} (built from ${k.source}, cached)` : `fetch kernel ${k.id}`;
-    infos.set(k.id, await step(what, () => fetchKernel(k)));
+    infos.set(k.id, await step(what, () => (k.source ? buildKernel(k) : fetchKernel(k))));
   }
 
   const results = new Map();

@@ -25,29 +25,35 @@ export const BUILD_TOOLS = { gcc: 'gcc', make: 'make', flex: 'flex', bison: 'bis
 /** Headers the build needs (objtool, the certificate tools), and their packages. */
 export const BUILD_HEADERS = { '/usr/include/libelf.h': 'libelf-dev', '/usr/include/openssl/ssl.h': 'libssl-dev' };
 
-/** The recipe's hash: a change to the fragment, base or steps makes a new kernel. */
-function recipeKey() {
-  const recipe = JSON.stringify({ v: 1, ARCH, BASE, merged: MERGED.map((f) => (f === FRAGMENT ? readFileSync(f, 'utf8') : f)), IMAGE });
+/**
+ * The recipe's hash: a change to the fragment, the kernel's own extra
+ * options (`kernel.config`), the base or the steps makes a new kernel.
+ */
+function recipeKey(kernel) {
+  const merged = MERGED.map((f) => (f === FRAGMENT ? readFileSync(f, 'utf8') : f));
+  if (kernel.config?.length) merged.push(kernel.config.join('\n'));
+  const recipe = JSON.stringify({ v: 1, ARCH, BASE, merged, IMAGE });
   return createHash('sha256').update(recipe).digest('hex').slice(0, 12);
 }
 
-/** `CONFIG_X=y` lines of the fragment that the final .config does not have. */
-function lostOptions(config) {
-  const wanted = readFileSync(FRAGMENT, 'utf8').split('\n').filter((l) => /^CONFIG_\w+=/.test(l));
+/** `CONFIG_X=y` lines of the fragment and the kernel's extras that the final .config does not have. */
+function lostOptions(kernel, config) {
+  const wanted = [...readFileSync(FRAGMENT, 'utf8').split('\n'), ...(kernel.config ?? [])].filter((l) => /^CONFIG_\w+=/.test(l));
   const have = new Set(config.split('\n'));
   return wanted.filter((l) => !have.has(l));
 }
 
 /**
  * Gives { vmlinuz, config, pkg, version, recipe, buildSeconds } for `kernel`
- * (a KERNELS entry with `source`, the linux-source package), built when the
+ * (a KERNELS entry with `source`, the linux-source package, and `config`,
+ * options of that kernel's own on top of the fragment), built when the
  * cache has no build of this recipe; BPF_PRELOAD_BOOT_REFRESH=1 also looks
  * for a newer source package.
  */
 export async function buildKernel(kernel) {
   const dir = join(CACHE, 'kernels', kernel.id);
   const meta = join(dir, 'kernel.json');
-  const recipe = recipeKey();
+  const recipe = recipeKey(kernel);
   const cached = existsSync(meta) ? JSON.parse(readFileSync(meta, 'utf8')) : null;
   if (cached?.recipe === recipe && !process.env.BPF_PRELOAD_BOOT_REFRESH) return cached;
   await aptUpdate();
@@ -82,11 +88,13 @@ export async function buildKernel(kernel) {
   rmSync(log, { force: true });
   const start = Date.now();
   await make([BASE]);
-  await shAsync('scripts/kconfig/merge_config.sh', ['-m', '.config', ...MERGED], { cwd: src, env: { ...process.env, ARCH } });
+  const extra = join(work, 'extra.config');
+  writeFileSync(extra, (kernel.config ?? []).map((l) => `${l}\n`).join(''));
+  await shAsync('scripts/kconfig/merge_config.sh', ['-m', '.config', ...MERGED, extra], { cwd: src, env: { ...process.env, ARCH } });
   await make(['olddefconfig']);
   const config = readFileSync(join(src, '.config'), 'utf8');
-  const lost = lostOptions(config);
-  if (lost.length) throw new Error(`${kernel.source} ${version} dropped options of ${FRAGMENT} (their dependencies are missing): ${lost.join(' ')}`);
+  const lost = lostOptions(kernel, config);
+  if (lost.length) throw new Error(`${kernel.source} ${version} dropped options of ${FRAGMENT} or the kernel's own (their dependencies are missing): ${lost.join(' ')}`);
   say(`${kernel.id}: building ${kernel.source} ${version} (make -j2, log ${log})`);
   await make(['-j2', 'bzImage']);
   const buildSeconds = Math.round((Date.now() - start) / 1000);

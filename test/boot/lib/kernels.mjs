@@ -4,7 +4,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ARCHES } from './arch.mjs';
-import { buildKernel } from './kbuild.mjs';
 import { CACHE, retry, say, sh } from './util.mjs';
 
 const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
@@ -17,8 +16,9 @@ const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
  * whether the light skeleton loads there (5.10 and 6.1 leave it to libbpf).
  * `source`: the kernel is built here from that Debian source package
  * (lib/kbuild.mjs), with the kernel's own BPF preload built in, instead of
- * being one of Debian's binary packages; the guest then also compares our
- * files with the kernel's (`preload`).
+ * being one of Debian's binary packages, `config` being options of its own
+ * on top of test/boot/preload-kernel.config; the guest then also compares
+ * our files with the kernel's.
  */
 export const KERNELS = [
   { id: '5.10', arch: 'amd64', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false, light: false },
@@ -28,7 +28,9 @@ export const KERNELS = [
   { id: 'newest', arch: 'amd64', from: 'trixie-backports', pattern: /^linux-image-(\d+\.\d+\.\d+)\+deb13-cloud-amd64$/, curEntries: true, light: true },
   { id: '6.12-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.12', curEntries: true, light: true },
   // 6.1: maps.debug without cur_entries, as kernels before 6.6 print it.
-  { id: '6.1-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.1', curEntries: false, light: false },
+  // 6.1's BPF JIT (which fentry's trampolines need) depends on CONFIG_MODULES
+  // (its memory came from module_alloc); no module is built or loaded.
+  { id: '6.1-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.1', config: ['CONFIG_MODULES=y'], curEntries: false, light: false },
   { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true, light: true },
 ];
 
@@ -156,7 +158,6 @@ function findKernelFile(root, which) {
  * a newer package first.
  */
 export async function fetchKernel(kernel) {
-  if (kernel.source) return buildKernel(kernel);
   const dir = join(CACHE, 'kernels', kernel.id);
   const meta = join(dir, 'kernel.json');
   if (existsSync(meta) && !process.env.BPF_PRELOAD_BOOT_REFRESH) return JSON.parse(readFileSync(meta, 'utf8'));
