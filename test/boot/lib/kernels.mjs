@@ -13,7 +13,7 @@ const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
  * version part that varies, and the highest installable one wins. `arch` is a
  * key of ARCHES. `curEntries`: whether maps.debug must carry the cur_entries
  * column (the kfunc bpf_map_sum_elem_count exists from 6.6 on). `light`:
- * whether the light skeleton loads there (5.10 and 6.1 leave it to libbpf).
+ * whether the light skeleton loads there (on Debian's 5.10 and 6.1 it is left to libbpf).
  * `source`: the kernel is built here from that Debian source package
  * (lib/kbuild.mjs), with the kernel's own BPF preload built in, instead of
  * being one of Debian's binary packages, `config` being options of its own
@@ -30,7 +30,8 @@ export const KERNELS = [
   // 6.1: maps.debug without cur_entries, as kernels before 6.6 print it.
   // 6.1's BPF JIT (which fentry's trampolines need) depends on CONFIG_MODULES
   // (its memory came from module_alloc); no module is built or loaded.
-  { id: '6.1-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.1', config: ['CONFIG_MODULES=y'], curEntries: false, light: false },
+  // Its light skeleton loads (checked in the guest): both loaders are compared.
+  { id: '6.1-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.1', config: ['CONFIG_MODULES=y'], curEntries: false, light: true },
   { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true, light: true },
 ];
 
