@@ -203,7 +203,7 @@ function describeEntry(e: Entry): string {
     case 'ours':
       return `${e.path}: ours${ids}`;
     case 'foreign':
-      return `${e.path}: not ours${ids}`;
+      return `${e.path}: ${e.kernelPreload ? "the kernel's own preload" : 'not ours'}${ids}`;
     case 'unusable':
       return `${e.path}: exists but cannot be opened (${e.reason})`;
   }
@@ -235,6 +235,11 @@ const lockOptions: LockOptions = {
 
 function printPopulate(r: PopulateResult): void {
   if (r.kind === 'left-alone') {
+    if (r.foreign.every((e) => e.kernelPreload)) {
+      const names = r.foreign.map((e) => e.path.slice(e.path.lastIndexOf('/') + 1)).join(' and ');
+      console.log(`the kernel's own ${names} (its BPF preload) are in ${r.dir}: left alone; run with --replace to replace them`);
+      return;
+    }
     for (const e of r.foreign) console.log(`${describeEntry(e)}: left alone; run with --replace to replace it`);
     return;
   }
@@ -257,6 +262,7 @@ function statusJson(s: Status) {
     linkId: e.linkId ?? null,
     progId: e.progId ?? null,
     progName: e.progName ?? null,
+    kernelPreload: e.kernelPreload === true,
     reason: e.reason ?? null,
   }));
   const i = s.interrupted;

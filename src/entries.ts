@@ -2,7 +2,8 @@
 // working iterator of someone else's (the kernel's preload, say), or an entry
 // that exists but cannot be opened. Ours are recognised by the marker, a
 // typed .rodata global of our object read through its generated layout, not
-// by program name: the kernel's preload uses the same names.
+// by program name: the kernel's preload uses the same names. The kernel's
+// own preload (CONFIG_BPF_PRELOAD) is told from anyone else's by its object.
 import { readlinkSync } from 'node:fs';
 import {
   BPF_LINK_TYPE_ITER,
@@ -29,6 +30,8 @@ export interface Entry {
   progId?: number;
   /** The kernel's (16-byte) name of the program behind the link. */
   progName?: string;
+  /** A foreign entry that is the kernel's own preload (kernel/bpf/preload), pinned by the kernel at mount. */
+  kernelPreload?: boolean;
   /** Why an existing entry is unusable (errno name). */
   reason?: string;
 }
@@ -56,6 +59,20 @@ function carriesMarker(mapIds: readonly number[]): boolean {
   return false;
 }
 
+/**
+ * The kernel's preload loads kernel/bpf/preload/iterators/iterators.bpf.c, an
+ * object named "iterators": libbpf names its .rodata map after the first 8
+ * characters, and its programs are dump_bpf_map and dump_bpf_prog.
+ */
+const KERNEL_PRELOAD_RODATA = 'iterator.rodata';
+const KERNEL_PRELOAD_PROGS = new Set(['dump_bpf_map', 'dump_bpf_prog']);
+
+/** Whether an iterator program without our marker is the kernel's own preload's. */
+function isKernelPreload(prog: { name: string; mapIds: readonly number[] }): boolean {
+  if (!KERNEL_PRELOAD_PROGS.has(prog.name)) return false;
+  return prog.mapIds.some((id) => withFd(mapFdById(id), (fd) => mapInfo(fd).name === KERNEL_PRELOAD_RODATA));
+}
+
 /** Describes the entry `name` in `dir` without changing anything (nor following a symlink). */
 export function inspectEntry(dir: BpffsDir, name: string): Entry {
   const path = dir.display(name);
@@ -76,12 +93,14 @@ export function inspectEntry(dir: BpffsDir, name: string): Entry {
     const link = linkInfo(fd);
     if (link.type !== BPF_LINK_TYPE_ITER) return { path, state: 'foreign', linkId: link.id, progId: link.progId };
     const prog = withFd(progFdById(link.progId), progInfo);
+    const ours = carriesMarker(prog.mapIds);
     return {
       path,
-      state: carriesMarker(prog.mapIds) ? 'ours' : 'foreign',
+      state: ours ? 'ours' : 'foreign',
       linkId: link.id,
       progId: prog.id,
       progName: prog.name,
+      ...(!ours && isKernelPreload(prog) ? { kernelPreload: true } : {}),
     };
   });
 }

@@ -2,7 +2,8 @@
 // directories, checked by what lands in the directory and what `cat` prints.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FILE_NAMES, PROGS_HEADER } from '../src/names.js';
 import { startsLikeMaps } from './lib/listing.js';
@@ -118,7 +119,7 @@ t.test('a working entry that is not ours is left alone, then --replace replaces 
   t.match(r.stdout, 'left alone; run with --replace');
   t.equal(catFile(join(dir, 'progs.debug')).split('\n')[0], 'foreign', 'foreign entry untouched');
   t.notOk(existsSync(join(dir, 'maps.debug')), 'nothing pinned beside it');
-  t.same(statusOf(dir).files.map((f) => f.state), ['missing', 'foreign']);
+  t.same(statusOf(dir).files.map((f) => [f.state, f.kernelPreload]), [['missing', false], ['foreign', false]], 'not taken for the kernel\'s');
 
   const again = runCli(['--bpffs', dir, '--replace']);
   t.equal(again.code, 0, again.stderr);
@@ -203,13 +204,38 @@ t.test('unpin removes only our pins', async (t) => {
   t.same(readdirSync(dir), ['progs.debug'], 'foreign entry kept');
 });
 
+// The kernel's preload is recognised by its object, named "iterators" (its
+// .rodata map: iterator.rodata) with programs dump_bpf_prog and dump_bpf_map.
+// The real thing is compared in the boot test's preload kernels; here a
+// look-alike: the foreign fixture loaded under the kernel object's name.
+t.test("an iterator object named like the kernel's preload is called the kernel's", async (t) => {
+  const { dir } = privateBpffs(t);
+  const tmp = mkdtempSync(join(tmpdir(), 'bpf-preload-kernel-lookalike-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const object = join(tmp, 'iterators.bpf.o');
+  copyFileSync(fixture('foreign'), object);
+  pinForeignIterator(object, join(dir, 'progs.debug'));
+
+  const st = statusOf(dir);
+  t.same(st.files.map((f) => [f.state, f.kernelPreload]), [['missing', false], ['foreign', true]]);
+  const human = runCli(['status', '--bpffs', dir]);
+  t.match(human.stdout, `${dir}/progs.debug: the kernel's own preload (link ${st.files[1].linkId}, program ${st.files[1].progId} dump_bpf_prog)`);
+  const r = runCli(['--bpffs', dir]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `the kernel's own progs.debug (its BPF preload) are in ${dir}: left alone; run with --replace to replace them\n`);
+  t.same(readdirSync(dir), ['progs.debug'], 'nothing pinned beside it');
+  const u = runCli(['unpin', '--bpffs', dir]);
+  t.equal(u.code, 0, u.stderr);
+  t.match(catFile(join(dir, 'progs.debug')), /^foreign\n/, 'unpin left it working');
+});
+
 t.test('status --json names each file, its state and ids', async (t) => {
   const { dir } = privateBpffs(t);
   t.same(statusOf(dir), {
     bpffs: dir,
     files: [
-      { name: 'maps.debug', path: `${dir}/maps.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
-      { name: 'progs.debug', path: `${dir}/progs.debug`, state: 'missing', linkId: null, progId: null, progName: null, reason: null },
+      { name: 'maps.debug', path: `${dir}/maps.debug`, state: 'missing', linkId: null, progId: null, progName: null, kernelPreload: false, reason: null },
+      { name: 'progs.debug', path: `${dir}/progs.debug`, state: 'missing', linkId: null, progId: null, progName: null, kernelPreload: false, reason: null },
     ],
     running: null,
     interrupted: null,

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `npm run test:boot`: boots Debian's cloud kernels (lib/kernels.mjs: 5.10,
-// 6.1, 6.12 and the newest on x86-64, 6.12 on arm64) under qemu with a Debian
+// 6.1, 6.12 and the newest on x86-64, 6.12 on arm64), and two kernels built
+// here from Debian's 6.12 and 6.1 sources with the kernel's own BPF preload
+// (lib/kbuild.mjs: 6.12-preload, 6.1-preload), under qemu with a Debian
 // root file system of the kernel's architecture (Debian's own nodejs and
 // libbpf1), into which this project's .deb was installed with apt (its
 // maintainer scripts enable the unit), and reads the in-guest checks
@@ -22,6 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ARCHES, HOST_ARCH, binfmtName } from './lib/arch.mjs';
+import { BUILD_HEADERS, BUILD_TOOLS, buildKernel } from './lib/kbuild.mjs';
 import { KERNELS, fetchKernel, kernelProblems } from './lib/kernels.mjs';
 import { buildPayload, loadTsModule } from './lib/payload.mjs';
 import { boot } from './lib/qemu.mjs';
@@ -65,7 +68,10 @@ async function hostTools() {
     // A foreign root file system is configured through qemu-user (lib/rootfs.mjs).
     if (arch.deb !== HOST_ARCH) Object.assign(need, { [`${binfmtName(arch)}-static`]: 'qemu-user-static', 'update-binfmts': 'binfmt-support' });
   }
+  // The kernels with the kernel's own preload are compiled here (lib/kbuild.mjs).
+  if (kernels.some((k) => k.source)) Object.assign(need, BUILD_TOOLS);
   const missing = [...new Set(Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+  if (kernels.some((k) => k.source)) missing.push(...Object.entries(BUILD_HEADERS).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg));
   if (!has('systemd-analyze')) missing.push('systemd');
   if (!missing.length) return;
   say(`installing ${missing.join(' ')} (apt-get)`);
@@ -132,6 +138,8 @@ async function bootKernel(kernel, info, initrd, logDir) {
     `console=${arch.console.device}`, 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
     `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
     `boottest.light=${kernel.light ? 1 : 0}`,
+    // Built here with the kernel's own preload: the guest compares ours with its files.
+    `boottest.preload=${kernel.source ? 1 : 0}`,
   ].join(' ');
   const smp = Number(process.env.BPF_PRELOAD_BOOT_SMP ?? 1);
   let r;
@@ -228,7 +236,10 @@ async function main() {
   const done = new Set();
   for (const [name, ready] of initrds) ready.then(() => done.add(name), () => done.add(name));
   const infos = new Map();
-  for (const k of kernels) infos.set(k.id, await step(`fetch kernel ${k.id}`, () => fetchKernel(k)));
+  for (const k of kernels) {
+    const what = k.source ? `kernel ${k.id} (built from ${k.source}, cached)` : `fetch kernel ${k.id}`;
+    infos.set(k.id, await step(what, () => (k.source ? buildKernel(k) : fetchKernel(k))));
+  }
 
   const results = new Map();
   // Slowest guests first, so the last one to finish is a quick one; but never

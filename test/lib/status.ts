@@ -5,7 +5,7 @@ import { eventually, ourPrograms } from './kernel.js';
 
 export interface StatusJson {
   bpffs: string;
-  files: { name: string; path: string; state: string; linkId: number | null; progId: number | null }[];
+  files: { name: string; path: string; state: string; linkId: number | null; progId: number | null; kernelPreload: boolean }[];
   running: number | null;
   interrupted: null | {
     op: string;

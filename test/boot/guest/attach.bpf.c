@@ -1,6 +1,7 @@
 // Boot-test fixture: a program to attach to, an fentry program attached to it
 // (so progs.debug's `attached` column names another BPF program), and a hash
-// map whose element count the guest sets (for maps.debug's cur_entries).
+// map whose element count the guest sets (for maps.debug's cur_entries), and
+// a map and a program whose names take all 15 characters the kernel keeps.
 // The host kernel here refuses fentry, so this only runs in the qemu guests.
 //
 // Kernel behaviour the checks rely on: while the tracer is loaded but not
@@ -16,6 +17,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } boot_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} boot_15char_map SEC(".maps");
+
+SEC("socket")
+int boot_15char_prg(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&boot_15char_map, &key) ? 0 : 1;
+}
 
 SEC("xdp")
 int boot_target(struct xdp_md *ctx)

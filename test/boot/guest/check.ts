@@ -5,57 +5,19 @@
 // package while the files are being read, and removes it. Prints one
 // `BOOTTEST: PASS name` or `BOOTTEST: FAIL name: why` line per check to the
 // serial console; the host harness (test/boot/run.mjs) reads them.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { DEFAULT_BPFFS as BPFFS } from '../../../src/bpffs.js';
 import { BpfObject, mapInfo, mapUpdate, progInfo, type BpfLink } from '../../../src/libbpf/index.js';
 import { FALLBACK_SUBDIR } from '../../../src/names.js';
 import { UNIT_NAME as UNIT } from '../../../src/unit.js';
 import { type BpftoolLink, type BpftoolMap, type BpftoolProg, bpftoolJson, idProblems, mapRowProblems, progNameProblems } from '../../lib/bpftool.js';
-import { MAPS_HEADER_COMPAT, PROGS_HEADER, parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
+import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
+import { kernelPreloadChecks, type FixtureIds } from './preload.js';
+import { MAPS, PROGS, attempt, cat, check, counts, emit, info, run, settings, sleep, startReader } from './report.js';
 
-const PROGS = `${BPFFS}/progs.debug`;
-const MAPS = `${BPFFS}/maps.debug`;
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
 
-/** What the harness (test/boot/lib/payload.mjs) installed, from build/deb-layout.ts. */
-interface Settings {
-  package: string;
-  version: string;
-  upgradeVersion: string;
-  /** The same package rebuilt with upgradeVersion, beside this script. */
-  upgradeDeb: string;
-  /** The package's command, its node, and its unit file. */
-  cli: string;
-  node: string;
-  unitPath: string;
-  /** The version of the root file system's nodejs package. */
-  nodejsVersion: string;
-}
-const settings = JSON.parse(readFileSync(new URL('./boottest.json', import.meta.url), 'utf8')) as Settings;
-
-let passed = 0;
-let failed = 0;
-const emit = (line: string) => writeSync(1, `BOOTTEST: ${line}\n`);
-const info = (line: string) => emit(`INFO ${line}`);
-function check(name: string, ok: boolean, why = ''): boolean {
-  if (ok) passed++;
-  else failed++;
-  emit(ok ? `PASS ${name}` : `FAIL ${name}: ${why.replaceAll('\n', ' | ')}`);
-  return ok;
-}
-function attempt(name: string, fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    check(name, false, `threw: ${(err as Error).message}`);
-  }
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env });
-  return { code: r.status, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? r.error.message : '') };
-}
 /** Shows the unit's own account in the console log, for a failure to be diagnosable from there. */
 function unitDiagnostics(): void {
   for (const [cmd, args] of [
@@ -66,14 +28,15 @@ function unitDiagnostics(): void {
   }
 }
 const isActive = () => run('systemctl', ['is-active', UNIT]).out.trim();
-/** `cat FILE`, as a user would: iterator files are read start to end, never seeked. */
-function cat(path: string): { ok: boolean; text: string; why: string } {
-  const r = run('cat', [path]);
-  return { ok: r.code === 0, text: r.out, why: r.err.trim() || `exit ${r.code}` };
-}
 
 /** Loads the fixture: the xdp target, then the fentry program attached to it. Returns what to keep alive. */
-function attachFentry(): { target: BpfObject; tracer: BpfObject; link: BpfLink; hashId: number; targetId: number; fentryId: number } {
+interface Fixture extends FixtureIds {
+  target: BpfObject;
+  tracer: BpfObject;
+  link: BpfLink;
+}
+
+function attachFentry(): Fixture {
   const image = readFileSync(FIXTURE);
   const target = BpfObject.openMem(image, { name: 'boot_tgt' });
   target.program('boot_fentry_with_long_name').autoload = false;
@@ -81,6 +44,7 @@ function attachFentry(): { target: BpfObject; tracer: BpfObject; link: BpfLink; 
   const targetFd = target.program('boot_target').fd;
   const tracer = BpfObject.openMem(image, { name: 'boot_trc' });
   tracer.program('boot_target').autoload = false;
+  tracer.program('boot_15char_prg').autoload = false;
   tracer.program('boot_fentry_with_long_name').setAttachTarget(targetFd, 'boot_target');
   tracer.load();
   const fentryId = progInfo(tracer.program('boot_fentry_with_long_name').fd).id;
@@ -105,10 +69,12 @@ function attachFentry(): { target: BpfObject; tracer: BpfObject; link: BpfLink; 
     hashId: mapInfo(hashFd).id,
     targetId: progInfo(targetFd).id,
     fentryId,
+    longMapId: mapInfo(target.map('boot_15char_map').fd).id,
+    longProgId: progInfo(target.program('boot_15char_prg').fd).id,
   };
 }
 
-function selftest(withCur: boolean, fx: ReturnType<typeof attachFentry> | null, label: string): void {
+function selftest(withCur: boolean, fx: Fixture | null, label: string): void {
   const progsBefore = bpftoolJson<BpftoolProg[]>(['prog', 'show']);
   const mapsBefore = bpftoolJson<BpftoolMap[]>(['map', 'show']);
   const progsFile = cat(PROGS);
@@ -258,50 +224,8 @@ function pinnedLinkIds(): Record<string, number | undefined> {
   return { progs: at(PROGS), maps: at(MAPS) };
 }
 
-/**
- * Reads both files with cat in a loop until told to stop, as a user's
- * script might; a read counts as good when cat succeeds and the text starts
- * with the file's header. Returns how to stop it and get the counts.
- */
-function startReader(dir: string): { started: () => boolean; stop: () => Promise<{ good: number; bad: number; errors: string }> } {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const script = `
-    good=0 bad=0
-    while [ ! -e "$DIR/stop" ]; do
-      for f in "$PROGS" "$MAPS"; do
-        if out=$(cat "$f" 2>>"$DIR/errors") && case "$out" in "$PROGS_HEADER"* | "$MAPS_HEADER"*) true ;; *) false ;; esac; then
-          good=$((good + 1))
-        else
-          bad=$((bad + 1)); echo "$f: $(printf %s "$out" | head -n 1)" >>"$DIR/errors"
-        fi
-      done
-      [ -e "$DIR/started" ] || : >"$DIR/started"
-    done
-    echo "$good $bad"
-  `;
-  const child = spawn('sh', ['-c', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, DIR: dir, PROGS, MAPS, PROGS_HEADER, MAPS_HEADER: MAPS_HEADER_COMPAT },
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  return {
-    started: () => existsSync(`${dir}/started`),
-    stop: async () => {
-      writeFileSync(`${dir}/stop`, '');
-      await exited;
-      const [good, bad] = out.trim().split(' ').map(Number);
-      const errors = existsSync(`${dir}/errors`) ? readFileSync(`${dir}/errors`, 'utf8').trim() : '';
-      rmSync(dir, { recursive: true, force: true });
-      return { good: good ?? 0, bad: bad ?? -1, errors };
-    },
-  };
-}
 
 const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Installs the same package with a bumped version over the running one while
@@ -364,7 +288,7 @@ async function main(): Promise<void> {
   if (!check('unit-active', active === 'active', `systemctl is-active ${UNIT}: ${active}`)) unitDiagnostics();
   bootOrdering();
 
-  let fx: ReturnType<typeof attachFentry> | null = null;
+  let fx: Fixture | null = null;
   attempt('fentry-attach', () => {
     fx = attachFentry();
     check('fentry-attach', true);
@@ -372,50 +296,64 @@ async function main(): Promise<void> {
 
   attempt('selftest', () => selftest(withCur, fx, ''));
 
-  attempt('restart', () => {
-    const r = run('systemctl', ['restart', UNIT]);
-    if (!check('restart', r.code === 0 && isActive() === 'active', `systemctl restart: exit ${r.code} ${r.err.trim()}`)) unitDiagnostics();
-    selftest(withCur, fx, 'after-restart:');
-  });
-
-  attempt('stop', () => {
-    const r = run('systemctl', ['stop', UNIT]);
-    const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`].filter((p) => existsSync(p));
-    if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.err.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
-  });
-
-  // The unit's populate took whichever loader worked; where the light skeleton
-  // must work (its bpf(2) number and attr layouts are per architecture), make it the only one.
-  if (/\bboottest\.light=1\b/.test(cmdline)) {
-    attempt('light-loader', () => {
-      const r = spawnSync(settings.cli, ['populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
-      const maps = cat(MAPS);
-      const withCount = maps.ok && parseMaps(maps.text).withCount;
-      check('light-loader', r.status === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.status} ${(r.stderr ?? '').trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
-      run(settings.cli, ['unpin']);
+  const light = /\bboottest\.light=1\b/.test(cmdline);
+  if (/\bboottest\.preload=1\b/.test(cmdline)) {
+    // The kernel's own files are at the root: the checks of preload.ts
+    // replace those that expect ours there (restart, stop, upgrade).
+    if (!light) info('light skeleton: not expected to load on this kernel; byte-for-byte with the libbpf loader only');
+    try {
+      await kernelPreloadChecks(light ? ['libbpf', 'light'] : ['libbpf'], fx);
+    } catch (err) {
+      check('kernel-preload', false, `threw: ${(err as Error).message}`);
+    }
+  } else {
+    attempt('restart', () => {
+      const r = run('systemctl', ['restart', UNIT]);
+      if (!check('restart', r.code === 0 && isActive() === 'active', `systemctl restart: exit ${r.code} ${r.err.trim()}`)) unitDiagnostics();
+      selftest(withCur, fx, 'after-restart:');
     });
-  }
 
-  try {
-    const r = run('systemctl', ['start', UNIT]);
-    check('start-again', r.code === 0 && isActive() === 'active', `systemctl start: exit ${r.code} ${r.err.trim()}`);
-    await upgradeWhileReading();
-    selftest(withCur, fx, 'after-upgrade:');
-  } catch (err) {
-    check('upgrade', false, `threw: ${(err as Error).message}`);
+    attempt('stop', () => {
+      const r = run('systemctl', ['stop', UNIT]);
+      const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`].filter((p) => existsSync(p));
+      if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.err.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
+    });
+
+    // The unit's populate took whichever loader worked; where the light skeleton
+    // must work (its bpf(2) number and attr layouts are per architecture), make it the only one.
+    if (light) {
+      attempt('light-loader', () => {
+        const r = spawnSync(settings.cli, ['populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
+        const maps = cat(MAPS);
+        const withCount = maps.ok && parseMaps(maps.text).withCount;
+        check('light-loader', r.status === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.status} ${(r.stderr ?? '').trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
+        run(settings.cli, ['unpin']);
+      });
+    }
+
+    try {
+      const r = run('systemctl', ['start', UNIT]);
+      check('start-again', r.code === 0 && isActive() === 'active', `systemctl start: exit ${r.code} ${r.err.trim()}`);
+      await upgradeWhileReading();
+      selftest(withCur, fx, 'after-upgrade:');
+    } catch (err) {
+      check('upgrade', false, `threw: ${(err as Error).message}`);
+    }
   }
   attempt('apt-remove', removeUnpins);
 
-  const f = fx as ReturnType<typeof attachFentry> | null;
+  const f = fx as Fixture | null;
   if (f) {
     f.link.destroy();
     f.tracer.close();
     f.target.close();
   }
+  const { passed, failed } = counts();
   emit(`DONE ${passed} passed, ${failed} failed`);
 }
 
 main().catch((err: unknown) => {
   emit(`FAIL check-script: ${(err as Error).stack?.replaceAll('\n', ' | ')}`);
+  const { passed, failed } = counts();
   emit(`DONE ${passed} passed, ${failed + 1} failed`);
 });

@@ -13,7 +13,12 @@ const MIRROR = process.env.BPF_PRELOAD_BOOT_MIRROR ?? 'http://deb.debian.org';
  * version part that varies, and the highest installable one wins. `arch` is a
  * key of ARCHES. `curEntries`: whether maps.debug must carry the cur_entries
  * column (the kfunc bpf_map_sum_elem_count exists from 6.6 on). `light`:
- * whether the light skeleton loads there (5.10 and 6.1 leave it to libbpf).
+ * whether the light skeleton loads there (on Debian's 5.10 and 6.1 it is left to libbpf).
+ * `source`: the kernel is built here from that Debian source package
+ * (lib/kbuild.mjs), with the kernel's own BPF preload built in, instead of
+ * being one of Debian's binary packages, `config` being options of its own
+ * on top of test/boot/preload-kernel.config; the guest then also compares
+ * our files with the kernel's.
  */
 export const KERNELS = [
   { id: '5.10', arch: 'amd64', from: 'bullseye', pattern: /^linux-image-5\.10\.0-(\d+)-cloud-amd64$/, curEntries: false, light: false },
@@ -21,6 +26,12 @@ export const KERNELS = [
   { id: '6.12', arch: 'amd64', from: 'bookworm', pattern: /^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$/, curEntries: true, light: true },
   // Whatever is newest for trixie: 7.3 from trixie-backports when this was written.
   { id: 'newest', arch: 'amd64', from: 'trixie-backports', pattern: /^linux-image-(\d+\.\d+\.\d+)\+deb13-cloud-amd64$/, curEntries: true, light: true },
+  { id: '6.12-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.12', curEntries: true, light: true },
+  // 6.1: maps.debug without cur_entries, as kernels before 6.6 print it.
+  // 6.1's BPF JIT (which fentry's trampolines need) depends on CONFIG_MODULES
+  // (its memory came from module_alloc); no module is built or loaded.
+  // Its light skeleton loads (checked in the guest): both loaders are compared.
+  { id: '6.1-preload', arch: 'amd64', from: 'bookworm', source: 'linux-source-6.1', config: ['CONFIG_MODULES=y'], curEntries: false, light: true },
   { id: 'arm64-6.12', arch: 'arm64', from: 'trixie', pattern: /^linux-image-6\.12\.(\d+)\+deb13-cloud-arm64-unsigned$/, curEntries: true, light: true },
 ];
 
@@ -55,7 +66,8 @@ function aptOptions() {
 }
 
 let updated = false;
-async function aptUpdate() {
+/** Fetches the package lists of SUITES into our own apt state (once per run). */
+export async function aptUpdate() {
   if (updated) return;
   mkdirSync(join(APT, 'state/lists/partial'), { recursive: true });
   mkdirSync(join(APT, 'cache/archives/partial'), { recursive: true });
@@ -84,6 +96,12 @@ function compareVersions(a, b) {
 /** apt's name for a package of `arch` ("name:arm64"), so foreign architectures resolve too. */
 const qualified = (name, arch) => `${name}:${ARCHES[arch].deb}`;
 
+/** The version apt would install of package `name` for `arch`, or null. */
+export function candidateVersion(name, arch) {
+  const m = /^\s+Candidate: (\S+)/m.exec(sh('apt-cache', [...aptOptions(), 'policy', qualified(name, arch)]));
+  return m && m[1] !== '(none)' ? m[1] : null;
+}
+
 /** Package names for a kernel, newest first. */
 function candidates(kernel) {
   const names = sh('apt-cache', [...aptOptions(), 'pkgnames', 'linux-image-'])
@@ -100,7 +118,7 @@ function candidates(kernel) {
 }
 
 /** Downloads packages of `arch` into `dir`; gives the .deb file of each, by package name. */
-async function download(names, arch, dir) {
+export async function download(names, arch, dir) {
   await retry(`download ${names.join(' ')}`, () => sh('apt-get', [...aptOptions(), 'download', ...names.map((n) => qualified(n, arch))], { cwd: dir }));
   const debs = readdirSync(dir).filter((f) => f.endsWith('.deb'));
   return new Map(names.map((n) => {
