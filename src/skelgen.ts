@@ -113,7 +113,7 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
   } catch (err) {
     if (err instanceof LibbpfError) {
       const why = err.log.length ? `: ${err.log[err.log.length - 1].replace(/^libbpf: /, '')}` : '';
-      throw new Error(`${name}: not a BPF object libbpf can open (${err.code})${why}`);
+      throw new Error(`${name}: not a BPF object libbpf can open (${err.code})${why}: rebuild it from its source (clang -target bpf -g)`);
     }
     throw err;
   }

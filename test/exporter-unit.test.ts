@@ -7,7 +7,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/unit.js';
-import { CLI, NODE, userEnv } from './lib/cli.js';
+import { CLI, userEnv, withBoundingSet } from './lib/cli.js';
 import { freePort } from './lib/prometheus.js';
 
 /** setpriv's --bounding-set for capabilities named as systemd names them. */
@@ -16,11 +16,8 @@ const boundingSet = (caps: readonly string[]) => `-all${caps.map((c) => `,+${c.r
 /** Runs the exporter with only `caps`, scrapes it once, stops it; what it printed and served. */
 async function withCaps(caps: readonly string[], args: readonly string[]): Promise<{ code: number | null; stderr: string; metrics: string }> {
   const port = await freePort();
-  const child = spawn(
-    'setpriv',
-    [`--bounding-set=${boundingSet(caps)}`, '--inh-caps=-all', 'env', '-u', 'NODE_OPTIONS', NODE, ...EXPORTER_NODE_FLAGS, CLI, ...args, '--listen', `127.0.0.1:${port}`],
-    { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const [cmd, ...argv] = withBoundingSet(boundingSet(caps), ...EXPORTER_NODE_FLAGS, CLI, ...args, '--listen', `127.0.0.1:${port}`);
+  const child = spawn(cmd!, argv, { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stderr = '';
   child.stdout.on('data', (d) => (out += d));

@@ -86,7 +86,10 @@ t.test('npm pack: only what runs, and its size', async (t) => {
   for (const f of ['dist/bpf-preload.js', 'dist/libbpf/index.js', 'dist/libbpf/index.d.ts', 'docs/libbpf.md', 'LICENSE']) {
     t.ok(files.includes(f), `${f} is packed`);
   }
-  t.ok(info.size < 150_000, `under 150 kB packed (${info.size} bytes)`);
+  // The budget, raised from 150 kB when the exporter (its own iterators
+  // object embedded in the CLI) and the library's streams, attach kinds and
+  // BTF check came in: 167 kB then, the CLI bundle 78 kB of it gzipped.
+  t.ok(info.size < 190_000, `under 190 kB packed (${info.size} bytes)`);
 });
 
 t.test('another project installs the tarball, uses bpf-preload/libbpf from JS and from strict TypeScript, and generates and loads a skeleton', async (t) => {

@@ -193,9 +193,13 @@ t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
   const r = gen(crash);
   t.equal(r.code, 1, 'exit 1');
   t.equal(r.stdout, '', 'nothing on stdout');
-  if (crashes) {
-    t.equal(r.stderr, `bpf-preload: ${crash}: libbpf crashed (SIGSEGV) opening it, so the object is malformed: rebuild it from its source\n`, 'one line: what happened, what to do');
-  } else {
-    t.match(r.stderr, /^bpf-preload: crash: [^\n]+\n$/, 'one line');
-  }
+  // The library checks an object's BTF before libbpf 1.1 parses it
+  // (src/libbpf/btf-check.ts), so the object bpftool dies on is refused
+  // before libbpf sees it; a crash in libbpf all the same would still cost
+  // only the generator's child process.
+  t.match(
+    r.stderr,
+    /^bpf-preload: crash: not a BPF object libbpf can open \(EINVAL\): malformed BTF: \.BTF type \d+[^\n]*: rebuild it from its source \(clang -target bpf -g\)\n$/,
+    `one line: what happened, what to do${crashes ? ' (where bpftool gen skeleton dies of SIGSEGV)' : ''}`,
+  );
 });

@@ -380,7 +380,7 @@ export class BpfObject {
   // corrupted one crashes the process. Refuse those first (btf-check.ts).
   static #checkBtf(image: Buffer, label: string): void {
     const problem = btfProblem(image);
-    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, EINVAL);
+    if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, EINVAL, [`malformed BTF: ${problem}`]);
   }
 
   /** Parses an ELF BPF object held in memory; nothing reaches the kernel yet. */

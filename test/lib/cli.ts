@@ -33,6 +33,18 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  */
 const asUser = (...words: string[]) => ['-u', 'NODE_OPTIONS', NODE, ...words];
 
+/**
+ * A command line (program first) running NODE with `words` as a user would,
+ * with only the capabilities in `boundingSet` (setpriv's --bounding-set
+ * syntax, e.g. "-all,+bpf"). A wrapper drops them itself, after the setup
+ * that needs them.
+ */
+export function withBoundingSet(boundingSet: string, ...words: string[]): string[] {
+  return NODE_IS_WRAPPER
+    ? ['env', ...asUser('--bounding-set', boundingSet, ...words)]
+    : ['setpriv', `--bounding-set=${boundingSet}`, '--inh-caps=-all', 'env', ...asUser(...words)];
+}
+
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, uid?: number): Run {
   return runScript(CLI, args, env, uid);
 }
