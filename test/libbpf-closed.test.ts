@@ -273,7 +273,8 @@ t.test('open, load and close 1,000 times: the fd count and RSS stay flat', async
   t.equal(fds(), fdsBefore, 'no fd left open');
   // An object costs libbpf about 100 KiB (ELF, BTF, programs) and loading it
   // parses the kernel's BTF (some MiB): one leaked per cycle would be 100 MiB
-  // or more over 1,000. 4 MiB leaves room for malloc arenas and V8's heap
-  // settling, and is below one leaked kernel BTF.
-  t.ok(grown < 4, `RSS grew ${grown.toFixed(1)} MiB over 1,000 cycles (bound 4 MiB)`);
+  // or more over 1,000, so the bound is a sixth of the smallest leak it looks
+  // for. What is left below it is malloc arenas and V8's heap settling: up to
+  // 4.1 MiB seen in CI, which a 4 MiB bound once failed on.
+  t.ok(grown < 16, `RSS grew ${grown.toFixed(1)} MiB over 1,000 cycles (bound 16 MiB; one object leaked per cycle would be 100)`);
 });
