@@ -7,7 +7,7 @@
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
-import { generateSkeleton, skeletonName } from '../src/skelgen.js';
+import { generateSkeleton, skeletonName } from '../src/gen/skeleton.js';
 import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE, exampleSkeleton } from './skeletons.js';
 
 try {

@@ -7,6 +7,6 @@ import { cliBundleOptions } from './bundle-options.js';
 
 const outfile = 'dist/bpf-preload.js';
 
-await build({ ...cliBundleOptions, entryPoints: ['src/main.ts'], outfile });
+await build({ ...cliBundleOptions, entryPoints: ['src/cli/main.ts'], outfile });
 chmodSync(outfile, 0o755);
 console.log(`built ${outfile}`);

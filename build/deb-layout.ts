@@ -2,7 +2,7 @@
 // package builder (build/package.ts) and the tests that look inside it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXPORTER_UNIT_NAME, PACKAGE_UNIT_DIR, UNIT_NAME } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, PACKAGE_UNIT_DIR, UNIT_NAME } from '../src/cli/unit.js';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { name: string; version: string };
 
@@ -26,7 +26,7 @@ export const DEB_DOC_DIR = `/usr/share/doc/${PACKAGE}`;
 
 /**
  * koffi's prebuilt native module for each Debian architecture, where
- * src/libbpf/native.ts finds it (`${process.platform}_${process.arch}`).
+ * src/libbpf/sys/native.ts finds it (`${process.platform}_${process.arch}`).
  */
 export const KOFFI_DIR_OF_ARCH: Record<string, string> = {
   amd64: 'linux_x64',

@@ -5,7 +5,7 @@
 // difference: an upgrade reloads the unit instead of stopping it before and
 // starting it after, because stopping unpins and the files would be missing
 // in between. ExecReload populates, which replaces our pins atomically.
-import { EXPORTER_UNIT_NAME, UNIT_NAME } from '../src/unit.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME } from '../src/cli/unit.js';
 
 const header = (what: string) => `#!/bin/sh
 # ${what}

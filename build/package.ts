@@ -1,7 +1,7 @@
 // `npm run package`: builds dist/bpf-preload_<version>_<arch>.deb with
 // dpkg-deb from the bundle (dist/bpf-preload.js, built first by the npm
 // script): the CLI, koffi's native module for that architecture only, the
-// units rendered by src/unit.ts (the exporter's not enabled), the man page rendered from src/help.ts, and
+// units rendered by src/cli/unit.ts (the exporter's not enabled), the man page rendered from src/cli/help.ts, and
 // the README and copyright.
 // Usage: build/package.ts [--arch ARCH] [--version VERSION] [--out DIR]
 //   --arch     Debian architecture (default: this machine's)
@@ -29,8 +29,8 @@ import {
 } from './deb-layout.js';
 import { POSTINST, POSTRM, PRERM } from './deb-scripts.js';
 import { libraryDepends } from './shlibdeps.js';
-import { DESCRIPTION as HELP_DESCRIPTION, SUMMARY, manPage } from '../src/help.js';
-import { EXPORTER_UNIT_NAME, UNIT_NAME, renderExporterUnit, renderUnit } from '../src/unit.js';
+import { DESCRIPTION as HELP_DESCRIPTION, SUMMARY, manPage } from '../src/cli/help.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME, renderExporterUnit, renderUnit } from '../src/cli/unit.js';
 
 const BUNDLE = 'dist/bpf-preload.js';
 const KOFFI = 'node_modules/koffi';

@@ -1,8 +1,8 @@
 // Per-object skeleton options: which objects also get light-skeleton loaders.
 // build-bpf.ts generates with these, and the tests regenerate with them.
 import { dirname } from 'node:path';
-import { LIBRARY_IMPORT, OBJECT_NAME } from '../src/names.js';
-import { generateSkeleton, skeletonName, type LightOptions } from '../src/skelgen.js';
+import { LIBRARY_IMPORT, OBJECT_NAME } from '../src/preload/names.js';
+import { generateSkeleton, skeletonName, type LightOptions } from '../src/gen/skeleton.js';
 
 export const LIGHT: Readonly<Record<string, LightOptions>> = {
   // The runner loads either map iterator with the program iterator; the

@@ -1,4 +1,4 @@
-// Generates src/libbpf/uapi.ts: the kernel's names for map, program, attach
+// Generates src/libbpf/sys/uapi.ts: the kernel's names for map, program, attach
 // and link types, from the UAPI header's enums, so that no file types these
 // numbers by hand. Run once when the header moves on:
 //   node build/run.mjs build/uapi.ts [HEADER]   (default /usr/include/linux/bpf.h)
@@ -6,7 +6,7 @@
 // makes of the header, and that the running kernel's BTF agrees with it.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export const UAPI_MODULE = 'src/libbpf/uapi.ts';
+export const UAPI_MODULE = 'src/libbpf/sys/uapi.ts';
 export const UAPI_HEADER = '/usr/include/linux/bpf.h';
 
 /** The enums the library uses, each with what its values are. */

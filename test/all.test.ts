@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateBpffs, sh } from './lib/bpffs.js';
 import { CLI, catFile, userEnv, type Run } from './lib/cli.js';
-import { bpffsInstances } from '../src/mounts.js';
-import { PROGS_HEADER } from '../src/names.js';
+import { bpffsInstances } from '../src/preload/mounts.js';
+import { PROGS_HEADER } from '../src/preload/names.js';
 
 
 /** Runs the CLI where the only bpffs mounts are those under `keep`. */

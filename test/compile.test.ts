@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { CompileError, compileBpf, targetArch } from '../build/compile.js';
 import { BpfObject, kernelHasFunction } from '../src/libbpf/index.js';
-import { MARKER } from '../src/names.js';
+import { MARKER } from '../src/preload/names.js';
 
 const ITERATORS = 'bpf/iterators.bpf.c';
 

@@ -6,7 +6,7 @@
 // (That the unit starts under systemd is the boot test's: out of this file.)
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/unit.js';
+import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/cli/unit.js';
 import { CLI, userEnv, withBoundingSet } from './lib/cli.js';
 import { freePort } from './lib/prometheus.js';
 

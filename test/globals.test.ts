@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { generateSkeleton } from '../src/skelgen.js';
+import { generateSkeleton } from '../src/gen/skeleton.js';
 import { possibleCpus, readIterator } from '../src/libbpf/index.js';
 
 const bytes = readFileSync('dist/fixtures/globals.bpf.o');

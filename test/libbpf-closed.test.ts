@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
-import { generateSkeleton } from '../src/skelgen.js';
+import { generateSkeleton } from '../src/gen/skeleton.js';
 import { BPF_MAP_TYPE_HASH, BpfObject, ClosedError, FdLink, FdMap, LightObject, PerfBuffer, RingBuffer, codecs } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
 

@@ -4,7 +4,7 @@
 // (test/lib/open-mutants.ts) so that a crash shows as one. Each must end in a
 // LibbpfError with a one-line message or a loaded object: never a crash, a
 // hang or another kind of error. libbpf 1.1 alone crashed on 7 of these 300
-// (bad string offsets and type ids in .BTF); btf-check.ts refuses those
+// (bad string offsets and type ids in .BTF); btf/check.ts refuses those
 // first. `gen skeleton` of such an object says so in one line, exit 1.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';

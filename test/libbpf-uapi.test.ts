@@ -1,5 +1,5 @@
 // The kernel's names for map, program, attach and link types come from one
-// generated module (src/libbpf/uapi.ts, made by build/uapi.ts from the UAPI
+// generated module (src/libbpf/sys/uapi.ts, made by build/uapi.ts from the UAPI
 // header), never typed by hand: the committed module is what the generator
 // makes of the header, and the running kernel's own BTF (read by bpftool)
 // gives every name the same value.

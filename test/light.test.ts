@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { LightObject, SysError, decodeSection, linkInfo, mapFdById, mapInfo, mapLookup, objGet, progFdById, progInfo, withFd } from '../src/libbpf/index.js';
 import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
-import { FILE_NAMES, MARKER } from '../src/names.js';
+import { FILE_NAMES, MARKER } from '../src/preload/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
 import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_EXPORTER_UNIT, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
-import { COMMANDS, OPTIONS, helpText, manPage } from '../src/help.js';
-import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/unit.js';
+import { COMMANDS, OPTIONS, helpText, manPage } from '../src/cli/help.js';
+import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/cli/unit.js';
 
 /**
  * lintian's remarks we keep (all info or pedantic; none is an error or a
@@ -24,7 +24,7 @@ import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUni
  * - package-supports-alternative-init-but-no-init.d-script: the unit runs in
  *   early boot under systemd's sandboxing; there is no sysvinit equivalent.
  * - repeated-path-segment: node_modules/koffi/build/koffi/ is koffi's own
- *   layout, where src/libbpf/native.ts loads the module from.
+ *   layout, where src/libbpf/sys/native.ts loads the module from.
  */
 const LINTIAN_KEPT = [
   'I: hardening-no-bindnow',
@@ -149,7 +149,7 @@ t.test('contents: the CLI, koffi for this architecture only, both units, the man
   t.equal(entries.filter((e) => e.path.endsWith('.node')).length, 1, 'one native module');
 });
 
-t.test(`the unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
+t.test(`the unit is src/cli/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
   const unit = fileInDeb(DEB_UNIT).toString();
   t.equal(unit, renderUnit(DEB_CLI, DEB_NODE, 'package'));
   t.match(unit, /^# Installed by the bpf-preload package/);
@@ -162,7 +162,7 @@ t.test(`the unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-ana
   t.equal(v.stderr.trim(), '');
 });
 
-t.test(`the exporter's unit is src/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
+t.test(`the exporter's unit is src/cli/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd-analyze accepts it`, async (t) => {
   const unit = fileInDeb(DEB_EXPORTER_UNIT).toString();
   t.equal(unit, renderExporterUnit(DEB_CLI, DEB_NODE));
   t.match(unit, /^# Installed by the bpf-preload package, not enabled/);

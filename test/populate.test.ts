@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FILE_NAMES, PROGS_HEADER } from '../src/names.js';
+import { FILE_NAMES, PROGS_HEADER } from '../src/preload/names.js';
 import { startsLikeMaps } from './lib/listing.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';

@@ -2,8 +2,8 @@
 // what the pinned file prints at the same moment.
 import t from 'tap';
 import { join } from 'node:path';
-import { show, LISTINGS } from '../src/show.js';
-import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, PROGS_HEADER } from '../src/names.js';
+import { show, LISTINGS } from '../src/preload/show.js';
+import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, PROGS_HEADER } from '../src/preload/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 

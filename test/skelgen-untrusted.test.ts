@@ -11,7 +11,7 @@ import { transformSync } from 'esbuild';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileBpf } from '../build/compile.js';
-import { ARRAY, VAR } from '../src/libbpf/btf-globals.js';
+import { ARRAY, VAR } from '../src/libbpf/btf/types.js';
 import { runCli, runScript } from './lib/cli.js';
 import { btfType, btfTypes } from './lib/elf.js';
 import { fixture } from './lib/fixtures.js';
@@ -194,7 +194,7 @@ t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
   t.equal(r.code, 1, 'exit 1');
   t.equal(r.stdout, '', 'nothing on stdout');
   // The library checks an object's BTF before libbpf 1.1 parses it
-  // (src/libbpf/btf-check.ts), so the object bpftool dies on is refused
+  // (src/libbpf/btf/check.ts), so the object bpftool dies on is refused
   // before libbpf sees it; a crash in libbpf all the same would still cost
   // only the generator's child process.
   t.match(

@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { generateSkeleton, skeletonName } from '../src/skelgen.js';
+import { generateSkeleton, skeletonName } from '../src/gen/skeleton.js';
 import { LIBBPF_IMPORT, LIGHT, REGENERATE } from '../build/skeletons.js';
-import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, MARKER, OBJECT_NAME, PROGS_HEADER } from '../src/names.js';
+import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, MARKER, OBJECT_NAME, PROGS_HEADER } from '../src/preload/names.js';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { ExporterSkeleton } from '../skel/exporter.skel.js';
 import { objectFacts } from './lib/skeletons.js';
@@ -51,7 +51,7 @@ t.test("the exporter's committed skeleton is what the generator makes of its obj
   t.same(objectFacts(readFileSync('dist/bpf/exporter.bpf.o'), 'exporter'), objectFacts(bytes, 'exporter'));
 });
 
-t.test('the marker and headers the C prints are the ones src/names.ts defines', async (t) => {
+t.test('the marker and headers the C prints are the ones src/preload/names.ts defines', async (t) => {
   using skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
   t.equal(skel.rodata.bpf_preload_marker, MARKER, 'the .rodata global bpf_preload_marker, read through the skeleton');
   const rodata = skel.maps.rodata.readImage();

@@ -9,7 +9,7 @@ import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UNIT_DIR, UNIT_NAME, installUnit, renderUnit, uninstallUnit } from '../src/unit.js';
+import { UNIT_DIR, UNIT_NAME, installUnit, renderUnit, uninstallUnit } from '../src/cli/unit.js';
 
 const NOBODY = 65534;
 

@@ -1,10 +1,10 @@
 // What `bpf-preload --help` says, kept as data so that the same words make
 // the --help text and the bpf-preload(8) man page (build/package.ts).
 // Text marks literal commands with `backquotes` (bold in the man page).
-import { DEFAULT_BPFFS } from './bpffs.js';
-import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from './lock.js';
-import { LIBRARY_IMPORT } from './names.js';
-import { DEFAULT_LISTEN } from './exporter/address.js';
+import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
+import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from '../preload/transaction/lock.js';
+import { LIBRARY_IMPORT } from '../preload/names.js';
+import { DEFAULT_LISTEN } from '../exporter/address.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */

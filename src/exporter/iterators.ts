@@ -3,7 +3,7 @@
 // iterator. libbpf loads them (CO-RE against the kernel's BTF, once).
 import { ExporterSkeleton } from '../../skel/exporter.skel.js';
 import { kernelHasFunction, readIterator, type BpfLink } from '../libbpf/index.js';
-import { ELEM_COUNT_KFUNC } from '../iterators.js';
+import { ELEM_COUNT_KFUNC } from '../preload/iterators.js';
 
 /** The kernel function behind the bpf_link iterator target (5.19+). */
 const LINK_ITER_FUNC = 'bpf_iter_bpf_link';

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeSync } from 'node:fs';
 import { ErrnoError, enableRunTimeStats } from '../libbpf/index.js';
-import { PreloadError } from '../errors.js';
+import { PreloadError } from '../cli/errors.js';
 import { collect } from './collect.js';
 import { loadExporterIterators, type ExporterIterators } from './iterators.js';
 import { CONTENT_TYPE, exposition, negotiate, type ExporterCounters } from './metrics.js';

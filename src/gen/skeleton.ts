@@ -19,7 +19,7 @@ import {
   type MapTypes,
   type ObjectGlobals,
   type ValueType,
-} from './libbpf/index.js';
+} from '../libbpf/index.js';
 
 /**
  * Light-skeleton loaders to record for an object: the object name to record

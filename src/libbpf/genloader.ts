@@ -3,9 +3,9 @@
 // BPF objects: it writes a BPF_PROG_TYPE_SYSCALL program (insns) and the
 // blob it reads (data: BTF, program bytes, map initial values, CO-RE
 // relocations) that will do the whole load inside the kernel at run time.
-import { callInt } from './call.js';
+import { callInt } from './sys/call.js';
 import { BpfObject } from './object.js';
-import { native } from './native.js';
+import { native } from './sys/native.js';
 
 // struct gen_loader_opts { size_t sz; const char *data, *insns; __u32 data_sz, insns_sz; }
 const GEN_OPTS_SIZE = 32;

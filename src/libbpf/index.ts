@@ -20,13 +20,13 @@ export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.j
 export { TcAttachment, type TcAttachPoint } from './tc.js';
 export { RingBuffer } from './ringbuf.js';
 export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
-export { openPerfEvent, PerfType, PerfSoftware, type PerfEventOptions } from './perfevent.js';
+export { openPerfEvent, PerfType, PerfSoftware, type PerfEventOptions } from './sys/perfevent.js';
 export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
 export { recordLoader, type RecordedLoader } from './genloader.js';
 export { ErrnoError, LibbpfError, SysError, ClosedError, KeyNotFoundError, KeyExistsError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
 export { LogLevel, configureLog, captureLog } from './log.js';
-export { kernelHasFunction } from './btf.js';
+export { kernelHasFunction } from './btf/kernel.js';
 export {
   progInfo,
   mapInfo,
@@ -60,8 +60,8 @@ export {
 } from './stats.js';
 export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
 export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
-export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf-globals.js';
-export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './flock.js';
-export { ifindex } from './netif.js';
-export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './dirfd.js';
-export * from './uapi.js';
+export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf/types.js';
+export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './sys/flock.js';
+export { ifindex } from './sys/netif.js';
+export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './sys/dirfd.js';
+export * from './sys/uapi.js';

@@ -3,8 +3,8 @@
 // are the kernel's errnos, as SysError.
 import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
-import { callSys } from './call.js';
-import { native } from './native.js';
+import { callSys } from './sys/call.js';
+import { native } from './sys/native.js';
 
 const { ENOENT } = constants.errno;
 

@@ -7,10 +7,10 @@
 import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
-import { callSys } from './call.js';
+import { callSys } from './sys/call.js';
 import { FdLink } from './link.js';
-import { native } from './native.js';
-import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './uapi.js';
+import { native } from './sys/native.js';
+import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './sys/uapi.js';
 
 const { EINVAL } = constants.errno;
 

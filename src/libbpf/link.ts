@@ -3,11 +3,11 @@
 // process exits. Links come from libbpf's attach calls (BpfLink) or from a
 // bare fd (FdLink: the light loader's iterators, links opened by id or pin).
 import { closeSync, readSync } from 'node:fs';
-import { callInt, callSys } from './call.js';
+import { callInt, callSys } from './sys/call.js';
 import { ClosedError } from './error.js';
 import { linkFdById, linkInfo, objGet, objPin, type LinkInfo } from './info.js';
-import { native, type Pointer } from './native.js';
-import { BPF_TRACE_ITER } from './uapi.js';
+import { native, type Pointer } from './sys/native.js';
+import { BPF_TRACE_ITER } from './sys/uapi.js';
 
 
 /** What the runner needs of a link, however it was made (BpfLink, FdLink). */

@@ -1,7 +1,7 @@
 // libbpf reports through one process-wide print callback. We install ours
 // once and route each message into the collector of the operation running at
 // that moment, so an error can carry exactly the lines its operation caused.
-import { native, type Pointer } from './native.js';
+import { native, type Pointer } from './sys/native.js';
 
 /** libbpf_print_level: LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG. A plain object, not an enum: consumers compile with isolatedModules. */
 export const LogLevel = {

@@ -5,11 +5,11 @@
 // into JS values (typed()); generated skeletons bring codecs from BTF.
 import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
-import { callSys } from './call.js';
+import { callSys } from './sys/call.js';
 import { ClosedError, KeyExistsError, KeyNotFoundError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
-import { native } from './native.js';
-import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './uapi.js';
+import { native } from './sys/native.js';
+import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './sys/uapi.js';
 
 const { ENOENT, EEXIST, ENOSPC } = constants.errno;
 

@@ -2,14 +2,14 @@
 // loading into the kernel, attaching, and closing. Mirrors libbpf's
 // bpf_object / bpf_program / bpf_map.
 import { constants } from 'node:os';
-import { callInt, callPtr, callSys } from './call.js';
+import { callInt, callPtr, callSys } from './sys/call.js';
 import { readFileSync } from 'node:fs';
-import { btfProblem } from './btf-check.js';
+import { btfProblem } from './btf/check.js';
 import { asLoaded, type LoadedObject, type OpenObject } from './lifecycle.js';
 import { ClosedError, LibbpfError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
-import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './sys/native.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
 
 const { EINVAL } = constants.errno;
@@ -377,7 +377,7 @@ export class BpfObject {
   }
 
   // libbpf 1.1 trusts the offsets and type ids in an object's BTF: a
-  // corrupted one crashes the process. Refuse those first (btf-check.ts).
+  // corrupted one crashes the process. Refuse those first (btf/check.ts).
   static #checkBtf(image: Buffer, label: string): void {
     const problem = btfProblem(image);
     if (problem !== null) throw new LibbpfError(`open BPF object ${label}: malformed BTF (${problem})`, EINVAL, [`malformed BTF: ${problem}`]);

@@ -10,9 +10,9 @@
 // buffer at a time, round robin, until it is spent or every buffer is empty;
 // one buffer's worth (pageCount pages) can exceed maxMs.
 import { constants } from 'node:os';
-import { callPtr } from './call.js';
+import { callPtr } from './sys/call.js';
 import { LibbpfError } from './error.js';
-import { native, type Pointer } from './native.js';
+import { native, type Pointer } from './sys/native.js';
 import { CLOCK_EVERY, RecordStream } from './stream.js';
 
 const { ENOENT } = constants.errno;

@@ -17,12 +17,12 @@
 // are copied out in one TypedArray.set into a fresh Buffer before they are
 // handed on: no record ever points into the ring, which the producer reuses
 // once consumer_pos has passed it, or into a mapping close() has removed.
-import { callInt, callPtr } from './call.js';
+import { callInt, callPtr } from './sys/call.js';
 import { SysError } from './error.js';
 import { mapInfo } from './info.js';
-import { MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './native.js';
+import { MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './sys/native.js';
 import { CLOCK_EVERY, RecordStream, type RawRecordHandler, type StreamState } from './stream.js';
-import { BPF_MAP_TYPE_RINGBUF } from './uapi.js';
+import { BPF_MAP_TYPE_RINGBUF } from './sys/uapi.js';
 
 // From include/uapi/linux/bpf.h: the header before each record.
 const BPF_RINGBUF_BUSY_BIT = 0x80000000;

@@ -2,10 +2,10 @@
 // held (BPF_ENABLE_STATS), and reading a program's counters, which the
 // kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
 // program, map and link types.
-import { callSys } from './call.js';
+import { callSys } from './sys/call.js';
 import { progFdById } from './info.js';
 import { SysError } from './error.js';
-import { native } from './native.js';
+import { native } from './sys/native.js';
 
 /** enum bpf_stats_type */
 export const BPF_STATS_RUN_TIME = 0;

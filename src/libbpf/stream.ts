@@ -10,7 +10,7 @@
 import { constants } from 'node:os';
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
-import { native } from './native.js';
+import { native } from './sys/native.js';
 
 const { EINTR } = constants.errno;
 

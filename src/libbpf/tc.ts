@@ -2,8 +2,8 @@
 // API (bpf_tc_*): not a BPF link, so it is detached explicitly, or goes with
 // the interface. The qdisc is created when missing and left in place.
 import { constants } from 'node:os';
-import { callInt } from './call.js';
-import { native } from './native.js';
+import { callInt } from './sys/call.js';
+import { native } from './sys/native.js';
 
 const { EEXIST } = constants.errno;
 

@@ -1,4 +1,4 @@
-import { native } from './native.js';
+import { native } from './sys/native.js';
 
 /** "1.1" for the libbpf.so.1 this process bound to. */
 export function libbpfVersion(): string {

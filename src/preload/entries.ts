@@ -16,9 +16,9 @@ import {
   progFdById,
   progInfo,
   withFd,
-} from './libbpf/index.js';
-import { IteratorsLayouts, type IteratorsRodata } from '../skel/iterators.globals.js';
-import type { BpffsDir } from './bpffs.js';
+} from '../libbpf/index.js';
+import { IteratorsLayouts, type IteratorsRodata } from '../../skel/iterators.globals.js';
+import type { BpffsDir } from './transaction/bpffs.js';
 import { MARKER } from './names.js';
 
 export type EntryState = 'missing' | 'ours' | 'foreign' | 'unusable';

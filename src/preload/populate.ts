@@ -3,16 +3,16 @@
 // leaving a bpffs half-modified. One run at a time per directory (lock.ts);
 // what a killed run left is repaired first (trail.ts); the pinning itself is
 // one transaction (transaction.ts).
-import { BpffsDir, UntrustedDir } from './bpffs.js';
+import { BpffsDir, UntrustedDir } from './transaction/bpffs.js';
 import { inspectEntry, type Entry } from './entries.js';
-import { PreloadError } from './errors.js';
+import { PreloadError } from '../cli/errors.js';
 import { loadIterators } from './iterators.js';
-import { DirLock, type LockOptions } from './lock.js';
+import { DirLock, type LockOptions } from './transaction/lock.js';
 import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
-import { holdSignals } from './signals.js';
-import { mark } from './timing.js';
-import { repair, type Repair } from './trail.js';
-import { pinTransaction, type Pinned, type Target } from './transaction.js';
+import { holdSignals } from './transaction/signals.js';
+import { mark } from '../cli/timing.js';
+import { repair, type Repair } from './transaction/trail.js';
+import { pinTransaction, type Pinned, type Target } from './transaction/transaction.js';
 
 export interface PopulateOptions {
   /** The bpffs directory to populate. */

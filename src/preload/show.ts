@@ -2,7 +2,7 @@
 // pinning anything. Loads the iterators as populate does, creates the link,
 // reads one pass of it through BPF_ITER_CREATE and releases everything.
 import { loadIterators } from './iterators.js';
-import { readIterator } from './libbpf/index.js';
+import { readIterator } from '../libbpf/index.js';
 import type { FileName } from './names.js';
 
 export type Listing = 'progs' | 'maps';

@@ -2,11 +2,11 @@
 // or was interrupted, without changing anything (no lock taken, nothing
 // loaded). It also reports what it will not touch: anything under our names
 // that another user made, and a directory others could change.
-import { BpffsDir } from './bpffs.js';
+import { BpffsDir } from './transaction/bpffs.js';
 import { inspectEntry, type Entry } from './entries.js';
-import { runningOn } from './lock.js';
+import { runningOn } from './transaction/lock.js';
 import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
-import { findInterrupted, survey, type Interrupted, type Stranger } from './trail.js';
+import { findInterrupted, survey, type Interrupted, type Stranger } from './transaction/trail.js';
 
 export interface Status {
   dir: string;

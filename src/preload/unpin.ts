@@ -1,13 +1,13 @@
 // `bpf-preload unpin`: removes our pins and nothing else, under the same lock
 // and trail as populate, so it never interleaves with a run and a killed
 // unpin is finished by the next one.
-import { BpffsDir } from './bpffs.js';
+import { BpffsDir } from './transaction/bpffs.js';
 import { inspectEntry, type Entry } from './entries.js';
-import { failpoint } from './failpoint.js';
-import { DirLock, type LockOptions } from './lock.js';
+import { failpoint } from './transaction/failpoint.js';
+import { DirLock, type LockOptions } from './transaction/lock.js';
 import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
-import { holdSignals } from './signals.js';
-import { removeTrail, repair, selfOwner, writeTrail, type Repair } from './trail.js';
+import { holdSignals } from './transaction/signals.js';
+import { removeTrail, repair, selfOwner, writeTrail, type Repair } from './transaction/trail.js';
 
 export interface UnpinResult {
   removed: string[];

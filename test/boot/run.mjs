@@ -15,7 +15,7 @@
 //   BPF_PRELOAD_BOOT_CACHE       cache directory (default /var/cache/bpf-preload-boot)
 //   BPF_PRELOAD_BOOT_REFRESH=1   look for newer kernel packages than the cached ones
 //   BPF_PRELOAD_BOOT_NO_BUILD=1  use dist/bpf-preload.js as it is instead of `npm run build`
-//   BPF_PRELOAD_BOOT_WRITE_UNIT=1  rewrite packaging/bpf-preload.service from src/unit.ts
+//   BPF_PRELOAD_BOOT_WRITE_UNIT=1  rewrite packaging/bpf-preload.service from src/cli/unit.ts
 //   BPF_PRELOAD_BOOT_JOBS        guests at once (default 2)
 //   BPF_PRELOAD_BOOT_TIMEOUT     seconds per x86-64 guest (default 420; arm64 guests get 2.5 times that)
 //   BPF_PRELOAD_BOOT_VERBOSE=1   print every INFO line the guests send
@@ -82,7 +82,7 @@ async function hostTools() {
   });
 }
 
-/** The unit as shipped in packaging/ is the one src/unit.ts renders, and systemd accepts it. */
+/** The unit as shipped in packaging/ is the one src/cli/unit.ts renders, and systemd accepts it. */
 function unitChecks(unit) {
   const shipped = join(repo, 'packaging/bpf-preload.service');
   const rendered = unit.renderUnit('/usr/lib/node_modules/bpf-preload/dist/bpf-preload.js', '/usr/bin/node');
@@ -200,7 +200,7 @@ async function main() {
   mkdirSync(logDir, { recursive: true });
 
   await step('host tools', hostTools);
-  const unit = await step('unit module', () => loadTsModule(repo, work, 'src/unit.ts'));
+  const unit = await step('unit module', () => loadTsModule(repo, work, 'src/cli/unit.ts'));
   const layout = await step('package layout', () => loadTsModule(repo, work, 'build/deb-layout.ts'));
   const bundle = await step('bundle options', () => loadTsModule(repo, work, 'build/bundle-options.ts'));
   const shlibdeps = await step('shlibdeps', () => loadTsModule(repo, work, 'build/shlibdeps.ts'));

@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statS
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { LOCK_EX, LOCK_NB, flock } from '../../src/libbpf/index.js';
-import { LOCK_DIR } from '../../src/lock.js';
+import { LOCK_DIR } from '../../src/preload/transaction/lock.js';
 
 export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });

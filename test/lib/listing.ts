@@ -7,7 +7,7 @@
 // past 9999, program names past 16 characters), so rows are split by the
 // format rather than by whitespace. Empty attached columns leave trailing spaces.
 
-import * as names from '../../src/names.js';
+import * as names from '../../src/preload/names.js';
 
 /** The header lines, without their newline (the parsers split on it). */
 export const PROGS_HEADER = names.PROGS_HEADER.slice(0, -1);

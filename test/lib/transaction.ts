@@ -3,7 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { FILE_NAMES, PROGS_HEADER } from '../../src/names.js';
+import { FILE_NAMES, PROGS_HEADER } from '../../src/preload/names.js';
 import { catFile } from './cli.js';
 import { eventually, strayPrograms } from './kernel.js';
 import { startsLikeMaps } from './listing.js';

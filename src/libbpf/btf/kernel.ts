@@ -1,6 +1,6 @@
 // Questions about the running kernel's own BTF (/sys/kernel/btf/vmlinux).
-import { callPtr } from './call.js';
-import { native } from './native.js';
+import { callPtr } from '../sys/call.js';
+import { native } from '../sys/native.js';
 
 const BTF_KIND_FUNC = 12;
 

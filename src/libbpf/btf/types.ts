@@ -5,9 +5,9 @@
 // (objectTypes). Read with libbpf's own
 // btf__* functions on the object's BTF after open, when libbpf has already
 // filled in each section's size and each variable's offset.
-import type { BpfObject } from './object.js';
-import { sizeOf, type SectionLayout, type ValueType } from './globals.js';
-import { native, type Pointer } from './native.js';
+import type { BpfObject } from '../object.js';
+import { sizeOf, type SectionLayout, type ValueType } from '../globals.js';
+import { native, type Pointer } from '../sys/native.js';
 
 // BTF kinds (include/uapi/linux/btf.h); tests that patch BTF import some
 const INT = 1;

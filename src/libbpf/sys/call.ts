@@ -4,8 +4,8 @@
 // captured (LibbpfError); the thin bpf(2) wrappers on raw fds print nothing
 // and fail with the kernel's errno (SysError).
 import { constants } from 'node:os';
-import { captureLog } from './log.js';
-import { LibbpfError, SysError } from './error.js';
+import { captureLog } from '../log.js';
+import { LibbpfError, SysError } from '../error.js';
 import { native } from './native.js';
 
 const { EINVAL } = constants.errno;

@@ -5,7 +5,7 @@
 // are SysErrors naming what failed.
 import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
-import { SysError } from './error.js';
+import { SysError } from '../error.js';
 import { loadKoffi } from './native.js';
 
 // Node's values are this platform's (O_DIRECTORY and O_NOFOLLOW differ on arm).

@@ -2,7 +2,7 @@
 // module that reaches native code, and bpffs directories are what callers of
 // libbpf pin into: locking one keeps two writers from interleaving there.
 import { constants } from 'node:os';
-import { SysError } from './error.js';
+import { SysError } from '../error.js';
 import { native } from './native.js';
 
 const { EWOULDBLOCK, EINTR } = constants.errno;

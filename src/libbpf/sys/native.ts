@@ -3,7 +3,7 @@
 // everything here is wrapped by the typed classes beside this file.
 import { createRequire } from 'node:module';
 import type koffiModule from 'koffi';
-import { LibraryMissingError } from './error.js';
+import { LibraryMissingError } from '../error.js';
 
 type Koffi = typeof koffiModule;
 

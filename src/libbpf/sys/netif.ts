@@ -1,6 +1,6 @@
 // Network interfaces by name, for attaching xdp and tc programs.
 import { constants } from 'node:os';
-import { SysError } from './error.js';
+import { SysError } from '../error.js';
 import { native } from './native.js';
 
 const { ENODEV } = constants.errno;

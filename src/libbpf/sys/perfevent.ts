@@ -1,7 +1,7 @@
 // perf_event_open(2), for perf_event programs (attachPerfEvent): sampling a
 // software or hardware counter. libc has no wrapper, so it goes through
 // syscall(2) with the architecture's number.
-import { SysError } from './error.js';
+import { SysError } from '../error.js';
 import { native } from './native.js';
 
 // <asm/unistd.h>: x86_64's own table, and the generic one (arm64, riscv64, loongarch64).

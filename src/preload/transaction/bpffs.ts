@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { PreloadError } from './errors.js';
+import { PreloadError } from '../../cli/errors.js';
 import {
   ErrnoError,
   O_DIRECTORY,
@@ -26,7 +26,7 @@ import {
   rmdirAt,
   symlinkAt,
   unlinkAt,
-} from './libbpf/index.js';
+} from '../../libbpf/index.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 export const DEFAULT_BPFFS = '/sys/fs/bpf';

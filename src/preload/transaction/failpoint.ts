@@ -1,7 +1,7 @@
 // Test hook: BPF_PRELOAD_FAILPOINT=<name> makes the named step fail, so the
 // tests can prove a failure mid-run leaves the bpffs as it was. No effect
 // unless set.
-import { PreloadError } from './errors.js';
+import { PreloadError } from '../../cli/errors.js';
 
 export function failpoint(name: string): void {
   if (process.env.BPF_PRELOAD_FAILPOINT === name) {

@@ -12,8 +12,8 @@
 // a waiter that then gets the lock of a removed file opens the new one.
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
 import { type BpffsDir, ownedByUs, sleepSync, untrustedDir } from './bpffs.js';
-import { PreloadError } from './errors.js';
-import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, flock, openAt, unlinkAt } from './libbpf/index.js';
+import { PreloadError } from '../../cli/errors.js';
+import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, flock, openAt, unlinkAt } from '../../libbpf/index.js';
 
 export const LOCK_TIMEOUT_ENV = 'BPF_PRELOAD_LOCK_TIMEOUT';
 /** Seconds a run waits for another run on the same directory. */

@@ -7,10 +7,10 @@
 // covers the process dying anywhere in between.
 import { closeSync, readSync } from 'node:fs';
 import { BpffsDir, octal } from './bpffs.js';
-import { PreloadError } from './errors.js';
+import { PreloadError } from '../../cli/errors.js';
 import { failpoint } from './failpoint.js';
-import { fchmod, linkInfo, type PinnableLink } from './libbpf/index.js';
-import { FALLBACK_SUBDIR, newPinName, oldPinName, type FileName, type Owner } from './names.js';
+import { fchmod, linkInfo, type PinnableLink } from '../../libbpf/index.js';
+import { FALLBACK_SUBDIR, newPinName, oldPinName, type FileName, type Owner } from '../names.js';
 import { removeTrail, selfOwner, writeTrail } from './trail.js';
 
 /** Mode of a FALLBACK_SUBDIR we create. */

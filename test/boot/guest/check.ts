@@ -7,10 +7,10 @@
 // serial console; the host harness (test/boot/run.mjs) reads them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { DEFAULT_BPFFS as BPFFS } from '../../../src/bpffs.js';
+import { DEFAULT_BPFFS as BPFFS } from '../../../src/preload/transaction/bpffs.js';
 import { BpfObject, mapInfo, mapUpdate, progInfo, type BpfLink } from '../../../src/libbpf/index.js';
-import { FALLBACK_SUBDIR } from '../../../src/names.js';
-import { UNIT_NAME as UNIT } from '../../../src/unit.js';
+import { FALLBACK_SUBDIR } from '../../../src/preload/names.js';
+import { UNIT_NAME as UNIT } from '../../../src/cli/unit.js';
 import { type BpftoolLink, type BpftoolMap, type BpftoolProg, bpftoolJson, idProblems, mapRowProblems, progNameProblems } from '../../lib/bpftool.js';
 import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
 import { kernelPreloadChecks, type FixtureIds } from './preload.js';

@@ -3,9 +3,9 @@
 // files against the kernel's own, byte for byte, and the package living
 // beside the kernel's files without ever harming them.
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { DEFAULT_BPFFS as BPFFS } from '../../../src/bpffs.js';
-import { FALLBACK_SUBDIR, FILE_NAMES, OBJECT_NAME } from '../../../src/names.js';
-import { UNIT_NAME as UNIT } from '../../../src/unit.js';
+import { DEFAULT_BPFFS as BPFFS } from '../../../src/preload/transaction/bpffs.js';
+import { FALLBACK_SUBDIR, FILE_NAMES, OBJECT_NAME } from '../../../src/preload/names.js';
+import { UNIT_NAME as UNIT } from '../../../src/cli/unit.js';
 import { bpftoolMaps, bpftoolProgs } from '../../lib/bpftool.js';
 import { parseMaps, parseProgs } from '../../lib/listing.js';
 import { attempt, cat, check, info, run, settings, sleep, startReader } from './report.js';

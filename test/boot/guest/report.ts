@@ -4,7 +4,7 @@
 // a user would.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { DEFAULT_BPFFS as BPFFS } from '../../../src/bpffs.js';
+import { DEFAULT_BPFFS as BPFFS } from '../../../src/preload/transaction/bpffs.js';
 import { MAPS_HEADER_COMPAT, PROGS_HEADER } from '../../lib/listing.js';
 
 export const PROGS = `${BPFFS}/progs.debug`;
