@@ -21,7 +21,7 @@ export interface Machine {
 /** The 1-minute load average, as the kernel prints it. */
 export function loadAverage(): string {
   try {
-    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   } catch {
     return 'unknown';
   }
@@ -29,7 +29,7 @@ export function loadAverage(): string {
 
 function firstLine(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split('\n')[0]! : 'unknown';
+  return r.status === 0 ? r.stdout.trim().split('\n')[0] : 'unknown';
 }
 
 export function describeMachine(runner: string): Machine {

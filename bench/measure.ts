@@ -20,10 +20,10 @@ export function measure(rusage: string, cmd: string[]): Sample {
     throw new Error(`${cmd.join(' ')} exited ${status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }
   return {
-    wallMs: wallNs! / 1e6,
-    userMs: userUs! / 1e3,
-    sysMs: sysUs! / 1e3,
-    cpuMs: (userUs! + sysUs!) / 1e3,
-    maxRssKiB: rss!,
+    wallMs: wallNs / 1e6,
+    userMs: userUs / 1e3,
+    sysMs: sysUs / 1e3,
+    cpuMs: (userUs + sysUs) / 1e3,
+    maxRssKiB: rss,
   };
 }

@@ -68,16 +68,16 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, repo: strin
     'rss-scrapes': env.BENCH_RSS_SCRAPES,
   };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i];
     if (arg === '--no-png') {
       raw.png = '0';
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m || !(m[1]! in raw) || m[1] === 'png') throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    if (!m || !(m[1] in raw) || m[1] === 'png') throw new Error(`unknown argument ${arg}\n${USAGE}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
-    raw[m[1]!] = value;
+    raw[m[1]] = value;
   }
   const sizes = (raw.sizes ?? '100,1000,10000').split(',').map((s) => count('--sizes', s.trim().replace(/_/g, ''), 1));
   const only = (raw.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim());

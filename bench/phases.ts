@@ -26,8 +26,8 @@ export function runPhases(runner: string, bpffs: BenchBpffs, runs: number): Phas
       for (const line of r.stderr.split('\n')) {
         const m = LINE.exec(line);
         if (!m) continue;
-        if (!byPhase.has(m[1]!)) byPhase.set(m[1]!, []);
-        byPhase.get(m[1]!)!.push(Number(m[2]));
+        if (!byPhase.has(m[1])) byPhase.set(m[1], []);
+        byPhase.get(m[1])!.push(Number(m[2]));
       }
     } finally {
       bpffs.remove(dir);

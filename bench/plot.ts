@@ -18,7 +18,7 @@ const STYLE: Record<string, { color: string; dash: string }> = {
   show: { color: '#d62728', dash: '' },
   json: { color: '#d62728', dash: '6 4' },
 };
-const styleOf = (id: string) => STYLE[id.endsWith('json') ? 'json' : id.endsWith('show') ? 'show' : id.endsWith('cat') ? 'cat' : 'read']!;
+const styleOf = (id: string) => STYLE[id.endsWith('json') ? 'json' : id.endsWith('show') ? 'show' : id.endsWith('cat') ? 'cat' : 'read'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/`/g, '');
 
@@ -48,7 +48,7 @@ function fmtTick(exp: number, unit: string): string {
 function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
   const methods = METHODS.filter((m) => m.kind === kind);
   const xs = sizes.map((s) => s.seen[kind]);
-  const ys = sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id]!.min, s.times[m.id]!.max]));
+  const ys = sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id].min, s.times[m.id].max]));
   const xd = logDomain(xs);
   const yd = logDomain(ys);
   const [xlo, xhi] = xd;
@@ -72,15 +72,15 @@ function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
   out.push(`<text x="${left + PANEL_W / 2}" y="${TOP + PANEL_H + 40}" text-anchor="middle">${noun} listed</text>`);
   for (const m of methods) {
     const st = styleOf(m.id);
-    const pts = sizes.map((s) => [px(s.seen[kind]), py(s.times[m.id]!.median)] as const);
+    const pts = sizes.map((s) => [px(s.seen[kind]), py(s.times[m.id].median)] as const);
     if (pts.length > 1) {
       out.push(
         `<polyline fill="none" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
       );
     }
     sizes.forEach((s, i) => {
-      const [x, y] = pts[i]!;
-      const t = s.times[m.id]!;
+      const [x, y] = pts[i];
+      const t = s.times[m.id];
       out.push(`<line x1="${x}" y1="${py(t.min)}" x2="${x}" y2="${py(t.max)}" stroke="${st.color}"/>`);
       out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${st.color}"><title>${esc(m.label)}: ${t.median.toFixed(2)} ms at ${s.seen[kind]}</title></circle>`);
     });
@@ -95,18 +95,18 @@ export function renderPlot(sizes: SizeResult[], subtitle: string): string {
     ['show', 'bpftool … show'],
     ['json', 'bpftool --json … show'],
   ].map(([id, label], i) => {
-    const st = STYLE[id!]!;
+    const st = STYLE[id];
     const x = 80 + i * 220;
     const y = H - 22;
-    return `<line x1="${x}" y1="${y}" x2="${x + 30}" y2="${y}" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}"/><text x="${x + 36}" y="${y + 4}">${esc(label!)}</text>`;
+    return `<line x1="${x}" y1="${y}" x2="${x + 30}" y2="${y}" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}"/><text x="${x + 36}" y="${y + 4}">${esc(label)}</text>`;
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Time for one full listing (median, min–max bars; log-log)</text>`,
     `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
-    ...panel(sizes, 'progs', LEFT[0]!),
-    ...panel(sizes, 'maps', LEFT[1]!),
+    ...panel(sizes, 'progs', LEFT[0]),
+    ...panel(sizes, 'maps', LEFT[1]),
     ...legend,
     '</svg>',
     '',

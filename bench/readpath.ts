@@ -99,14 +99,14 @@ export async function runReadPath(s: ReadSetup, log: (msg: string) => void): Pro
       for (let round = 0; round <= s.rounds; round++) {
         for (const m of rotate(METHODS, round)) {
           const ms = run(m);
-          if (round > 0) samples[m.id]!.push(ms);
+          if (round > 0) samples[m.id].push(ms);
         }
       }
       results.push({
         n,
         seen: { progs: countRows(progs), maps: countRows(maps) },
         loadMs,
-        times: Object.fromEntries(METHODS.map((m) => [m.id, summarize(samples[m.id]!)])),
+        times: Object.fromEntries(METHODS.map((m) => [m.id, summarize(samples[m.id])])),
       });
     }
   } finally {

@@ -146,7 +146,7 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
       await produced;
       const [records, cpu, , errors] = out.split(' ').map(Number) as number[];
       if (records !== total || errors !== 0) throw new Error(`C consumer: ${records} records of ${total}, ${errors} out of sequence`);
-      return cpu!;
+      return cpu;
     };
 
     // One unrecorded warm-up run each (JIT, page faults of the ring), then interleaved rounds.

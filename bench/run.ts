@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   // build/run.mjs sets argv[1] to this file; the bundle itself runs from a cache directory.
-  const benchDir = dirname(resolve(process.argv[1]!));
+  const benchDir = dirname(resolve(process.argv[1]));
   const repo = resolve(benchDir, '..');
   const opts = parseOptions(argv, process.env, repo);
   const runs = (section: Section) => opts.only.includes(section);

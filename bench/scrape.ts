@@ -64,7 +64,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   const exporter = spawn(process.execPath, [s.runner, 'exporter', '--enable-stats', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
   let out = '';
-  exporter.stdout!.on('data', (d) => (out += d));
+  exporter.stdout.on('data', (d) => (out += d));
   while (!out.includes('serving')) {
     if (exporter.exitCode !== null) throw new Error(`exporter exited ${exporter.exitCode}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -116,7 +116,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
         bodyKiB: Buffer.byteLength(body) / 1024,
       });
     }
-    const n = s.sizes[s.sizes.length - 1]!;
+    const n = s.sizes[s.sizes.length - 1];
     const startMiB = rssMiB(exporter.pid!);
     log(`scrape: ${s.rssScrapes} scrapes at ${n} for RSS`);
     for (let i = 0; i < s.rssScrapes; i++) await scrape();
@@ -169,9 +169,9 @@ export function replaceSection(markdown: string, section: string): string {
 async function alone(argv: string[]): Promise<void> {
   const arg = (name: string, dflt: string) => {
     const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
+    return i >= 0 && argv[i + 1] ? argv[i + 1] : dflt;
   };
-  const benchDir = dirname(resolve(process.argv[1]!));
+  const benchDir = dirname(resolve(process.argv[1]));
   const repo = resolve(benchDir, '..');
   const runner = resolve(repo, 'dist/bpf-preload.js');
   if (!existsSync(runner)) throw new Error(`${runner} is missing: run \`npm run build\` first`);

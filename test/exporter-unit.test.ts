@@ -17,7 +17,7 @@ const boundingSet = (caps: readonly string[]) => `-all${caps.map((c) => `,+${c.r
 async function withCaps(caps: readonly string[], args: readonly string[]): Promise<{ code: number | null; stderr: string; metrics: string }> {
   const port = await freePort();
   const [cmd, ...argv] = withBoundingSet(boundingSet(caps), ...EXPORTER_NODE_FLAGS, CLI, ...args, '--listen', `127.0.0.1:${port}`);
-  const child = spawn(cmd!, argv, { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, argv, { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stderr = '';
   child.stdout.on('data', (d) => (out += d));

@@ -24,7 +24,7 @@ for (const compat of [true, false]) {
     skel.progs.dump_bpf_prog.autoload = false;
     skel.load();
     skel.attach();
-    const link = skel.links[prog]!;
+    const link = skel.links[prog];
     const path = join(dir, 'maps');
     link.pin(path);
     const text = catFile(path);

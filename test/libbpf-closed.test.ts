@@ -200,15 +200,15 @@ t.test('a destroyed skeleton: its links and every variable of its globals views 
   for (const [key, value] of Object.entries(skel)) {
     // the generated class's globals views: objects of accessors
     if (key !== 'links' && value && typeof value === 'object' && Object.values(Object.getOwnPropertyDescriptors(value)).some((d) => d.get)) {
-      views[key] = value as object;
-      values[key] = { ...(value as object) };
+      views[key] = value;
+      values[key] = { ...(value) };
     }
   }
   t.ok(['rodata', 'data', 'bss'].every((k) => k in views), `globals views found: ${Object.keys(views).join(', ')}`);
   const links = skel.links as object;
   skel.destroy();
   for (const [key, view] of Object.entries(views)) {
-    await accessorsClosed(t, `skel.${key}`, view, /of skeleton globals used after close$/, values[key]!);
+    await accessorsClosed(t, `skel.${key}`, view, /of skeleton globals used after close$/, values[key]);
   }
   await accessorsClosed(t, 'skel.links', links, /^skeleton globals used after close$/, {});
   await allClosed(t, 'Skeleton', skel, /^skeleton globals used after close$/);

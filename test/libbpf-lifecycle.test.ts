@@ -78,7 +78,7 @@ t.test('at run time: open() and load() give BpfObject itself', async (t) => {
   t.type(open, BpfObject);
   open.map('seen').maxEntries = 8;
   const loaded: LoadedObject = open.load();
-  t.equal(loaded as unknown, open as unknown, 'the same object');
+  t.equal(loaded, open, 'the same object');
   t.equal(loaded.map('seen').maxEntries, 8);
   t.ok(loaded.program('on_call').fd > 0);
   loaded.close();

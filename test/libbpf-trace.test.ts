@@ -195,8 +195,8 @@ t.test('a tracepoint program, by category and name and as its section says', asy
   t.equal(r.status, 0, r.stderr);
   const { counts, section } = JSON.parse(r.stdout || '{}') as { counts: number[]; section: string };
   t.equal(section, 'tracepoint/task/task_newtask');
-  t.ok(counts[0]! >= 3, `attachTracepoint('task', 'task_newtask'): ${counts[0]} new tasks seen for 3 forks`);
-  t.ok(counts[1]! >= 3, `attach(): ${counts[1]} new tasks seen for 3 forks`);
+  t.ok(counts[0] >= 3, `attachTracepoint('task', 'task_newtask'): ${counts[0]} new tasks seen for 3 forks`);
+  t.ok(counts[1] >= 3, `attach(): ${counts[1]} new tasks seen for 3 forks`);
 });
 
 t.test('programs and maps pin and unpin; the pins hold the same objects', async (t) => {

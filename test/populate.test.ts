@@ -289,7 +289,7 @@ t.test('usage errors exit 2 with one line', async (t) => {
 t.test('--help documents commands and exit codes; --version prints the version', async (t) => {
   const h = runCli(['--help']);
   t.equal(h.code, 0);
-  t.match(h.stdout, /exit codes:\n  0 .*\n  1 .*\n  2  usage error/);
+  t.match(h.stdout, /exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {2}usage error/);
   const v = runCli(['--version']);
   t.equal(v.code, 0);
   t.match(v.stdout, /^bpf-preload \d+\.\d+\.\d+\n$/);

@@ -78,5 +78,5 @@ export type LoadedObject = ObjectState<LoadedProgram, LoadedMap>;
 
 /** @internal The same object seen as loaded. */
 export function asLoaded(obj: BpfObject): LoadedObject {
-  return obj as unknown as LoadedObject;
+  return obj;
 }

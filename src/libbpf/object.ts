@@ -414,7 +414,7 @@ export class BpfObject {
    */
   static open(source: string | Uint8Array, options: OpenOptions = {}): OpenObject {
     const obj = typeof source === 'string' ? BpfObject.openFile(source, options) : BpfObject.openMem(source, options);
-    return obj as unknown as OpenObject;
+    return obj;
   }
 
   /** Creates the maps and loads the autoload programs (CO-RE relocation, verifier); returns the object, typed as loaded. */

@@ -73,7 +73,7 @@ export class PerfBuffer extends RecordStream {
             continue;
           }
           if (total % CLOCK_EVERY === CLOCK_EVERY - 1 && performance.now() > deadline) break;
-          const record = copied[head++]!;
+          const record = copied[head++];
           total++;
           deliver(record, 0, record.length, name);
         }

@@ -138,7 +138,7 @@ class Ring {
         const i = done;
         // Counted as consumed before the handler runs, as libbpf does: one that throws is not redelivered.
         consumed = ends[i]!;
-        deliver(batch, offsets[i * 2]!, offsets[i * 2 + 1]!, this.name);
+        deliver(batch, offsets[i * 2], offsets[i * 2 + 1], this.name);
       }
       if (done === count) consumed = pos; // trailing discarded records too
     } finally {

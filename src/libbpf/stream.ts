@@ -231,7 +231,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       queue.sources.push(source);
     };
     const done = (): IteratorResult<Buffer> => ({ done: true, value: undefined });
-    const take = (): IteratorResult<Buffer> => ({ done: false, value: queue.records[queue.head++]! });
+    const take = (): IteratorResult<Buffer> => ({ done: false, value: queue.records[queue.head++] });
     const refill = async (): Promise<IteratorResult<Buffer>> => {
       for (;;) {
         if (finished || this.#closed) return done();
@@ -317,8 +317,8 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       const queue = this.#queue;
       while (queue.head < queue.records.length && total < maxRecords && !this.#closed) {
         if (total % CLOCK_EVERY === CLOCK_EVERY - 1 && performance.now() > deadline) return total;
-        const record = queue.records[queue.head]!;
-        const source = queue.sources[queue.head++]!;
+        const record = queue.records[queue.head];
+        const source = queue.sources[queue.head++];
         total++;
         deliver(record, 0, record.length, source);
       }

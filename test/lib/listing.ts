@@ -114,7 +114,7 @@ export function parseMaps(text: string): MapsListing {
   if (!format) throw new ListingError(`maps.debug: unexpected header ${JSON.stringify(ls[0] ?? '')}`);
   const withCount = format === 'with-count';
   // With count: "  %10d   %10lld"; compat: "%6d" right after the name field.
-  const numbers = withCount ? /^  +(-?\d+)   +(-?\d+)$/ : /^ *(-?\d+)$/;
+  const numbers = withCount ? /^  +(-?\d+) {2} +(-?\d+)$/ : /^ *(-?\d+)$/;
   const rows = ls.slice(1).map((raw, i): MapRow => {
     const s = splitIdName(raw);
     const m = s && numbers.exec(s.rest);

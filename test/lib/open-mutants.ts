@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { BpfObject, LibbpfError } from '../../src/libbpf/index.js';
 
 const [path, countText, seedText, fromText] = process.argv.slice(2);
-const original = readFileSync(path!);
+const original = readFileSync(path);
 const count = Number(countText);
 let state = Number(seedText) >>> 0 || 1;
 
@@ -48,7 +48,7 @@ function mutant(i: number): { what: string; bytes: Buffer } {
   switch (i % 4) {
     case 0: {
       const at = Array.from({ length: 1 + random(4) }, () => random(bytes.length));
-      for (const a of at) bytes[a]! ^= 1 + random(255);
+      for (const a of at) bytes[a] ^= 1 + random(255);
       return { what: `bytes flipped at ${at.join(',')}`, bytes };
     }
     case 1: {
@@ -56,14 +56,14 @@ function mutant(i: number): { what: string; bytes: Buffer } {
       return { what: `truncated to ${length} of ${bytes.length} bytes`, bytes: bytes.subarray(0, length) };
     }
     case 2: {
-      const field = BTF_LENGTHS[random(4)]!;
-      const value = [0, 0xffffffff, btf.size * 2, random(btf.size), 0x7fffffff][random(5)]!;
+      const field = BTF_LENGTHS[random(4)];
+      const value = [0, 0xffffffff, btf.size * 2, random(btf.size), 0x7fffffff][random(5)];
       bytes.writeUInt32LE(value, btf.offset + field);
       return { what: `BTF header field at ${field} set to ${value}`, bytes };
     }
     default: {
       const at = btf.offset + 24 + random(btf.size - 24);
-      bytes[at]! ^= 1 + random(255);
+      bytes[at] ^= 1 + random(255);
       return { what: `BTF byte ${at} flipped`, bytes };
     }
   }

@@ -35,8 +35,8 @@ export async function startExporter(t: Test, args: string[] = []): Promise<Expor
   });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -76,7 +76,7 @@ export async function startPrometheus(t: Test, target: string): Promise<Promethe
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
-  child.stderr!.on('data', (d) => (err += d));
+  child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { BpfObject, codecs } from '../../src/libbpf/index.js';
 
-const obj = BpfObject.openFile(process.argv[2]!);
+const obj = BpfObject.openFile(process.argv[2]);
 try {
   obj.load();
   const seen = obj.map('seen').typed(codecs.u32, codecs.u64);

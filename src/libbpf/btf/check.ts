@@ -119,7 +119,7 @@ function checkBtf(btf: Region): Btf {
     if (at > types.length) throw new Malformed(`.BTF type ${starts.length} runs past the type section`);
   }
   const count = starts.length;
-  const kindOf = (id: number) => (id === 0 ? 0 : (types.u32(starts[id - 1]! + 4) >>> 24) & 0x1f);
+  const kindOf = (id: number) => (id === 0 ? 0 : (types.u32(starts[id - 1] + 4) >>> 24) & 0x1f);
   const ref = (id: number, type: number, what: string) => {
     if (type > count) throw new Malformed(`.BTF type ${id}: ${what} refers to type ${type}, of ${count}`);
   };

@@ -305,7 +305,7 @@ function declare() {
     /** Copies n bytes from a Buffer to a raw address (a map's mmaped image). */
     copyTo: libc.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
     /** Numeric address of a pointer libbpf handed us. */
-    pointerAddress: (ptr: Pointer) => koffi.address(ptr) as bigint,
+    pointerAddress: (ptr: Pointer) => koffi.address(ptr),
     // libbpf 1.1's bpf_object__load leaves the image a private copy; a C
     // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
     mmap: libc.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
@@ -332,7 +332,7 @@ function declare() {
     mmapPointer: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
     munmap: libc.func('int munmap(void *addr, size_t length)'),
     /** An ArrayBuffer over `size` bytes of native memory (no copy); it must not outlive the memory. */
-    view: (ptr: Pointer, size: number) => koffi.view(ptr as koffiModule.IKoffiCType, size) as ArrayBuffer,
+    view: (ptr: Pointer, size: number) => koffi.view(ptr, size),
     eventfd: libc.func('int eventfd(uint32 initval, int flags)'),
     /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
     poll: libc.func('int poll(void *fds, uint64 nfds, int timeout)'),
