@@ -5,6 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** The rules about using a value typed any, for code where any is the norm. */
+/** @type {Record<string, 'off'>} */
 const unsafeAnyOff = {
   '@typescript-eslint/no-unsafe-argument': 'off',
   '@typescript-eslint/no-unsafe-assignment': 'off',
@@ -61,6 +62,12 @@ export default tseslint.config(
       // expects a promise (tap's callbacks, API methods that may await
       // later): its throws become rejections, as the caller handles them.
       '@typescript-eslint/require-await': 'off',
+      // An AbortSignal's reason and a callback's error are typed any or
+      // unknown: a promise rejects with them as they are.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      // Control characters in a regular expression are what the code means
+      // here: escaping them for display, refusing them in a unit's command.
+      'no-control-regex': 'off',
       // `using _lock = ...` holds a resource to the end of the scope, and
       // `for (const _ of ...)` counts: an underscore says unused on purpose.
       '@typescript-eslint/no-unused-vars': [

@@ -15,7 +15,7 @@ export interface Sample {
 export function measure(rusage: string, cmd: string[]): Sample {
   const r = spawnSync(rusage, cmd, { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`rusage ${cmd.join(' ')}: ${r.stderr || r.error?.message}`);
-  const [wallNs, userUs, sysUs, rss, status] = r.stdout.trim().split(/\s+/).map(Number) as number[];
+  const [wallNs, userUs, sysUs, rss, status] = r.stdout.trim().split(/\s+/).map(Number);
   if (status !== 0) {
     throw new Error(`${cmd.join(' ')} exited ${status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }

@@ -139,7 +139,7 @@ function ringSection(r: RingResult, plot: string | undefined): string[] {
     'while it is full). Each consumer takes the same number of records and checks every sequence number and size:',
     'a record lost, duplicated or altered stops the bench. The C reference is libbpf\'s `ring_buffer__poll` in a',
     'process of its own (bench/ringbuf.c); the library\'s consumers run in the bench\'s Node process. Rate: records',
-    `per second of the consumer process\'s CPU time (user + system; waiting costs none), ${r.rounds} measured rounds of`,
+    `per second of the consumer process's CPU time (user + system; waiting costs none), ${r.rounds} measured rounds of`,
     `${thousands(r.records)} records after one warm-up round, consumers interleaved. Cells: median (min–max).`,
     '',
     '| consumer | records/s of CPU | ns of CPU per record | ÷ C | target |',

@@ -142,9 +142,11 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
 
     const c = async (total: number): Promise<number> => {
       let produced: Promise<string> | undefined;
-      const out = await helper(s.helper, ['consume', mapId, String(total)], () => (produced = produce(total)));
+      const out = await helper(s.helper, ['consume', mapId, String(total)], () => {
+        produced = produce(total);
+      });
       await produced;
-      const [records, cpu, , errors] = out.split(' ').map(Number) as number[];
+      const [records, cpu, , errors] = out.split(' ').map(Number);
       if (records !== total || errors !== 0) throw new Error(`C consumer: ${records} records of ${total}, ${errors} out of sequence`);
       return cpu;
     };

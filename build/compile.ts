@@ -92,7 +92,8 @@ function run(tool: string, args: string[], cwd: string, install: string): Promis
         reject(new CompileError(`${tool} not found: run \`apt-get install ${install}\``));
         return;
       }
-      reject(Object.assign(err, { stdout, stderr }));
+      const failed: Error & { stdout: string; stderr: string } = Object.assign(err, { stdout, stderr });
+      reject(failed);
     });
   });
 }

@@ -31,5 +31,7 @@ t.test('using and [Symbol.dispose] work where Node.js has no Symbol.dispose', as
 
 t.test('without the preamble the same program would not dispose (what the preamble is for)', async (t) => {
   const code = await bundle({ banner: {} });
-  t.throws(() => runInNewContext(code, { disposed: [] }), /not disposable|dispose/i);
+  t.throws(() => {
+    runInNewContext(code, { disposed: [] });
+  }, /not disposable|dispose/i);
 });

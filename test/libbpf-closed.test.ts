@@ -7,6 +7,7 @@
 import t, { type Test } from 'tap';
 import { readdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { inspect } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
@@ -42,7 +43,7 @@ async function closed(t: Test, what: string, handle: RegExp, use: () => unknown)
     err = e;
   }
   if (!(err instanceof ClosedError)) {
-    t.fail(`${what}: expected ClosedError, got ${err === null ? 'no error' : String(err)}`);
+    t.fail(`${what}: expected ClosedError, got ${err === null ? 'no error' : inspect(err)}`);
     return;
   }
   t.match(err.message, handle, `${what}: ClosedError naming the handle`);
@@ -199,7 +200,7 @@ t.test('a destroyed skeleton: its links and every variable of its globals views 
   const values: Record<string, Record<string, unknown>> = {};
   for (const [key, value] of Object.entries(skel)) {
     // the generated class's globals views: objects of accessors
-    if (key !== 'links' && value && typeof value === 'object' && Object.values(Object.getOwnPropertyDescriptors(value)).some((d) => d.get)) {
+    if (key !== 'links' && value && typeof value === 'object' && Object.values(Object.getOwnPropertyDescriptors(value)).some((d) => d.get !== undefined)) {
       views[key] = value;
       values[key] = { ...(value) };
     }

@@ -243,8 +243,8 @@ t.test('tp_btf, raw tracepoint and kprobe links count forks; info by fd and by i
 });
 
 t.test('release: using, destroy and close leave nothing loaded', async (t) => {
-  let progId = 0;
-  let linkId = 0;
+  let progId: number;
+  let linkId: number;
   {
     using obj = BpfObject.openFile(LIBRARY);
     obj.load();

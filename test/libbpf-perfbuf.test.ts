@@ -19,11 +19,11 @@ function producer(t: Test) {
   return {
     obj,
     /** Runs the program `runs` times: RECORDS_PER_RUN records each. */
-    produce(runs: number) {
+    produce: (runs: number) => {
       for (let i = 0; i < runs; i++) prog.testRun(packet);
     },
     /** What bpf_perf_event_output refused so far (.bss `refused`). */
-    refused(): bigint {
+    refused: (): bigint => {
       const bss = obj.map('perfprod.bss').lookup(Buffer.from(codecs.u32.encode(0)));
       return bss!.readBigUInt64LE(8);
     },

@@ -16,7 +16,7 @@ const PER_LAP = Math.floor((1 << 20) / (RECORD_SIZE + 8));
 interface Producer {
   obj: BpfObject;
   /** Emits up to `count` records into ring 0 (`records`, 1 MiB) or 1 (`small`, 4 KiB); returns how many fit. */
-  produce(count: number, ring?: number): number;
+  produce: (count: number, ring?: number) => number;
 }
 
 function producer(t: Test): Producer {

@@ -55,7 +55,7 @@ const deb = buildDeb(VERSION);
 
 function fileInDeb(path: string): Buffer {
   const r = spawnSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xOf - ".$2"`, 'sh', deb, path], { maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${path} not in ${deb}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${path} not in ${deb}: ${r.stderr.toString()}`);
   return r.stdout;
 }
 

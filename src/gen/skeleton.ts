@@ -113,7 +113,7 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
   } catch (err) {
     if (err instanceof LibbpfError) {
       const why = err.log.length ? `: ${err.log[err.log.length - 1].replace(/^libbpf: /, '')}` : '';
-      throw new Error(`${name}: not a BPF object libbpf can open (${err.code})${why}: rebuild it from its source (clang -target bpf -g)`);
+      throw new Error(`${name}: not a BPF object libbpf can open (${err.code})${why}: rebuild it from its source (clang -target bpf -g)`, { cause: err });
     }
     throw err;
   }
@@ -121,7 +121,7 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
     const { sections, enums, maps } = objectTypes(obj);
     return { programs: [...obj.programs.keys()], maps: [...obj.maps.keys()].map(mapKey), globals: { sections, enums }, typedMaps: maps };
   } catch (err) {
-    if (err instanceof MalformedBtfError) throw new Error(`${name}: malformed BTF: ${err.message}: rebuild the object from its source`);
+    if (err instanceof MalformedBtfError) throw new Error(`${name}: malformed BTF: ${err.message}: rebuild the object from its source`, { cause: err });
     throw err;
   } finally {
     obj.close();
@@ -400,7 +400,7 @@ function lightSection(bytes: Uint8Array, name: string, programs: string[], maps:
     try {
       loader = recordLoader(bytes, light.objectName, progs);
     } catch (err) {
-      if (err instanceof LibbpfError) throw new Error(`${name}: cannot record light loader ${variant}: ${err.message}`);
+      if (err instanceof LibbpfError) throw new Error(`${name}: cannot record light loader ${variant}: ${err.message}`, { cause: err });
       throw err;
     }
     return `    ${variant}: {

@@ -53,8 +53,8 @@ export function possibleCpus(): number {
 export interface Codec<T> {
   /** Bytes per key or value. */
   readonly size: number;
-  encode(value: T): Uint8Array;
-  decode(bytes: Buffer): T;
+  readonly encode: (value: T) => Uint8Array;
+  readonly decode: (bytes: Buffer) => T;
 }
 
 function intCodec<T>(size: number, write: (b: Buffer, v: T) => void, read: (b: Buffer) => T): Codec<T> {

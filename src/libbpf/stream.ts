@@ -347,7 +347,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
   #poll(timeoutMs: number): Promise<boolean> {
     const n = native();
     return new Promise<boolean>((resolve, reject) => {
-      n.poll.async(this.#pollFds, 2, timeoutMs, (err: unknown, ret: number) => {
+      n.poll.async(this.#pollFds, 2, timeoutMs, (err: Error | null, ret: number) => {
         this.#waiting = null;
         this.#drainWake();
         if (this.#closed) {

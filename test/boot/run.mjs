@@ -225,7 +225,7 @@ async function main() {
         const out = createWriteStream(initrd);
         for (const part of [base.cpio, payload.cpio]) await pipeline(createReadStream(part), out, { end: false });
         out.end();
-        await new Promise((r) => out.on('close', r));
+        await new Promise((r) => out.on('close', () => r(undefined)));
       });
       return initrd;
     })();

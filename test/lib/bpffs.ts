@@ -55,7 +55,7 @@ export interface Bpffs {
 
 export interface MountedBpffs extends Bpffs {
   /** Unmounts both mounts (dropping every pin, and with them our programs) and removes the temp directory; throws if an unmount failed. */
-  release(): void;
+  release: () => void;
 }
 
 /**

@@ -20,9 +20,9 @@ function ip(...args) {
 
 async function broadcast(n) {
   const socket = dgram.createSocket('udp4');
-  await new Promise((resolve) => socket.bind(0, '10.201.0.1', resolve));
+  await new Promise((resolve) => socket.bind(0, '10.201.0.1', () => resolve(undefined)));
   socket.setBroadcast(true);
-  for (let i = 0; i < n; i++) await new Promise((resolve, reject) => socket.send('x', 9, '10.201.0.255', (e) => (e ? reject(e) : resolve())));
+  for (let i = 0; i < n; i++) await new Promise((resolve, reject) => socket.send('x', 9, '10.201.0.255', (e) => (e ? reject(e) : resolve(undefined))));
   socket.close();
   await sleep(300); // the peer's NAPI poll runs the programs
 }

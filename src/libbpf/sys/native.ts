@@ -25,7 +25,8 @@ export function loadKoffi(): Koffi {
   return require('koffi') as Koffi;
 }
 
-export type Pointer = unknown;
+/** A C pointer as koffi hands it over: an opaque object (NULL arrives as null). */
+export type Pointer = object;
 
 // <sys/mman.h>
 export const PROT_READ = 1;

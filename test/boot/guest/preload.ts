@@ -183,7 +183,7 @@ function leftAlone(name: string, args: string[], dirs: string[], before: Map<str
   const changed = dirs.flatMap((d) => {
     const k = kernelFiles(d);
     const fallback = existsSync(`${d}/${FALLBACK_SUBDIR}`) ? [`${d}/${FALLBACK_SUBDIR} exists`] : [];
-    return [...(k.why ? [k.why] : JSON.stringify(k.links) !== JSON.stringify(before.get(d)) ? [`${d}: links ${before.get(d)} -> ${k.links}`] : []), ...fallback];
+    return [...(k.why ? [k.why] : JSON.stringify(k.links) !== JSON.stringify(before.get(d)) ? [`${d}: links ${before.get(d)?.join(',')} -> ${k.links.join(',')}`] : []), ...fallback];
   });
   check(name, r.code === 0 && changed.length === 0, `${args.join(' ')}: exit ${r.code} ${r.err.trim()}; ${changed.join('; ')}`);
 }
@@ -223,7 +223,7 @@ function unpinAfterReplace(kernelProgs: number[]): void {
     check(
       'fresh-mount-after-unpin-has-kernel-files',
       kernelProgs.every((id) => loaded.has(id)) && k.why === '' && JSON.stringify(k.progs) === JSON.stringify(kernelProgs) && reads.every((r) => r.ok),
-      `kernel's programs ${kernelProgs.join(' ')} loaded: ${kernelProgs.map((id) => loaded.has(id))}; ${k.why}; programs ${k.progs}; reads ${reads.map((r) => r.why)}`,
+      `kernel's programs ${kernelProgs.join(' ')} loaded: ${kernelProgs.map((id) => loaded.has(id)).join(',')}; ${k.why}; programs ${k.progs.join(',')}; reads ${reads.map((r) => r.why).join(',')}`,
     );
   } finally {
     unmount(THIRD);
@@ -236,7 +236,7 @@ export async function kernelPreloadChecks(loaders: string[], fx: FixtureIds | nu
   try {
     const second = kernelFiles(SECOND);
     const same = FILE_NAMES.every((n) => cat(`${SECOND}/${n}`).text === cat(`${BPFFS}/${n}`).text);
-    check('second-bpffs-gets-kernel-files', second.why === '' && JSON.stringify(second.progs) === JSON.stringify(boot.progs) && same, `${second.why}; programs ${second.progs} (at ${BPFFS}: ${boot.progs}); same text: ${same}`);
+    check('second-bpffs-gets-kernel-files', second.why === '' && JSON.stringify(second.progs) === JSON.stringify(boot.progs) && same, `${second.why}; programs ${second.progs.join(',')} (at ${BPFFS}: ${boot.progs.join(',')}); same text: ${same}`);
     mkdirFresh(OURS);
     for (const loader of loaders) byteForByte(loader, fx);
     rmdirSync(OURS);

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptUpdate, candidateVersion, download } from './kernels.mjs';
-import { CACHE, say, sh, shAsync } from './util.mjs';
+import { CACHE, say, shAsync } from './util.mjs';
 
 export const FRAGMENT = resolve(dirname(fileURLToPath(import.meta.url)), '../preload-kernel.config');
 const ARCH = 'x86_64';
@@ -80,7 +80,7 @@ export async function buildKernel(kernel) {
       writeFileSync(log, out, { flag: 'a' });
     } catch (err) {
       writeFileSync(log, err.log ?? '', { flag: 'a' });
-      const failed = new Error(`${kernel.source} ${version}: ${err.message} (its last lines below)`);
+      const failed = /** @type {Error & { log?: string }} */ (new Error(`${kernel.source} ${version}: ${err.message} (its last lines below)`));
       failed.log = err.log;
       throw failed;
     }

@@ -47,7 +47,7 @@ export function foreignExecution(arch) {
     if (!existsSync(join(BINFMT, 'register'))) sh('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT]);
     if (!existsSync(entry) || !readFileSync(entry, 'utf8').startsWith('enabled')) sh('update-binfmts', ['--enable', binfmtName(arch)]);
   } catch (err) {
-    throw new Error(`cannot run ${arch.deb} programs here (binfmt_misc): ${err.message}; ${hint}`);
+    throw new Error(`cannot run ${arch.deb} programs here (binfmt_misc): ${err.message}; ${hint}`, { cause: err });
   }
   const state = readFileSync(entry, 'utf8');
   // F: the interpreter is opened now, so it works inside the chroot too.

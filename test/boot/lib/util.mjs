@@ -55,7 +55,7 @@ function commandLine(cmd, args) {
 function commandFailed(cmd, args, status, output) {
   const out = output.trim();
   const said = toolSays(out);
-  const err = new Error(`${commandLine(cmd, args)} exited ${status}${said ? `: ${said}` : ''}`);
+  const err = /** @type {Error & { log?: string }} */ (new Error(`${commandLine(cmd, args)} exited ${status}${said ? `: ${said}` : ''}`));
   err.log = out.split('\n').slice(-30).join('\n');
   return err;
 }
