@@ -3,14 +3,21 @@
 # packages, and clang, llvm, bpftool and libbpf from the distribution (and
 # dpkg-dev and lintian, for the Debian package; prometheus, for the exporter's tests). Installs
 # what is missing with apt-get when it can (root, Debian/Ubuntu); otherwise
-# says exactly what to install. Usage: build/deps.sh [--runtime-only]
+# says exactly what to install. With --check it installs nothing: it names
+# what is missing and the command that installs it, in one line, and fails
+# (npm test runs it so). Usage: build/deps.sh [--runtime-only | --check]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_only=0
+runtime_only=0 check=0
 [ "${1:-}" = "--runtime-only" ] && runtime_only=1
+[ "${1:-}" = "--check" ] && check=1
 
 if [ ! -d node_modules/koffi ] || { [ $runtime_only = 0 ] && [ ! -d node_modules/tap ]; }; then
+	if [ $check = 1 ]; then
+		echo "bpf-preload: the npm packages are not installed: run npm run deps (or npm ci)" >&2
+		exit 1
+	fi
 	echo "bpf-preload: installing npm packages (npm ci)" >&2
 	npm ci --no-audit --no-fund --loglevel=error >&2
 fi
@@ -30,6 +37,11 @@ if [ $runtime_only = 0 ]; then
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 fi
 [ ${#missing[@]} = 0 ] && exit 0
+
+if [ $check = 1 ]; then
+	echo "bpf-preload: missing ${missing[*]}: run npm run deps as root (it runs apt-get install ${missing[*]})" >&2
+	exit 1
+fi
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 	echo "bpf-preload: missing ${missing[*]}: install them as root (apt-get install ${missing[*]})" >&2

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateBpffs, sh } from './lib/bpffs.js';
-import { CLI, catFile, userEnv, type Run } from './lib/cli.js';
+import { CLI, catFile, nodeCommand, runCli, userEnv, type Run } from './lib/cli.js';
 import { bpffsInstances } from '../src/preload/mounts.js';
 import { PROGS_HEADER } from '../src/preload/names.js';
 
@@ -17,8 +17,10 @@ function runAlone(keep: string, args: string[]): Run {
   const others = bpffsInstances(readFileSync('/proc/self/mountinfo', 'utf8'))
     .flatMap((i) => i.mountPoints)
     .filter((p) => !p.startsWith(keep + '/'));
-  const script = `for m in "$@"; do umount -l "$m" 2>/dev/null; done; exec env -u NODE_OPTIONS ${process.execPath} ${CLI} ${args.join(' ')}`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, 'alone', ...others.reverse()], {
+  // $1 is how many mount points follow; the command runs after them.
+  const script = 'n=$1; shift; for m in "${@:1:n}"; do umount -l "$m" 2>/dev/null; done; shift "$n"; exec "$@"';
+  const cli = nodeCommand(CLI, ...args);
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', script, 'alone', String(others.length), ...others.reverse(), ...cli], {
     encoding: 'utf8',
     env: userEnv(),
   });
@@ -89,7 +91,7 @@ t.test('populate, status and unpin --all: each instance once, one failure does n
 });
 
 t.test('--all with --bpffs is a usage error', async (t) => {
-  const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, 'populate', '--all', '--bpffs', '/sys/fs/bpf'], { encoding: 'utf8', env: userEnv() });
-  t.equal(r.status, 2);
+  const r = runCli(['populate', '--all', '--bpffs', '/sys/fs/bpf']);
+  t.equal(r.code, 2);
   t.equal(r.stderr, 'bpf-preload: --all and --bpffs exclude each other: give one\n');
 });

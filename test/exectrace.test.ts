@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { progIds, progInfoById } from '../src/libbpf/index.js';
-import { NODE, runCli, runScript, userEnv, type Run } from './lib/cli.js';
+import { runCli, runScript, spawnScript, type Run } from './lib/cli.js';
 import { embeddedObject, objectFacts } from './lib/skeletons.js';
 
 const NAME = 'exectrace';
@@ -34,7 +34,7 @@ interface Started {
 }
 
 function startTool(args: string[]): Started {
-  const p = spawn('env', ['-u', 'NODE_OPTIONS', NODE, TOOL, ...args], { env: userEnv() });
+  const p = spawnScript(TOOL, args);
   let stdout = '';
   let stderr = '';
   let seenHeader: () => void = () => {};

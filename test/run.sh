@@ -1,18 +1,39 @@
 #!/usr/bin/env bash
-# `npm test`: the whole suite. Installs what is missing, compiles the BPF
-# objects, bundles the CLI, compiles the library (dist/libbpf) and the
-# examples (dist/examples), runs the tap tests, the CLI's tap tests again on
-# Debian's Node.js 18, then the qemu boot test (skipped with
+# `npm test`: the whole suite. Checks that what it needs is installed
+# (installing is `npm run deps`'s job: this never runs apt-get), compiles the
+# BPF objects, bundles the CLI, compiles the library (dist/libbpf) and the
+# examples (dist/examples), type-checks, lints and checks the formatting of
+# every file (`npm run check`), runs the tap tests, the CLI's tap tests again
+# on Debian's Node.js 18, then the qemu boot test (skipped with
 # BPF_PRELOAD_SKIP_BOOT=1). With arguments (`npm test -- test/x.test.ts`)
 # only those tap files, on this node (or BPF_PRELOAD_TEST_NODE's). Exits
 # non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash build/deps.sh || exit 1
+bash build/deps.sh --check || exit 1
 node build/run.mjs build/build-bpf.ts --objects-only || exit 1
 node build/run.mjs build/bundle.ts >/dev/null || exit 1
 node build/run.mjs build/library.ts >/dev/null || exit 1
 node build/run.mjs build/examples.ts >/dev/null || exit 1
+
+# Before any tap test, so that a type error, a floating promise or a
+# misformatted line fails in seconds: what each tool reported, then one line
+# naming the step. After the build, because the examples are type-checked
+# against dist/libbpf as another project would be. Only on the whole run:
+# `npm test -- test/x.test.ts` is the edit-and-rerun loop (`npm run check`
+# alone does this part).
+if [ $# = 0 ]; then
+	for step in typecheck lint format:check; do
+		if ! out=$(npm run -s "$step" 2>&1); then
+			echo "$out"
+			fix=
+			[ "$step" = format:check ] && fix=' (npm run format rewrites the files)'
+			echo "# not ok: npm run $step failed: fix what it reported above$fix"
+			exit 1
+		fi
+	done
+	echo "# ok: type-check, lint and format check (npm run check)"
+fi
 
 # tap compiles TypeScript through ts-node, whose v8-compile-cache writes to
 # /tmp by default; keep it beside the other build output instead.
@@ -22,15 +43,15 @@ tap_status=$?
 
 # The tests that run the built CLI (every file that imports test/lib/cli.ts)
 # once more, the CLI running on Debian 12's own Node.js 18: the oldest we
-# support, as distributions ship it. Not the series that kill or fail a run
-# at every step (those that call countSteps, test/lib/strace.ts): their
-# traced runs are this node's, since the node 18 wrapper's own system calls
-# (its mount namespace) would move the steps they count.
+# support, as distributions ship it. Not the files that kill or fail a run
+# at a system call (those that import test/lib/strace.ts): their traced
+# runs are this node's, since the node 18 wrapper's own system calls (its
+# mount namespace) would move the steps they count.
 node18_status=0
 if [ $# = 0 ]; then
 	if node18=$(bash test/node18/install.sh); then
 		echo "# the CLI tests again, on Debian's Node.js 18 ($node18)"
-		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts | xargs grep -L 'countSteps(')
+		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts | xargs grep -L "from './lib/strace.js'")
 		node18_status=$?
 	else
 		echo "# not ok: could not unpack Debian's Node.js 18 (test/node18/install.sh)"

@@ -1,5 +1,5 @@
 // Runs the built CLI the way users do and returns what they would see.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const CLI = resolve('dist/bpf-preload.js');
@@ -32,6 +32,21 @@ export function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  * the program runs as a user would run it.
  */
 const asUser = (...words: string[]) => ['-u', 'NODE_OPTIONS', NODE, ...words];
+
+/** A command line (program first) running NODE with `words` as a user would. */
+export function nodeCommand(...words: string[]): string[] {
+  return ['env', ...asUser(...words)];
+}
+
+/**
+ * The same with this test's own node whatever BPF_PRELOAD_TEST_NODE says,
+ * for runs traced system call by system call (strace.ts): the node 18
+ * wrapper's own calls (its mount namespace) would count as the CLI's steps.
+ * npm test leaves the files that trace runs out of its node 18 pass.
+ */
+export function ownNodeCommand(...words: string[]): string[] {
+  return ['env', '-u', 'NODE_OPTIONS', process.execPath, ...words];
+}
 
 /**
  * A command line (program first) running NODE with `words` as a user would,
@@ -74,10 +89,15 @@ export function catFile(path: string): string {
   return r.stdout;
 }
 
+/** Starts a JavaScript file with NODE as a user would, for a test that reads its output as it comes. */
+export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
+  return spawn('env', asUser(script, ...args), { env: userEnv(env) });
+}
+
 /** Starts the CLI without waiting for it; resolves with what it printed once it exits. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolveRun) => {
-    const p = spawn('env', asUser(CLI, ...args), { env: userEnv(env) });
+    const p = spawnScript(CLI, args, env);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, userEnv, type Run } from './cli.js';
+import { CLI, ownNodeCommand, userEnv, type Run } from './cli.js';
 
 /**
  * The system calls by which a run looks at and changes a bpffs, and takes its
@@ -16,11 +16,7 @@ export const STEPS = ['bpf', 'fchmod', 'renameat', 'unlinkat', 'symlinkat', 'rea
 export type Step = (typeof STEPS)[number];
 
 function strace(straceArgs: string[], args: string[], env: NodeJS.ProcessEnv): Run & { signal: NodeJS.Signals | null } {
-  const r = spawnSync(
-    'strace',
-    ['-f', '-qq', ...straceArgs, 'env', '-u', 'NODE_OPTIONS', process.execPath, CLI, ...args],
-    { encoding: 'utf8', env: userEnv(env) },
-  );
+  const r = spawnSync('strace', ['-f', '-qq', ...straceArgs, ...ownNodeCommand(CLI, ...args)], { encoding: 'utf8', env: userEnv(env) });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
