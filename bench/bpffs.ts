@@ -1,9 +1,9 @@
-// The bench's own bpffs: the private mount tests use (test/lib/bpffs.ts),
+// The bench's own bpffs: the private mount the tests use (harness/bpffs.ts),
 // and a fresh subdirectory of its clean directory per round. Releasing it at
 // cleanup unmounts it, which drops every pin left in it.
 import { mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { mountPrivateBpffs } from '../test/lib/bpffs.js';
+import { mountPrivateBpffs } from '../harness/bpffs.js';
 import { onCleanup } from './cleanup.js';
 
 export class BenchBpffs {

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { BpfObject, RingBuffer, mapInfo, progInfo } from '../src/libbpf/index.js';
-import { intervalLateness as lateness, type Lateness } from '../test/lib/lateness.js';
+import { intervalLateness as lateness, type Lateness } from '../harness/lateness.js';
 import { onCleanup } from './cleanup.js';
 import { summarize, type Summary } from './stats.js';
 

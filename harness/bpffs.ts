@@ -1,14 +1,13 @@
-// Private bpffs directories for tests and the bench. On this machine's kernel
-// every new bpffs mount root gets progs.debug/maps.debug entries nobody can
-// open, so a clean directory is a subdirectory of a fresh mount,
-// bind-mounted elsewhere. Everything is undone on release (tests: teardown):
-// mounts, pins, the temp directory.
+// Private bpffs directories for the tests (test/lib/bpffs.ts) and the bench
+// (bench/bpffs.ts). On this machine's kernel every new bpffs mount root gets
+// progs.debug/maps.debug entries nobody can open, so a clean directory is a
+// subdirectory of a fresh mount, bind-mounted elsewhere. Everything is undone
+// on release: mounts, pins, the temp directory.
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Test } from 'tap';
-import { LOCK_EX, LOCK_NB, flock } from '../../src/libbpf/index.js';
-import { LOCK_DIR } from '../../src/preload/transaction/lock.js';
+import { LOCK_EX, LOCK_NB, flock } from '../src/libbpf/index.js';
+import { LOCK_DIR } from '../src/preload/transaction/lock.js';
 
 export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -89,11 +88,4 @@ export function mountPrivateBpffs(prefix = '/tmp/bpfpreloadtest'): MountedBpffs 
     if (failed.length) throw new Error(failed.join('; '));
   };
   return { dir, root, tmp, release };
-}
-
-/** A private bpffs for one test; torn down when the test ends. */
-export function privateBpffs(t: Test): Bpffs {
-  const mounted = mountPrivateBpffs();
-  t.teardown(mounted.release);
-  return { dir: mounted.dir, root: mounted.root, tmp: mounted.tmp };
 }

@@ -1,6 +1,7 @@
 // How late a 10 ms interval fires while something runs: what a timer, an
 // HTTP server or a Ctrl-C handler in the same process would feel. The ring
-// buffer tests and the bench (bench/ringbuf.ts) both measure with it.
+// buffer tests (test/libbpf-ringbuf.test.ts) and the bench (bench/ringbuf.ts)
+// both measure with it.
 
 export interface Lateness {
   /** Milliseconds past each due time, sorted. */

@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { BPF_MAP_TYPE_HASH, BpfObject, ClosedError, FdMap, RingBuffer } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
-import { intervalLateness } from './lib/lateness.js';
+import { intervalLateness } from '../harness/lateness.js';
 
 const RECORD_SIZE = 64;
 // Records of 64 bytes fill the 1 MiB ring in 14,563 (72 bytes each with the header).
