@@ -23,7 +23,9 @@ if [ ! -d node_modules/koffi ] || { [ $runtime_only = 0 ] && [ ! -d node_modules
 fi
 
 missing=()
-have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+# grep reads to the end: with -q it would exit early and, through pipefail,
+# turn ldconfig's SIGPIPE into "missing".
+have_lib() { ldconfig -p 2>/dev/null | grep "$1" >/dev/null; }
 have_lib 'libbpf.so.1 ' || missing+=(libbpf1)
 if [ $runtime_only = 0 ]; then
 	command -v clang >/dev/null || missing+=(clang)
