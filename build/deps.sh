@@ -3,9 +3,12 @@
 # packages, and clang, llvm, bpftool and libbpf from the distribution (and
 # dpkg-dev and lintian, for the Debian package; prometheus, for the exporter's tests). Installs
 # what is missing with apt-get when it can (root, Debian/Ubuntu); otherwise
-# says exactly what to install. With --check it installs nothing: it names
-# what is missing and the command that installs it, in one line, and fails
-# (npm test runs it so). Usage: build/deps.sh [--runtime-only | --check]
+# says exactly what to install. Without options (`npm run deps`) also what
+# the test suite needs beyond building: the boot test's host tools (qemu,
+# debootstrap, ...) and Debian's Node.js 18, unpacked for the CLI's second
+# test pass. With --check it installs nothing: it names what building and
+# the tap tests need that is missing and the command that installs it, in
+# one line, and fails (npm test runs it so). Usage: build/deps.sh [--runtime-only | --check]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,18 +41,24 @@ if [ $runtime_only = 0 ]; then
 	# The exporter's tests: a real Prometheus scrapes it, promtool checks its output.
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 fi
-[ ${#missing[@]} = 0 ] && exit 0
-
-if [ $check = 1 ]; then
-	echo "bpf-preload: missing ${missing[*]}: run npm run deps as root (it runs apt-get install ${missing[*]})" >&2
-	exit 1
+if [ ${#missing[@]} != 0 ]; then
+	if [ $check = 1 ]; then
+		echo "bpf-preload: missing ${missing[*]}: run npm run deps as root (it runs apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		echo "bpf-preload: missing ${missing[*]}: install them as root (apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	echo "bpf-preload: installing ${missing[*]} (apt-get)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-	echo "bpf-preload: missing ${missing[*]}: install them as root (apt-get install ${missing[*]})" >&2
-	exit 1
+# The rest of what the whole npm test needs: where it is missing, the boot
+# test and the node 18 pass (test/run.sh) each say so in one line.
+if [ $check = 0 ] && [ $runtime_only = 0 ]; then
+	node test/boot/run.mjs --install-host-tools
+	bash test/node18/install.sh >/dev/null
 fi
-echo "bpf-preload: installing ${missing[*]} (apt-get)" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

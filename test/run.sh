@@ -49,12 +49,12 @@ tap_status=$?
 # mount namespace) would move the steps they count.
 node18_status=0
 if [ $# = 0 ]; then
-	if node18=$(bash test/node18/install.sh); then
+	if node18=$(bash test/node18/install.sh --check); then
 		echo "# the CLI tests again, on Debian's Node.js 18 ($node18)"
 		BPF_PRELOAD_TEST_NODE=$node18 npx tap $(grep -l "from './lib/cli.js'" test/*.test.ts | xargs grep -L "from './lib/strace.js'")
 		node18_status=$?
 	else
-		echo "# not ok: could not unpack Debian's Node.js 18 (test/node18/install.sh)"
+		echo "# not ok: Debian's Node.js 18 is not unpacked: run npm run deps"
 		node18_status=1
 	fi
 fi

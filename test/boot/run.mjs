@@ -10,6 +10,9 @@
 // any failure.
 //
 //   node test/boot/run.mjs [KERNEL...]     e.g. `node test/boot/run.mjs 6.12 arm64-6.12`
+//   node test/boot/run.mjs --install-host-tools   installs what the boot test
+//       needs on the host with apt-get, and exits (`npm run deps` runs it; the
+//       boot test itself installs nothing: it names what is missing)
 //
 // Environment:
 //   BPF_PRELOAD_BOOT_CACHE       cache directory (default /var/cache/bpf-preload-boot)
@@ -32,7 +35,8 @@ import { baseRootfs } from './lib/rootfs.mjs';
 import { CACHE, StepError, has, retry, say, sh, step } from './lib/util.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const wanted = process.argv.slice(2);
+const installHostTools = process.argv[2] === '--install-host-tools';
+const wanted = process.argv.slice(installHostTools ? 3 : 2);
 const kernels = wanted.length ? KERNELS.filter((k) => wanted.includes(k.id)) : KERNELS;
 if (kernels.length !== (wanted.length || KERNELS.length)) {
   console.error(`boot: unknown kernel in ${wanted.join(' ')}; known: ${KERNELS.map((k) => k.id).join(' ')}`);
@@ -57,7 +61,7 @@ function showLog(path, lines = 80) {
   for (const l of text) console.log(`  | ${l}`);
 }
 
-/** Host tools; installed from Debian's archive when missing (CI machines start without them). */
+/** Host tools; installed from Debian's archive by --install-host-tools (CI machines start without them). */
 async function hostTools() {
   // debootstrap, cpio archives with root-owned files, and apt all need root.
   if (process.getuid?.() !== 0) throw new Error('the boot test must run as root (debootstrap, apt-get, root-owned guest files)');
@@ -74,6 +78,7 @@ async function hostTools() {
   if (kernels.some((k) => k.source)) missing.push(...Object.entries(BUILD_HEADERS).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg));
   if (!has('systemd-analyze')) missing.push('systemd');
   if (!missing.length) return;
+  if (!installHostTools) throw new Error(`missing ${missing.join(' ')}: run npm run deps as root (it runs apt-get install ${missing.join(' ')})`);
   say(`installing ${missing.join(' ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   await retry('apt-get install', () => {
@@ -271,6 +276,15 @@ async function main() {
   rmSync(work, { recursive: true, force: true });
 }
 
+if (installHostTools) {
+  try {
+    await hostTools();
+    process.exit(0);
+  } catch (err) {
+    console.error(`boot: ${err.message}`);
+    process.exit(1);
+  }
+}
 try {
   await main();
 } catch (err) {

@@ -4,7 +4,9 @@
 # files it loads from /usr/share/nodejs, libc-ares2) under
 # node_modules/.cache/debian-node18/root, unpacked with dpkg-deb, not
 # installed: the machine's own node and dpkg database stay as they are.
-# Prints the path of the wrapper that runs it (test/node18/node).
+# Prints the path of the wrapper that runs it (test/node18/node). With
+# --check it unpacks nothing (npm test: `npm run deps` does the unpacking) and
+# fails, naming the command, if it is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dest=node_modules/.cache/debian-node18
@@ -14,6 +16,10 @@ wrapper=$PWD/test/node18/node
 if [ -e "$root/.complete" ]; then
 	echo "$wrapper"
 	exit 0
+fi
+if [ "${1:-}" = --check ]; then
+	echo "debian-node18: Debian's Node.js 18 is not unpacked in $dest: run npm run deps" >&2
+	exit 1
 fi
 
 newest18() { apt-cache madison nodejs 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2)} $2 ~ /^18\./ {print $2}' | sort -V | tail -n 1; }
