@@ -2,10 +2,13 @@
 // file: `npm run lint`, part of `npm run check`, which test/run.sh runs
 // before the tap tests. Zero warnings: a finding fails the run.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-/** The rules about using a value typed any, for code where any is the norm. */
-/** @type {Record<string, 'off'>} */
+/**
+ * The rules about using a value typed any, for code where any is the norm.
+ * @type {Record<string, 'off'>}
+ */
 const unsafeAnyOff = {
   '@typescript-eslint/no-unsafe-argument': 'off',
   '@typescript-eslint/no-unsafe-assignment': 'off',
@@ -14,7 +17,7 @@ const unsafeAnyOff = {
   '@typescript-eslint/no-unsafe-return': 'off',
 };
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['node_modules/', 'dist/', '.tap/', 'coverage/'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
