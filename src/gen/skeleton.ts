@@ -14,12 +14,12 @@ import {
   MalformedBtfError,
   libbpfVersion,
   objectTypes,
-  recordLoader,
   type EnumType,
   type MapTypes,
   type ObjectGlobals,
   type ValueType,
 } from '../libbpf/index.js';
+import { recordLoader } from '../libbpf/genloader.js';
 
 /**
  * Light-skeleton loaders to record for an object: the object name to record

@@ -10,7 +10,7 @@ import { ClosedError, SysError } from './error.js';
 import { callSys } from './sys/call.js';
 import { FdLink } from './link.js';
 import { native } from './sys/native.js';
-import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './sys/uapi.js';
+import { BPF_F_SLEEPABLE, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './sys/uapi.js';
 
 const { EINVAL } = constants.errno;
 
@@ -33,9 +33,6 @@ export interface LightSpec<P extends string = string, V extends string = string>
   readonly programs: readonly P[];
   readonly variants: Readonly<Record<V, LightVariant>>;
 }
-
-// A program flag of the uapi (a #define: not among uapi.ts's enums).
-const BPF_F_SLEEPABLE = 1 << 4;
 
 // struct bpf_loader_ctx { u32 sz, flags, log_level, log_size; u64 log_buf; },
 // then struct bpf_map_desc { int map_fd; u32 max_entries; u64 initial_value; }

@@ -9,7 +9,8 @@ import { asLoaded, type LoadedObject, type OpenObject } from './lifecycle.js';
 import { ClosedError, LibbpfError, SysError } from './error.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
-import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './sys/native.js';
+import { native, type Pointer } from './sys/native.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/uapi.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
 
 const { EINVAL } = constants.errno;

@@ -2,13 +2,14 @@
 // held (BPF_ENABLE_STATS), and reading a program's counters, which the
 // kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
 // program, map and link types.
+import { constants } from 'node:os';
 import { callSys } from './sys/call.js';
 import { progFdById } from './info.js';
 import { SysError } from './error.js';
 import { native } from './sys/native.js';
+import { BPF_STATS_RUN_TIME } from './sys/uapi.js';
 
-/** enum bpf_stats_type */
-export const BPF_STATS_RUN_TIME = 0;
+const { ENOENT } = constants.errno;
 
 /**
  * Turns on run-time statistics (run count, run time) for every program until
@@ -31,7 +32,6 @@ const RUN_STATS_INFO_SIZE = 216;
 const RUN_TIME_NS = 192;
 const RUN_CNT = 200;
 const RECURSION_MISSES = 208;
-const ENOENT = 2;
 
 const infoBuf = Buffer.alloc(RUN_STATS_INFO_SIZE);
 const infoLen = [RUN_STATS_INFO_SIZE];

@@ -9,24 +9,21 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { PreloadError } from '../../cli/errors.js';
+import { ErrnoError, SysError, objGet, objPin } from '../../libbpf/index.js';
 import {
-  ErrnoError,
   O_DIRECTORY,
-  SysError,
-  objPin,
   O_NOFOLLOW,
   O_NONBLOCK,
   O_RDONLY,
   fchmod,
   mkdirAt,
-  objGet,
   openAt,
   readlinkAt,
   renameAt,
   rmdirAt,
   symlinkAt,
   unlinkAt,
-} from '../../libbpf/index.js';
+} from '../../libbpf/sys/dirfd.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 export const DEFAULT_BPFFS = '/sys/fs/bpf';

@@ -13,7 +13,9 @@
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
 import { type BpffsDir, ownedByUs, sleepSync, untrustedDir } from './bpffs.js';
 import { PreloadError } from '../../cli/errors.js';
-import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, flock, openAt, unlinkAt } from '../../libbpf/index.js';
+import { O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, openAt, unlinkAt } from '../../libbpf/sys/dirfd.js';
+import { flock } from '../../libbpf/sys/flock.js';
+import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from '../../libbpf/sys/uapi.js';
 
 export const LOCK_TIMEOUT_ENV = 'BPF_PRELOAD_LOCK_TIMEOUT';
 /** Seconds a run waits for another run on the same directory. */
