@@ -421,7 +421,7 @@ export type ${type} = ${union(variants.map(([v]) => v))};
 // Light-skeleton loaders recorded by libbpf ${libbpfVersion()}'s gen_loader, with object name ${quote(light.objectName)}.
 const light: LightSpec<${pascalCase(name)}Program, ${type}> = {
   objectName: ${quote(light.objectName)},
-  maps: ${maps},
+  mapCount: ${maps},
   programs: ${list(programs)},
   variants: {
 ${rendered.join('\n')}

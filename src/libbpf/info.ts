@@ -8,7 +8,8 @@ import { native } from './sys/native.js';
 
 const { ENOENT } = constants.errno;
 
-// Offsets within the uapi structs (stable ABI; new fields are only appended).
+// Sizes of the uapi structs as far as we read them (stable ABI: new fields are
+// only appended, and the kernel fills no more than the size we give).
 const PROG_INFO_SIZE = 232;
 const MAP_INFO_SIZE = 88;
 const LINK_INFO_SIZE = 48;

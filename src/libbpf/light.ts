@@ -27,8 +27,8 @@ export interface LightVariant {
 export interface LightSpec<P extends string = string, V extends string = string> {
   /** Object name the loaders were recorded with (internal map names derive from it). */
   readonly objectName: string;
-  /** Number of maps: one struct bpf_map_desc each in the loader's ctx. */
-  readonly maps: number;
+  /** How many maps the object has: the loader's ctx has a struct bpf_map_desc for each. */
+  readonly mapCount: number;
   /** Every program of the object in libbpf's order; the ctx has room for a struct bpf_prog_desc each. */
   readonly programs: readonly P[];
   readonly variants: Readonly<Record<V, LightVariant>>;
@@ -50,7 +50,7 @@ function loadAndRun(spec: LightSpec, variant: LightVariant, label: string): Buff
   const n = native();
   const data = Buffer.from(variant.data, 'base64');
   const insns = Buffer.from(variant.insns, 'base64');
-  const ctx = Buffer.alloc(CTX_HEADER + MAP_DESC * spec.maps + PROG_DESC * spec.programs.length);
+  const ctx = Buffer.alloc(CTX_HEADER + MAP_DESC * spec.mapCount + PROG_DESC * spec.programs.length);
   // max_entries 0 keeps the object's; initial_value 0 makes the loader use
   // the copy of each map's initial value (.rodata: the marker) in its blob.
   ctx.writeUInt32LE(ctx.length, 0);
@@ -102,11 +102,11 @@ export class LightObject<P extends string = string> {
     const v = spec.variants[variant];
     const label = `${spec.objectName} (${variant})`;
     const ctx = loadAndRun(spec, v, label);
-    const mapFds = Array.from({ length: spec.maps }, (_, i) => ctx.readInt32LE(CTX_HEADER + MAP_DESC * i));
+    const mapFds = Array.from({ length: spec.mapCount }, (_, i) => ctx.readInt32LE(CTX_HEADER + MAP_DESC * i));
     // The loader numbers the programs it loaded, in the object's order.
     const progFds = new Map<P, number>();
     v.programs.forEach((p, i) => {
-      const fd = ctx.readInt32LE(CTX_HEADER + MAP_DESC * spec.maps + PROG_DESC * i);
+      const fd = ctx.readInt32LE(CTX_HEADER + MAP_DESC * spec.mapCount + PROG_DESC * i);
       if (fd > 0) progFds.set(p as P, fd);
     });
     const obj = new LightObject(label, progFds, mapFds);

@@ -261,6 +261,7 @@ function declare() {
     ),
     bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
     bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, uint32 attach_type, const void *opts)'),
+    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show, Link.read).
     bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
     bpf_link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32 id)'),
     bpf_link_get_next_id: lib.func('int bpf_link_get_next_id(uint32 start, _Out_ uint32 *next)'),
@@ -312,7 +313,6 @@ function declare() {
     // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
     mmap: c.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
     getpagesize: c.func('int getpagesize()'),
-    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show).
     // ---- end of the BTF / globals block ----
 
     vsnprintf: c.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
