@@ -1,14 +1,28 @@
-// Generates src/libbpf/sys/uapi.ts: the kernel's names for the numbers the
-// library hands it (map, program, attach and link types, BPF flags, BTF
-// kinds, mmap protections, flock operations, perf event numbers) from the
-// UAPI headers, and a few of libbpf's own from its libbpf.h, so that no file
-// types these numbers by hand. Run once when the headers move on:
+// Generates the numbers the library hands the kernel and libc from the
+// headers that define them, so that no file types these numbers by hand:
+// src/libbpf/sys/uapi.ts, the BPF ones the library's users see too (map,
+// program, attach and link types, BPF flags, BTF kinds, perf events, and a
+// few of libbpf.h's), and src/libbpf/sys/linux.ts, the rest, which stay
+// inside (mmap, flock, *at, poll, the bpffs magic, capabilities). Run once
+// when the headers move on:
 //   node build/run.mjs build/uapi.ts
-// test/libbpf-uapi.test.ts checks that the committed module is what this
-// makes of the headers, and that the running kernel's BTF agrees with it.
+// test/libbpf-uapi.test.ts checks that the committed modules are what this
+// makes of the headers, and that the running kernel's BTF agrees with bpf.h.
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export const UAPI_MODULE = 'src/libbpf/sys/uapi.ts';
+/** Each generated module, by what it holds. */
+export const MODULES = {
+  uapi: {
+    path: 'src/libbpf/sys/uapi.ts',
+    what: "The kernel's names for the numbers of its BPF ABI, and libbpf.h's (public: the library's index exports them all).",
+  },
+  linux: {
+    path: 'src/libbpf/sys/linux.ts',
+    what: 'The other Linux numbers the library and the runner pass or check (internal: not in the index).',
+  },
+} as const;
+export type ModuleName = keyof typeof MODULES;
+
 export const UAPI_HEADER = '/usr/include/linux/bpf.h';
 
 /**
@@ -23,6 +37,7 @@ export type Item =
 
 export interface Source {
   readonly header: string;
+  readonly module: ModuleName;
   readonly items: readonly Item[];
 }
 
@@ -38,15 +53,18 @@ export const ENUMS: readonly (readonly [name: string, what: string])[] = [
 export const SOURCES: readonly Source[] = [
   {
     header: UAPI_HEADER,
+    module: 'uapi',
     items: [
       ...ENUMS.map(([name, what]) => ({ enum: name, what })),
       { enumOf: 'BPF_ANY', what: 'bpf_map_update_elem flags' },
       { enumOf: 'BPF_RINGBUF_BUSY_BIT', what: 'the header before each ring buffer record' },
       { defines: ['BPF_F_SLEEPABLE'], what: 'program flags (bpf_prog_load)' },
+      { defines: ['BPF_OBJ_NAME_LEN'], what: 'the name field of bpf_prog_info and bpf_map_info' },
     ],
   },
   {
     header: '/usr/include/linux/btf.h',
+    module: 'uapi',
     items: [
       { enumOf: 'BTF_KIND_UNKN', what: 'BTF kinds (the kind field of btf_type.info)' },
       { defines: ['BTF_MAGIC'], what: 'the first two bytes of BTF' },
@@ -55,15 +73,8 @@ export const SOURCES: readonly Source[] = [
     ],
   },
   {
-    header: '/usr/include/asm-generic/mman-common.h',
-    items: [{ defines: ['PROT_READ', 'PROT_WRITE', 'MAP_FIXED'], what: 'mmap(2) protections and flags' }],
-  },
-  {
-    header: '/usr/include/linux/mman.h',
-    items: [{ defines: ['MAP_SHARED'], what: 'mmap(2) sharing' }],
-  },
-  {
     header: '/usr/include/linux/perf_event.h',
+    module: 'uapi',
     items: [
       { enum: 'perf_type_id', what: 'perf event types (perf_event_attr.type)' },
       { enum: 'perf_sw_ids', what: 'software counters (perf_event_attr.config of PERF_TYPE_SOFTWARE)' },
@@ -73,13 +84,25 @@ export const SOURCES: readonly Source[] = [
   {
     // libbpf's own header, not UAPI: the numbers of its API that the library passes.
     header: '/usr/include/bpf/libbpf.h',
+    module: 'uapi',
     items: [
       { enum: 'bpf_tc_attach_point', what: 'tc hook points (bpf_tc_hook.attach_point)' },
       { enum: 'libbpf_print_level', what: "levels of libbpf's print callback" },
     ],
   },
   {
+    header: '/usr/include/asm-generic/mman-common.h',
+    module: 'linux',
+    items: [{ defines: ['PROT_READ', 'PROT_WRITE', 'MAP_FIXED'], what: 'mmap(2) protections and flags' }],
+  },
+  {
+    header: '/usr/include/linux/mman.h',
+    module: 'linux',
+    items: [{ defines: ['MAP_SHARED'], what: 'mmap(2) sharing' }],
+  },
+  {
     header: '/usr/include/asm-generic/fcntl.h',
+    module: 'linux',
     items: [
       { defines: ['LOCK_SH', 'LOCK_EX', 'LOCK_NB', 'LOCK_UN'], what: 'flock(2) operations' },
       // Node's fs.constants has the other O_ flags, with this platform's values.
@@ -88,11 +111,27 @@ export const SOURCES: readonly Source[] = [
   },
   {
     header: '/usr/include/linux/fcntl.h',
-    items: [{ defines: ['AT_REMOVEDIR'], what: 'unlinkat(2) flags' }],
+    module: 'linux',
+    items: [{ defines: ['AT_FDCWD', 'AT_REMOVEDIR'], what: 'the *at(2) calls: the working directory as dirfd, unlinkat flags' }],
+  },
+  {
+    header: '/usr/include/asm-generic/poll.h',
+    module: 'linux',
+    items: [{ defines: ['POLLIN'], what: 'poll(2) events' }],
+  },
+  {
+    header: '/usr/include/linux/magic.h',
+    module: 'linux',
+    items: [{ defines: ['BPF_FS_MAGIC'], what: "a bpffs's f_type (statfs(2))" }],
+  },
+  {
+    header: '/usr/include/linux/capability.h',
+    module: 'linux',
+    items: [{ defines: ['CAP_SYS_ADMIN', 'CAP_BPF'], what: 'capability bits (/proc/PID/status CapEff)' }],
   },
 ];
 
-/** The value of a C constant expression as headers write them: 8, 0x10, (1U << 4), NAME, A | B, NAME - 1. */
+/** The value of a C constant expression as headers write them: 8, 0x10, 02000000, -100, (1U << 4), NAME, A | B, NAME - 1. */
 function evaluate(expr: string, known: ReadonlyMap<string, number>, where: string): number {
   const tokens = expr.match(/0x[0-9a-f]+|\w+|<<|[|+\-()]|\S/gi) ?? [];
   let at = 0;
@@ -101,6 +140,7 @@ function evaluate(expr: string, known: ReadonlyMap<string, number>, where: strin
   };
   const atom = (): number => {
     const token = tokens[at++] ?? fail();
+    if (token === '-') return -atom();
     if (token === '(') {
       const value = or();
       if (tokens[at++] !== ')') fail();
@@ -177,15 +217,16 @@ export function parseDefines(header: string, names: readonly string[]): [string,
   });
 }
 
-/** The module for these headers' texts (`read` gives a header's text by path). */
-export function generateUapi(read: (header: string) => string = (h) => readFileSync(h, 'utf8')): string {
+/** The text of the generated `module`, from the headers as they are now. */
+export function generate(module: ModuleName): string {
+  const sources = SOURCES.filter((source) => source.module === module);
   const lines = [
-    `// Code generated by build/uapi.ts from ${SOURCES.map((s) => s.header).join(', ')}. DO NOT EDIT.`,
-    "// The kernel's names for the numbers of its BPF ABI, the few other UAPI numbers the library passes, and libbpf.h's.",
+    `// Code generated by build/uapi.ts from ${sources.map((s) => s.header).join(', ')}. DO NOT EDIT.`,
+    `// ${MODULES[module].what}`,
     '',
   ];
-  for (const { header, items } of SOURCES) {
-    const text = read(header);
+  for (const { header, items } of sources) {
+    const text = readFileSync(header, 'utf8');
     for (const item of items) {
       const head = 'enum' in item ? `enum ${item.enum}` : 'enumOf' in item ? `enum { ${item.enumOf}, ... }` : '#define';
       lines.push(`// ${header.replace('/usr/include/', '')}, ${head}: ${item.what}`);
@@ -198,6 +239,8 @@ export function generateUapi(read: (header: string) => string = (h) => readFileS
 }
 
 if (process.argv[1]?.endsWith('uapi.ts')) {
-  writeFileSync(UAPI_MODULE, generateUapi());
-  console.log(`generated ${UAPI_MODULE}`);
+  for (const [module, { path }] of Object.entries(MODULES)) {
+    writeFileSync(path, generate(module as ModuleName));
+    console.log(`generated ${path}`);
+  }
 }

@@ -4,8 +4,9 @@
 // The plumbing behind BpfMap's readImage, writeImage and mapImage; element
 // access through the map's fd is maps.ts's.
 import { SysError } from './error.js';
+import { valueStride } from './maps.js';
 import { native, type Pointer } from './sys/native.js';
-import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/uapi.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/linux.js';
 
 /** Where libbpf keeps the image of the map `map` (a struct bpf_map *), and its size; null if it has none. */
 function locate(map: Pointer): { address: bigint; size: number } | null {
@@ -31,16 +32,13 @@ export function writeImage(map: Pointer, name: string, offset: number, bytes: Bu
   native().copyTo(image.address + BigInt(offset), bytes, bytes.length);
 }
 
-/**
- * Maps the kernel map behind `fd` (valueSize × maxEntries bytes, each value
- * 8-aligned) over the image of `map`, shared, at the same address.
- */
+/** Maps the kernel map behind `fd` (maxEntries values) over the image of `map`, shared, at the same address. */
 export function mapImage(map: Pointer, name: string, fd: number, shape: { valueSize: number; maxEntries: number }, readOnly: boolean): void {
   const n = native();
   const image = locate(map);
   if (image === null) throw new Error(`map ${name} has no memory image`);
   const page = n.getpagesize();
-  const bytes = Math.ceil((Math.ceil(shape.valueSize / 8) * 8 * shape.maxEntries) / page) * page;
+  const bytes = Math.ceil((valueStride(shape.valueSize) * shape.maxEntries) / page) * page;
   const got = BigInt(n.mmap(image.address, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0));
   if (got !== image.address) throw new SysError('mmap', `map memory of ${name}`, n.errno());
 }

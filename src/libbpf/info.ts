@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { callSys } from './sys/call.js';
 import { native } from './sys/native.js';
+import { BPF_OBJ_NAME_LEN } from './sys/uapi.js';
 
 const { ENOENT } = constants.errno;
 
@@ -13,7 +14,6 @@ const { ENOENT } = constants.errno;
 const PROG_INFO_SIZE = 232;
 const MAP_INFO_SIZE = 88;
 const LINK_INFO_SIZE = 48;
-const NAME_LEN = 16;
 
 export interface ProgInfo {
   id: number;
@@ -74,7 +74,7 @@ export function progInfo(fd: number): ProgInfo {
   return {
     type: head.readUInt32LE(0),
     id: head.readUInt32LE(4),
-    name: cString(head, 64, NAME_LEN),
+    name: cString(head, 64, BPF_OBJ_NAME_LEN),
     btfId: head.readUInt32LE(128),
     mapIds,
   };
@@ -90,7 +90,7 @@ export function mapInfo(fd: number): MapInfo {
     valueSize: buf.readUInt32LE(12),
     maxEntries: buf.readUInt32LE(16),
     flags: buf.readUInt32LE(20),
-    name: cString(buf, 24, NAME_LEN),
+    name: cString(buf, 24, BPF_OBJ_NAME_LEN),
   };
 }
 

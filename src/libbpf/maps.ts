@@ -50,6 +50,11 @@ function keyed(op: string, ret: number): number {
   return callSys(op, () => ret);
 }
 
+/** Bytes a value takes where the kernel lays several side by side (per-CPU values, an array's mmap): rounded up to 8. */
+export function valueStride(valueSize: number): number {
+  return Math.ceil(valueSize / 8) * 8;
+}
+
 let cpus: number | undefined;
 
 /** How many CPUs the kernel could ever bring up: the length of a per-CPU value. */
@@ -289,7 +294,7 @@ export abstract class MapElements {
   }
 
   #stride(): number {
-    return Math.ceil(this.valueSize / 8) * 8;
+    return valueStride(this.valueSize);
   }
 
   #split(all: Buffer): Buffer[] {

@@ -22,7 +22,8 @@ import { SysError } from './error.js';
 import { mapInfo } from './info.js';
 import { native, type Pointer } from './sys/native.js';
 import { CLOCK_EVERY, RecordStream, type RawRecordHandler, type StreamState } from './stream.js';
-import { BPF_MAP_TYPE_RINGBUF, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/uapi.js';
+import { BPF_MAP_TYPE_RINGBUF, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } from './sys/uapi.js';
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/linux.js';
 
 // One batch copy stays below this unless a single record is larger. Below
 // glibc's mmap threshold (128 KiB) batches come from the heap, reusing freed

@@ -8,7 +8,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statS
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { flock } from '../../src/libbpf/sys/flock.js';
-import { LOCK_EX, LOCK_NB } from '../../src/libbpf/sys/uapi.js';
+import { LOCK_EX, LOCK_NB } from '../../src/libbpf/sys/linux.js';
 import { LOCK_DIR } from '../../src/preload/transaction/lock.js';
 
 export function sh(cmd: string, args: string[]): string {

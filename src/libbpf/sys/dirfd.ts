@@ -1,13 +1,13 @@
 // The *at(2) family on a directory fd, which Node lacks: every change the
 // runner makes in a bpffs is relative to a directory it opened once and
 // checked, so that no symlink or rename by another user can point the change
-// anywhere else. libc's functions, reached through koffi like flock; failures
-// are SysErrors naming what failed.
+// anywhere else. libc's functions (and flock, for flock.ts), reached through
+// koffi on native.ts's libc; failures are SysErrors naming what failed.
 import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
 import { SysError } from '../error.js';
 import { libc as loadLibc, loadKoffi } from './native.js';
-import { AT_REMOVEDIR, O_CLOEXEC } from './uapi.js';
+import { AT_REMOVEDIR, O_CLOEXEC } from './linux.js';
 
 // Node's values are this platform's (O_DIRECTORY and O_NOFOLLOW differ on arm).
 export const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } = constants;

@@ -4,12 +4,12 @@
 import { constants } from 'node:os';
 import { SysError } from '../error.js';
 import { callLibc, libc } from './dirfd.js';
-import { LOCK_NB } from './uapi.js';
+import { LOCK_NB } from './linux.js';
 
 const { EWOULDBLOCK } = constants.errno;
 
 /**
- * flock(fd, op), op one of uapi.ts's LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB
+ * flock(fd, op), op one of linux.ts's LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB
  * or not. With LOCK_NB, returns false when someone else holds a conflicting
  * lock; every other failure throws a SysError naming `what`.
  */
