@@ -160,6 +160,27 @@ function declare() {
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
   const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
 
+  // The light loader's ctx (bpf/skel_internal.h): a bpf_loader_ctx, then a
+  // bpf_map_desc per map and a bpf_prog_desc per program (light.ts).
+  const loaderCtx = koffi.struct('bpf_loader_ctx', {
+    sz: 'uint32',
+    flags: 'uint32',
+    log_level: 'uint32',
+    log_size: 'uint32',
+    log_buf: 'uint64',
+  });
+  const mapDesc = koffi.struct('bpf_map_desc', { map_fd: 'int', max_entries: 'uint32', initial_value: 'uint64' });
+  const progDesc = koffi.struct('bpf_prog_desc', { prog_fd: 'int' });
+  // struct gen_loader_opts of libbpf.h: gen_loader writes where it recorded
+  // the loader into it (genloader.ts reads it as bytes).
+  const genLoaderOpts = koffi.struct('gen_loader_opts', {
+    sz: 'size_t',
+    data: 'const char *',
+    insns: 'const char *',
+    data_sz: 'uint32',
+    insns_sz: 'uint32',
+  });
+
   return {
     openOptsSize: koffi.sizeof(openOpts),
     mapCreateOptsSize: koffi.sizeof(mapCreateOpts),
@@ -169,6 +190,16 @@ function declare() {
     tcHookSize: koffi.sizeof(tcHook),
     tcOptsSize: koffi.sizeof(tcOpts),
     uprobeOptsSize: koffi.sizeof(uprobeOpts),
+    loaderCtxSize: koffi.sizeof(loaderCtx),
+    mapDescSize: koffi.sizeof(mapDesc),
+    progDescSize: koffi.sizeof(progDesc),
+    genLoaderOpts: {
+      size: koffi.sizeof(genLoaderOpts),
+      data: koffi.offsetof(genLoaderOpts, 'data'),
+      insns: koffi.offsetof(genLoaderOpts, 'insns'),
+      dataSize: koffi.offsetof(genLoaderOpts, 'data_sz'),
+      insnsSize: koffi.offsetof(genLoaderOpts, 'insns_sz'),
+    },
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
     registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
       koffi.register(fn, koffi.pointer(sampleFn)),
