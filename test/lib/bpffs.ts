@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { LOCK_EX, LOCK_NB, flock } from '../../src/libbpf/index.js';
+import { flock } from '../../src/libbpf/sys/flock.js';
+import { LOCK_EX, LOCK_NB } from '../../src/libbpf/sys/linux.js';
 import { LOCK_DIR } from '../../src/preload/transaction/lock.js';
 
 export function sh(cmd: string, args: string[]): string {

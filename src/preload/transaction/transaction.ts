@@ -9,7 +9,8 @@ import { closeSync, readSync } from 'node:fs';
 import { BpffsDir, octal } from './bpffs.js';
 import { PreloadError } from '../../cli/errors.js';
 import { failpoint } from './failpoint.js';
-import { fchmod, linkInfo, type PinnableLink } from '../../libbpf/index.js';
+import { linkInfo, type PinnableLink } from '../../libbpf/index.js';
+import { fchmod } from '../../libbpf/sys/dirfd.js';
 import { FALLBACK_SUBDIR, newPinName, oldPinName, type FileName, type Owner } from '../names.js';
 import { removeTrail, selfOwner, writeTrail } from './trail.js';
 
