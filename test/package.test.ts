@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
 import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_EXPORTER_UNIT, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
-import { COMMANDS, OPTIONS, helpText, manPage } from '../src/cli/help.js';
+import { COMMAND_ITEMS, OPTION_ITEMS, helpText, manPage } from '../src/cli/help.js';
 import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/cli/unit.js';
 
 /**
@@ -186,7 +186,7 @@ t.test('the man page comes from the same text as --help, and man renders it with
   t.equal(r.stderr, '', 'no groff warnings');
   const rendered = r.stdout.replace(/.\x08/g, '').replace(/\s+/g, ' ');
   const help = helpText().replace(/\s+/g, ' ');
-  for (const item of [...COMMANDS, ...OPTIONS]) {
+  for (const item of [...COMMAND_ITEMS, ...OPTION_ITEMS]) {
     const text = item.text.replaceAll('`', '');
     t.ok(rendered.includes(`${item.term} ${text}`), `man: ${item.term}`);
     t.ok(help.includes(`${item.term} ${text}`), `--help: ${item.term}`);
