@@ -1,10 +1,12 @@
 // The systemd unit that runs `bpf-preload populate` at boot: its text, and
-// installing or removing it. No libbpf here: this has to work on a machine
-// where the loader itself would fail, so that the unit can still be removed.
+// installing or removing it. No libbpf calls here: this has to work on a
+// machine where the loader itself would fail, so that the unit can still be
+// removed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PreloadError } from './errors.js';
+import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
 /** Where `install-unit` writes the unit (the administrator's directory). */
@@ -79,14 +81,14 @@ export function renderUnit(cliPath: string, nodePath: string, installedBy: keyof
   const cmd = (verb: string) => `${execWord(nodePath, true)} ${execWord(cliPath, false)} ${verb}`;
   return `${ORIGIN[installedBy]}
 [Unit]
-Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
+Description=Pin progs.debug and maps.debug BPF iterators in ${DEFAULT_BPFFS}
 ${installedBy === 'package' ? 'Documentation=man:bpf-preload(8)\n' : ''}# Off the boot's critical path: the default dependencies start it after
 # basic.target (so it delays neither sysinit.target nor basic.target, and the
 # bpffs systemd mounts is there), and it is done before ${WANTED_BY}.
 Before=${WANTED_BY}
-# Without a bpffs at /sys/fs/bpf (containers, kernels without BPF) the unit is
+# Without a bpffs at ${DEFAULT_BPFFS} (containers, kernels without BPF) the unit is
 # skipped, not failed.
-ConditionPathIsMountPoint=/sys/fs/bpf
+ConditionPathIsMountPoint=${DEFAULT_BPFFS}
 
 [Service]
 Type=oneshot
@@ -112,10 +114,10 @@ RuntimeDirectory=bpf-preload
 RuntimeDirectoryMode=0700
 RuntimeDirectoryPreserve=yes
 # Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
-# of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
+# of /sys read-only, and ${DEFAULT_BPFFS} stays so even with ReadWritePaths= (the
 # pins fail with EROFS, tried on systemd 252).
 ProtectSystem=strict
-ReadWritePaths=/sys/fs/bpf
+ReadWritePaths=${DEFAULT_BPFFS}
 ${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
 PrivateDevices=yes
 PrivateNetwork=yes
