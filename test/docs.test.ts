@@ -3,13 +3,16 @@
 // relative link in README.md and docs/*.md leads to a file that exists (and
 // to a heading that exists, for #anchors); every `npm run X` shown names a
 // script of package.json; every `bpf-preload ...` command shown is one the
-// CLI's parser accepts (parsed, not run).
+// CLI's parser accepts (parsed, not run); README's sample error for a
+// missing libbpf is the library's message.
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { COMMANDS, COMMAND_NAMES, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type CommandSpec, type OptionName, type OptionSpec } from '../src/cli/commands.js';
 import { parseArgs } from '../src/cli/cli.js';
 import { UsageError } from '../src/cli/errors.js';
+import { LibraryMissingError } from '../src/libbpf/index.js';
+import { LIBBPF_SONAME } from '../src/libbpf/sys/native.js';
 
 const REPO = resolve('.');
 const DOCS = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -68,6 +71,11 @@ t.test("README's synopsis is the CLI's, line for line", async (t) => {
   const block = fencedBlocks(usage ?? '')[0];
   t.ok(block, 'README has a code block under ## Usage');
   t.same(block?.body.trimEnd().split('\n'), SYNOPSIS.map((s) => `${PROGRAM} ${s}`));
+});
+
+t.test("README's sample error for a missing libbpf is the CLI's (test/environment.test.ts runs it without libbpf)", async (t) => {
+  const samples = fencedBlocks(read('README.md').split('Errors are one line, for example:')[1] ?? '')[0]?.body ?? '';
+  t.ok(samples.split('\n').includes(`bpf-preload: ${new LibraryMissingError(LIBBPF_SONAME).message}`), samples);
 });
 
 t.test("README's tables list every command and option of the CLI's table", async (t) => {
