@@ -60,6 +60,23 @@ const ORIGIN = {
   package: '# Installed by the bpf-preload package; `systemctl disable bpf-preload` keeps it from running at boot.',
 };
 
+/** ProtectHome= for a unit running node at `nodePath` and the CLI at `cliPath`. */
+const protectHome = (cliPath: string, nodePath: string) => ([cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes');
+
+/** What both units keep away from: kernel modules and logs, cgroups, the clock, the hostname. */
+const PROTECT_KERNEL = `ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes`;
+
+/** A unit runs programs by absolute path. */
+function requireAbsolute(...paths: string[]): void {
+  for (const p of paths) {
+    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
+  }
+}
+
 /** The end of both units' sandboxing: namespaces, privileges and system calls. */
 const SANDBOX_TAIL = `RestrictNamespaces=yes
 RestrictRealtime=yes
@@ -75,9 +92,7 @@ SystemCallErrorNumber=EPERM`;
  * (both absolute), as installed by `installedBy`.
  */
 export function renderUnit(cliPath: string, nodePath: string, installedBy: keyof typeof ORIGIN = 'install-unit'): string {
-  for (const p of [cliPath, nodePath]) {
-    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
-  }
+  requireAbsolute(cliPath, nodePath);
   const cmd = (verb: string) => `${execWord(nodePath, true)} ${execWord(cliPath, false)} ${verb}`;
   return `${ORIGIN[installedBy]}
 [Unit]
@@ -118,14 +133,10 @@ RuntimeDirectoryPreserve=yes
 # pins fail with EROFS, tried on systemd 252).
 ProtectSystem=strict
 ReadWritePaths=${DEFAULT_BPFFS}
-${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
+${protectHome(cliPath, nodePath)}
 PrivateDevices=yes
 PrivateNetwork=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
+${PROTECT_KERNEL}
 ProtectProc=invisible
 ProcSubset=pid
 RestrictAddressFamilies=AF_UNIX
@@ -163,9 +174,7 @@ export const EXPORTER_ARGS = ['exporter', '--enable-stats'] as const;
  * statistics on for as long as it runs (the kernel drops them with it).
  */
 export function renderExporterUnit(cliPath: string, nodePath: string): string {
-  for (const p of [cliPath, nodePath]) {
-    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
-  }
+  requireAbsolute(cliPath, nodePath);
   return `# Installed by the bpf-preload package, not enabled: \`systemctl enable --now ${EXPORTER_UNIT_NAME}\` starts it now and at boot.
 [Unit]
 Description=Prometheus exporter of every BPF program, map and link (bpf-preload)
@@ -188,15 +197,11 @@ NoNewPrivileges=yes
 LimitMEMLOCK=infinity
 UMask=0077
 ProtectSystem=strict
-${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
+${protectHome(cliPath, nodePath)}
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
+${PROTECT_KERNEL}
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 ${SANDBOX_TAIL}
 
