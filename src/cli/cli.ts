@@ -7,7 +7,7 @@ import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import type { Entry } from '../preload/entries.js';
 import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
-import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
+import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, DEFAULT_MODE, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
 import { helpText } from './help.js';
 import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from '../libbpf/index.js';
 import { populate, type PopulateResult } from '../preload/populate.js';
@@ -65,7 +65,7 @@ function defaultArgs(): Args {
     command: DEFAULT_COMMAND,
     bpffs: DEFAULT_BPFFS,
     all: false,
-    mode: 0o400,
+    mode: DEFAULT_MODE,
     replace: false,
     json: false,
     verbose: false,

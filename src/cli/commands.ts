@@ -2,9 +2,12 @@
 // the options it accepts, and every option with its argument and its words.
 // Parsing (cli.ts), `--help` and the man page (help.ts) and README's
 // synopsis (checked by test/docs.test.ts) all come from it.
-import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
+import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import { LIBRARY_IMPORT } from '../preload/names.js';
 import { DEFAULT_LISTEN } from '../exporter/address.js';
+
+/** --mode's default: the mode of the kernel's own files. */
+export const DEFAULT_MODE = 0o400;
 
 export interface OptionSpec {
   /** The name of its argument (upper case) when it takes one; a flag otherwise. */
@@ -24,7 +27,7 @@ export const OPTIONS = {
   all: {
     text: 'every bpffs mounted in this mount namespace, each bpffs instance once (at a mount point showing its root where there is one); one failing does not stop the others',
   },
-  mode: { arg: 'OCTAL', text: "mode of the pinned files (default 0400, as the kernel's; 0444 lets other users read them)" },
+  mode: { arg: 'OCTAL', text: `mode of the pinned files (default ${octal(DEFAULT_MODE)}, as the kernel's; 0444 lets other users read them)` },
   replace: { text: 'replace working entries that are not ours' },
   json: { text: 'status as JSON' },
   verbose: { text: "print libbpf's messages" },
