@@ -10,6 +10,7 @@ import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, s
 import { join } from 'node:path';
 import { PreloadError } from '../../cli/errors.js';
 import { ErrnoError, SysError, objGet, objPin } from '../../libbpf/index.js';
+import { sleepSync } from './sleep.js';
 import {
   O_DIRECTORY,
   O_NOFOLLOW,
@@ -57,9 +58,6 @@ function requireBpffs(dir: string, mountIfMissing: boolean): void {
 }
 
 export const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
-
-/** Blocks this (synchronous) process for `ms` milliseconds. */
-export const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** The uid the runner runs as (root, in the unit). */
 const runnerUid = () => process.geteuid?.() ?? 0;
@@ -357,6 +355,15 @@ export class BpffsDir implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * The directories our pins may be in: the bpffs root, then its
+ * FALLBACK_SUBDIR when there is one of ours (`fallback`, opened by the caller,
+ * who holds it for as long as it needs it).
+ */
+export function pinDirs(root: BpffsDir, fallback: BpffsDir | undefined): BpffsDir[] {
+  return fallback ? [root, fallback] : [root];
 }
 
 /** A directory we will not use: not ours, writable by others, a symlink, or elsewhere. */

@@ -11,7 +11,8 @@
 // mount of one directory shares it. The holder removes it as it releases it;
 // a waiter that then gets the lock of a removed file opens the new one.
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
-import { type BpffsDir, ownedByUs, sleepSync, untrustedDir } from './bpffs.js';
+import { type BpffsDir, ownedByUs, untrustedDir } from './bpffs.js';
+import { sleepSync } from './sleep.js';
 import { PreloadError } from '../../cli/errors.js';
 import { O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, openAt, unlinkAt } from '../../libbpf/sys/dirfd.js';
 import { flock } from '../../libbpf/sys/flock.js';
