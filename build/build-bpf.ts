@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
 import { generateSkeleton, skeletonName } from '../src/gen/skeleton.js';
-import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE, exampleSkeleton } from './skeletons.js';
+import { GLOBALS_MODULE, SKEL_LIBRARY_IMPORT, LIGHT, REGENERATE, exampleSkeleton } from './skeletons.js';
 
 try {
   const objects = await compileAll();
@@ -18,11 +18,11 @@ try {
       const name = skeletonName(obj.output);
       const out = `skel/${name}.skel.ts`;
       const bytes = readFileSync(obj.output);
-      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, light: LIGHT[name], regenerate: REGENERATE }));
+      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: SKEL_LIBRARY_IMPORT, light: LIGHT[name], regenerate: REGENERATE }));
       console.log(`generated ${out}`);
       if (GLOBALS_MODULE.includes(name)) {
         const globals = `skel/${name}.globals.ts`;
-        writeFileSync(globals, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, globalsOnly: true, regenerate: REGENERATE }));
+        writeFileSync(globals, generateSkeleton({ bytes, name, libbpfImport: SKEL_LIBRARY_IMPORT, globalsOnly: true, regenerate: REGENERATE }));
         console.log(`generated ${globals}`);
       }
     }

@@ -18,13 +18,20 @@ function fail(message: string): never {
   throw new Error(message);
 }
 
+/** The Symbol.dispose polyfill, which the library imports first and the bundle runs first. */
+export const DISPOSE_MODULE = 'src/libbpf/dispose.ts';
+
 /**
  * Runs before anything else in the bundle. `using` is lowered by esbuild, and
  * our classes dispose through `[Symbol.dispose]`; Node.js before 18.18 has no
- * such symbol, so the class keys and esbuild's helper would disagree. Give
- * those versions the symbol later ones use (Symbol.for('nodejs.dispose')).
+ * such symbol, so the class keys and esbuild's helper would disagree. The
+ * code of DISPOSE_MODULE (plain JavaScript, comments left out) gives those
+ * versions the symbol later ones use.
  */
-export const PREAMBLE = `Symbol.dispose ??= Symbol.for("nodejs.dispose");`;
+export const PREAMBLE = readFileSync(DISPOSE_MODULE, 'utf8')
+  .split('\n')
+  .filter((line) => line.trim() !== '' && !line.startsWith('//'))
+  .join('\n');
 
 export const cliBundleOptions = {
   bundle: true,

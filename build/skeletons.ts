@@ -19,8 +19,8 @@ export const LIGHT: Readonly<Record<string, LightOptions>> = {
 /** Objects whose globals also get a module of their own (skel/NAME.globals.ts): status reads our marker with it. */
 export const GLOBALS_MODULE: readonly string[] = ['iterators'];
 
-/** src/libbpf as the generated files in skel/ import it. */
-export const LIBBPF_IMPORT = '../src/libbpf/index.js';
+/** How the generated files in skel/ import src/libbpf (by relative path; LIBRARY_IMPORT is how other projects do). */
+export const SKEL_LIBRARY_IMPORT = '../src/libbpf/index.js';
 /** How skel/ is regenerated, for the generated files' headers. */
 export const REGENERATE = 'npm run build:bpf';
 

@@ -3,17 +3,12 @@
 // progs.debug/maps.debug entries nobody can open, so a clean directory is a
 // subdirectory of a fresh mount, bind-mounted elsewhere. Everything is undone
 // on release: mounts, pins, the temp directory.
-import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCK_EX, LOCK_NB, flock } from '../src/libbpf/index.js';
+import { flock } from '../src/libbpf/sys/flock.js';
+import { LOCK_EX, LOCK_NB } from '../src/libbpf/sys/linux.js';
 import { LOCK_DIR } from '../src/preload/transaction/lock.js';
-
-export function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
-  return r.stdout;
-}
+import { run, sh } from './command.mjs';
 
 /**
  * Removes the lock files runs left for a bpffs instance once it is gone (a
@@ -78,8 +73,8 @@ export function mountPrivateBpffs(prefix = '/tmp/bpfpreloadtest'): MountedBpffs 
     if (released) return;
     released = true;
     const failed = [dir, root].flatMap((m) => {
-      const r = spawnSync('umount', [m], { encoding: 'utf8' });
-      return r.status === 0 ? [] : [`umount ${m}: ${r.stderr.trim() || r.error?.message}`];
+      const r = run('umount', [m]);
+      return r.code === 0 ? [] : [`umount ${m}: ${r.stderr.trim()}`];
     });
     if (failed.length === 0) {
       rmSync(tmp, { recursive: true, force: true });

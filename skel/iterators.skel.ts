@@ -186,7 +186,7 @@ export type IteratorsLightVariant = 'withCount' | 'compat';
 // Light-skeleton loaders recorded by libbpf 1.1's gen_loader, with object name 'bpf_preload'.
 const light: LightSpec<IteratorsProgram, IteratorsLightVariant> = {
   objectName: 'bpf_preload',
-  maps: 1,
+  mapCount: 1,
   programs: ['dump_bpf_map', 'dump_bpf_map_compat', 'dump_bpf_prog'],
   variants: {
     withCount: {

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { CompileError, compileBpf, targetArch } from '../build/compile.js';
 import { BpfObject, kernelHasFunction } from '../src/libbpf/index.js';
-import { MARKER } from '../src/preload/names.js';
+import { MARKER, OBJECT_NAME } from '../src/preload/names.js';
+import { ELEM_COUNT_KFUNC } from '../src/preload/iterators.js';
 
 const ITERATORS = 'bpf/iterators.bpf.c';
 
@@ -55,7 +56,7 @@ t.test('the iterator object: programs, sections and the marker in .rodata', asyn
   const dir = scratch(t);
   const file = join(dir, 'iterators.bpf.o');
   await compileBpf(ITERATORS, file);
-  const obj = BpfObject.openMem(readFileSync(file), { name: 'bpf_preload' });
+  const obj = BpfObject.openMem(readFileSync(file), { name: OBJECT_NAME });
   t.teardown(() => obj.close());
   const progs = Object.fromEntries([...obj.programs.values()].map((p) => [p.name, p.sectionName]));
   t.same(progs, { dump_bpf_map: 'iter/bpf_map', dump_bpf_map_compat: 'iter/bpf_map', dump_bpf_prog: 'iter/bpf_prog' });
@@ -77,10 +78,10 @@ t.test('each map program loads on the kernel it is meant for', async (t) => {
   const file = join(dir, 'iterators.bpf.o');
   await compileBpf(ITERATORS, file);
   const variants = [['dump_bpf_map_compat', 'dump_bpf_prog']];
-  if (kernelHasFunction('bpf_map_sum_elem_count')) variants.push(['dump_bpf_map']);
-  else t.comment('no bpf_map_sum_elem_count on this kernel: dump_bpf_map not tried');
+  if (kernelHasFunction(ELEM_COUNT_KFUNC)) variants.push(['dump_bpf_map']);
+  else t.comment(`no ${ELEM_COUNT_KFUNC} on this kernel: dump_bpf_map not tried`);
   for (const wanted of variants) {
-    const obj = BpfObject.openMem(readFileSync(file), { name: 'bpf_preload' });
+    const obj = BpfObject.openMem(readFileSync(file), { name: OBJECT_NAME });
     try {
       for (const p of obj.programs.values()) p.autoload = wanted.includes(p.name);
       obj.load();

@@ -9,13 +9,10 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { OLDEST_NODE } from '../build/bundle-options.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { CLI, NODE, nodeVersion, runCli, userEnv } from './lib/cli.js';
+import { run, type CommandResult } from '../harness/command.mjs';
 
-function inNamespace(script: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'env', '-u', 'NODE_OPTIONS', 'sh', '-ec', script], {
-    encoding: 'utf8',
-    env: userEnv({ NODE, CLI }),
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function inNamespace(script: string): CommandResult {
+  return run('unshare', ['-m', '--propagation', 'private', 'env', '-u', 'NODE_OPTIONS', 'sh', '-ec', script], { env: userEnv({ NODE, CLI }) });
 }
 
 /** Whether version a.b.c is at least x.y.z (missing parts are 0). */

@@ -5,19 +5,21 @@ import t from 'tap';
 import { join } from 'node:path';
 import { IteratorsSkeleton } from '../skel/iterators.skel.js';
 import { kernelHasFunction } from '../src/libbpf/index.js';
+import { ELEM_COUNT_KFUNC } from '../src/preload/iterators.js';
+import { OBJECT_NAME } from '../src/preload/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile } from './lib/cli.js';
 import { bpftoolMaps } from './lib/kernel.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, parseMaps } from './lib/listing.js';
 
-const hasKfunc = kernelHasFunction('bpf_map_sum_elem_count');
+const hasKfunc = kernelHasFunction(ELEM_COUNT_KFUNC);
 
 for (const compat of [true, false]) {
   const prog = compat ? 'dump_bpf_map_compat' : 'dump_bpf_map';
-  const skip = !compat && !hasKfunc ? 'this kernel has no bpf_map_sum_elem_count kfunc (before 6.6)' : false;
+  const skip = !compat && !hasKfunc ? `this kernel has no ${ELEM_COUNT_KFUNC} kfunc (before 6.6)` : false;
   t.test(`${prog} prints the ${compat ? 'pre-6.6' : '6.6+'} maps.debug format`, { skip }, async (t) => {
     const { dir } = privateBpffs(t);
-    const skel = IteratorsSkeleton.open({ name: 'bpf_preload' });
+    const skel = IteratorsSkeleton.open({ name: OBJECT_NAME });
     t.teardown(() => skel.destroy());
     skel.progs.dump_bpf_map.autoload = !compat;
     skel.progs.dump_bpf_map_compat.autoload = compat;

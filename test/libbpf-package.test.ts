@@ -81,7 +81,7 @@ t.test('npm pack: only what runs, and its size', async (t) => {
   const [info] = JSON.parse(out) as { size: number; unpackedSize: number; files: { path: string }[] }[];
   const files = info.files.map((f) => f.path).sort();
   t.comment(`packed ${files.length} files, ${info.size} bytes (${info.unpackedSize} unpacked)`);
-  const unexpected = files.filter((f) => !/^(dist\/bpf-preload\.js|dist\/libbpf\/[\w-]+\.(js|d\.ts)|docs\/libbpf\.md|README\.md|LICENSE|package\.json)$/.test(f));
+  const unexpected = files.filter((f) => !/^(dist\/bpf-preload\.js|dist\/libbpf\/(?:(?:btf|sys)\/)?[\w-]+\.(js|d\.ts)|docs\/libbpf\.md|README\.md|LICENSE|package\.json)$/.test(f));
   t.same(unexpected, [], 'nothing but the CLI, the library, its docs, README, LICENSE and package.json');
   for (const f of ['dist/bpf-preload.js', 'dist/libbpf/index.js', 'dist/libbpf/index.d.ts', 'docs/libbpf.md', 'LICENSE']) {
     t.ok(files.includes(f), `${f} is packed`);
@@ -146,7 +146,7 @@ t.test('another project installs the tarball, uses bpf-preload/libbpf from JS an
   );
 
   // Only the entry point is public.
-  writeFileSync(join(project, 'deep.mjs'), "import 'bpf-preload/dist/libbpf/native.js';\n");
+  writeFileSync(join(project, 'deep.mjs'), "import 'bpf-preload/dist/libbpf/sys/native.js';\n");
   const deep = run(process.execPath, ['deep.mjs'], project);
   t.not(deep.status, 0);
   t.match(deep.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
 import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_EXPORTER_UNIT, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
-import { COMMANDS, OPTIONS, helpText, manPage } from '../src/cli/help.js';
+import { COMMAND_ITEMS, OPTION_ITEMS, helpText, manPage } from '../src/cli/help.js';
 import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/cli/unit.js';
+import { run } from '../harness/command.mjs';
 
 /**
  * lintian's remarks we keep (all info or pedantic; none is an error or a
@@ -38,15 +39,10 @@ const arch = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).s
 const work = mkdtempSync(join(tmpdir(), 'bpf-preload-deb-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
-function sh(cmd: string, args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 1 << 26 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
 function buildDeb(version: string, forArch = arch, env: Record<string, string> = {}, out = work): string {
   // Without tap's loaders in NODE_OPTIONS: the builder runs as `npm run package` runs it.
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const r = sh('env', ['-u', 'NODE_OPTIONS', ...vars, process.execPath, 'build/run.mjs', 'build/package.ts', '--out', out, '--version', version, '--arch', forArch]);
+  const r = run('env', ['-u', 'NODE_OPTIONS', ...vars, process.execPath, 'build/run.mjs', 'build/package.ts', '--out', out, '--version', version, '--arch', forArch]);
   if (r.code !== 0) throw new Error(`npm run package failed: ${r.stderr}`);
   return join(out, debFileName(version, forArch));
 }
@@ -60,7 +56,7 @@ function fileInDeb(path: string): Buffer {
 }
 
 t.test(`control: ${PACKAGE} ${VERSION} for ${arch}, depending on nodejs (>= ${OLDEST_NODE}) and libbpf1`, async (t) => {
-  const field = (name: string) => sh('dpkg-deb', ['-f', deb, name]).stdout.trim();
+  const field = (name: string) => run('dpkg-deb', ['-f', deb, name]).stdout.trim();
   t.equal(field('Package'), PACKAGE);
   t.equal(field('Version'), VERSION);
   t.equal(field('Architecture'), arch);
@@ -76,7 +72,7 @@ t.test(`control: ${PACKAGE} ${VERSION} for ${arch}, depending on nodejs (>= ${OL
   t.equal(r.status, 0, r.stderr);
   const expected = r.stdout.trim().replace(/^shlibs:Depends=/, '').split(', ').sort();
   t.same(depends.slice(2), expected, `the rest is what dpkg-shlibdeps gives: ${expected.join(', ')}`);
-  const info = sh('dpkg-deb', ['-I', deb]).stdout;
+  const info = run('dpkg-deb', ['-I', deb]).stdout;
   for (const script of ['postinst', 'prerm', 'postrm']) t.match(info, new RegExp(`\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`), `${script}: an executable shell script`);
 });
 
@@ -91,16 +87,16 @@ function fakeDpkgDatabase(i386: boolean): string {
   mkdirSync(join(admindir, 'info'));
   mkdirSync(join(admindir, 'updates'));
   const pkgs = ['libc6', 'libstdc++6', 'libgcc-s1'];
-  writeFileSync(join(admindir, 'status'), pkgs.map((p) => sh('dpkg-query', ['-s', `${p}:${arch}`]).stdout.trim() + '\n\n').join(''));
+  writeFileSync(join(admindir, 'status'), pkgs.map((p) => run('dpkg-query', ['-s', `${p}:${arch}`]).stdout.trim() + '\n\n').join(''));
   for (const p of pkgs) {
     for (const ext of ['list', 'symbols', 'shlibs']) copyFileSync(`/var/lib/dpkg/info/${p}:${arch}.${ext}`, join(admindir, 'info', `${p}:${arch}.${ext}`));
   }
   if (i386) {
-    const version = sh('dpkg-query', ['-W', '-f=${Version}', `libc6:${arch}`]).stdout;
+    const version = run('dpkg-query', ['-W', '-f=${Version}', `libc6:${arch}`]).stdout;
     appendFileSync(join(admindir, 'status'), `Package: libc6-i386\nStatus: install ok installed\nPriority: optional\nSection: libs\nArchitecture: ${arch}\nSource: glibc\nVersion: ${version}\nDescription: GNU C Library: 32-bit shared libraries for AMD64\n\n`);
     writeFileSync(join(admindir, 'info/libc6-i386.list'), ['/lib32', '/lib32/libc.so.6', '/lib32/libm.so.6', '/lib32/libdl.so.2', '/lib32/libpthread.so.0', ''].join('\n'));
     writeFileSync(join(admindir, 'info/libc6-i386.symbols'), 'libc.so.6 libc6-i386 #MINVER#\n GLIBC_2.0@GLIBC_2.0 2.0\n');
-    const owner = sh('env', [`DPKG_ADMINDIR=${admindir}`, 'dpkg', '-S', '*/libm.so.6']).stdout.split('\n')[0];
+    const owner = run('env', [`DPKG_ADMINDIR=${admindir}`, 'dpkg', '-S', '*/libm.so.6']).stdout.split('\n')[0];
     if (!owner.startsWith('libc6-i386:')) throw new Error(`the fake database should make dpkg -S name libc6-i386 first, not ${owner}`);
   }
   return admindir;
@@ -108,7 +104,7 @@ function fakeDpkgDatabase(i386: boolean): string {
 
 t.test("another architecture's package depends on the same packages, whatever this machine has installed", async (t) => {
   const other = arch === 'arm64' ? 'amd64' : 'arm64';
-  const depends = (deb: string) => sh('dpkg-deb', ['-f', deb, 'Depends']).stdout.trim();
+  const depends = (deb: string) => run('dpkg-deb', ['-f', deb, 'Depends']).stdout.trim();
   const names = (field: string) => field.split(', ').map((d) => d.split(' ')[0]);
   const results = [false, true].map((i386) => {
     const out = mkdtempSync(join(work, 'foreign-'));
@@ -121,7 +117,7 @@ t.test("another architecture's package depends on the same packages, whatever th
 });
 
 t.test('contents: the CLI, koffi for this architecture only, both units, the man page, the docs; all root-owned', async (t) => {
-  const listing = sh('dpkg-deb', ['-c', deb]).stdout.trim().split('\n');
+  const listing = run('dpkg-deb', ['-c', deb]).stdout.trim().split('\n');
   const entries = listing.map((line) => {
     const [mode, owner, , , , ...rest] = line.split(/\s+/);
     return { mode, owner, path: rest.join(' ').replace(/^\./, '') };
@@ -157,7 +153,7 @@ t.test(`the unit is src/cli/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, and systemd
   const file = join(work, UNIT_NAME);
   writeFileSync(file, unit);
   // --man=no: the man page it names is in the package, not on this machine.
-  const v = sh('systemd-analyze', ['verify', '--man=no', file]);
+  const v = run('systemd-analyze', ['verify', '--man=no', file]);
   t.equal(v.code, 0, v.stderr);
   t.equal(v.stderr.trim(), '');
 });
@@ -170,7 +166,7 @@ t.test(`the exporter's unit is src/cli/unit.ts's for ${DEB_CLI} on ${DEB_NODE}, 
   t.match(unit, /^CapabilityBoundingSet=CAP_SYS_ADMIN$/m);
   const file = join(work, EXPORTER_UNIT_NAME);
   writeFileSync(file, unit);
-  const v = sh('systemd-analyze', ['verify', '--man=no', file]);
+  const v = run('systemd-analyze', ['verify', '--man=no', file]);
   t.equal(v.code, 0, v.stderr);
   t.equal(v.stderr.trim(), '');
 });
@@ -186,7 +182,7 @@ t.test('the man page comes from the same text as --help, and man renders it with
   t.equal(r.stderr, '', 'no groff warnings');
   const rendered = r.stdout.replace(/.\x08/g, '').replace(/\s+/g, ' ');
   const help = helpText().replace(/\s+/g, ' ');
-  for (const item of [...COMMANDS, ...OPTIONS]) {
+  for (const item of [...COMMAND_ITEMS, ...OPTION_ITEMS]) {
     const text = item.text.replaceAll('`', '');
     t.ok(rendered.includes(`${item.term} ${text}`), `man: ${item.term}`);
     t.ok(help.includes(`${item.term} ${text}`), `--help: ${item.term}`);
@@ -195,7 +191,7 @@ t.test('the man page comes from the same text as --help, and man renders it with
 
 t.test('lintian: no errors, no warnings; only the remarks we keep', async (t) => {
   // lintian leaves an mldbm-elf-* directory in TMPDIR: keep it in our work directory.
-  const r = sh('env', [`TMPDIR=${work}`, 'lintian', '--display-info', '--pedantic', deb]);
+  const r = run('env', [`TMPDIR=${work}`, 'lintian', '--display-info', '--pedantic', deb]);
   t.equal(r.code, 0, r.stdout + r.stderr);
   const tags = [...new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^(\w): \S+: (\S+).*$/, '$1: $2')))].sort();
   t.same(tags, LINTIAN_KEPT, r.stdout);

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfObject, kernelHasFunction, mapUpdate, type BpfLink } from '../src/libbpf/index.js';
+import { ELEM_COUNT_KFUNC } from '../src/preload/iterators.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
 import { fixture } from './lib/fixtures.js';
@@ -54,7 +55,7 @@ t.test('progs.debug and maps.debug agree with bpftool', async (t) => {
   const r = runCli(['--bpffs', dir]);
   t.equal(r.code, 0, r.stderr);
 
-  const withCount = kernelHasFunction('bpf_map_sum_elem_count');
+  const withCount = kernelHasFunction(ELEM_COUNT_KFUNC);
   // Snapshots before and after reading, so another process loading or
   // unloading at the same time cannot make the comparison flaky: what lived
   // throughout must be listed, and nothing may be listed that never lived.

@@ -11,7 +11,7 @@ import { transformSync } from 'esbuild';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileBpf } from '../build/compile.js';
-import { ARRAY, VAR } from '../src/libbpf/btf/types.js';
+import { BTF_KIND_ARRAY as ARRAY, BTF_KIND_VAR as VAR } from '../src/libbpf/sys/uapi.js';
 import { runCli, runScript } from './lib/cli.js';
 import { btfType, btfTypes } from './lib/elf.js';
 import { fixture } from './lib/fixtures.js';

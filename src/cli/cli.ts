@@ -2,11 +2,12 @@
 // user sees as text comes from here; the work is done in populate/status/unpin.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import type { Entry } from '../preload/entries.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
+import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
+import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, DEFAULT_MODE, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
 import { helpText } from './help.js';
 import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from '../libbpf/index.js';
 import { populate, type PopulateResult } from '../preload/populate.js';
@@ -25,7 +26,7 @@ import { DEFAULT_LISTEN, parseListen, type ListenAddress } from '../exporter/add
 declare const __VERSION__: string | undefined;
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : 'dev';
 
-type Command = 'populate' | 'status' | 'unpin' | 'show' | 'gen' | 'install-unit' | 'uninstall-unit' | 'exporter' | 'help' | 'version';
+type Command = CommandName | 'help' | 'version';
 
 interface Args {
   command: Command;
@@ -48,52 +49,23 @@ interface Args {
   holders: boolean;
 }
 
-const COMMANDS = ['populate', 'status', 'unpin', 'show', 'gen', 'install-unit', 'uninstall-unit', 'exporter'] as const;
-const OPTIONS_OF: Record<Command, readonly string[]> = {
-  populate: ['--bpffs', '--all', '--mode', '--replace', '--verbose'],
-  status: ['--bpffs', '--all', '--json', '--verbose'],
-  unpin: ['--bpffs', '--all', '--verbose'],
-  show: ['--verbose'],
-  gen: ['--name', '--import', '--light', '--verbose'],
-  'install-unit': [],
-  'uninstall-unit': [],
-  exporter: ['--listen', '--enable-stats', '--holders', '--verbose'],
-  help: [],
-  version: [],
-};
-
 /** What `gen` generates. */
 const GENERATED = ['skeleton'] as const;
 
-const OPTIONS = {
-  bpffs: { type: 'string' },
-  all: { type: 'boolean' },
-  mode: { type: 'string' },
-  replace: { type: 'boolean' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  name: { type: 'string' },
-  import: { type: 'string' },
-  light: { type: 'boolean' },
-  listen: { type: 'string' },
-  'enable-stats': { type: 'boolean' },
-  holders: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-} as const;
+/** node:util's description of the options: the table's, typed by whether each takes an argument. */
+const UTIL_OPTIONS = Object.fromEntries(
+  Object.entries(OPTIONS).map(([name, spec]: [string, OptionSpec]) => [name, { type: spec.arg ? 'string' : 'boolean', ...(spec.short ? { short: spec.short } : {}) }]),
+) as Record<OptionName, { type: 'string' | 'boolean'; short?: string }>;
 
-/**
- * node:util's parseArgs splits the words (long and short options, inline
- * values); the rules and messages are ours, checked word by word in order,
- * so the first problem is the one reported, and --help or --version wins
- * over whatever follows it.
- */
-export function parseArgs(argv: readonly string[]): Args {
-  const args: Args = {
-    command: 'populate',
+type Token = NonNullable<ReturnType<typeof parseArgsUtil>['tokens']>[number];
+type OptionToken = Extract<Token, { kind: 'option' }>;
+
+function defaultArgs(): Args {
+  return {
+    command: DEFAULT_COMMAND,
     bpffs: DEFAULT_BPFFS,
     all: false,
-    mode: 0o400,
+    mode: DEFAULT_MODE,
     replace: false,
     json: false,
     verbose: false,
@@ -105,85 +77,118 @@ export function parseArgs(argv: readonly string[]): Args {
     enableStats: false,
     holders: false,
   };
-  const { tokens } = parseArgsUtil({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
-  const seen: string[] = [];
-  const positionals: string[] = [];
+}
+
+/**
+ * node:util's parseArgs splits the words (long and short options, inline
+ * values); the rules and messages are ours, checked word by word in order,
+ * so the first problem is the one reported, and --help or --version wins
+ * over whatever follows it.
+ */
+export function parseArgs(argv: readonly string[]): Args {
+  const args = defaultArgs();
+  const { tokens } = parseArgsUtil({ args: [...argv], options: UTIL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const seen: OptionName[] = [];
+  const operands: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
-      if (token.index === 0) {
-        if (!(COMMANDS as readonly string[]).includes(token.value)) {
-          throw new UsageError(`unknown command '${token.value}': expected one of ${COMMANDS.join(', ')} (see --help)`);
-        }
-        args.command = token.value as Command;
-      } else if (args.command === 'show' || args.command === 'gen') {
-        positionals.push(token.value);
-      } else {
-        throw new UsageError(`unexpected argument '${token.value}' (see --help)`);
-      }
+      if (token.index === 0) args.command = commandNamed(token.value);
+      else if ((COMMANDS[args.command as CommandName] as CommandSpec).operands) operands.push(token.value);
+      else throw new UsageError(`unexpected argument '${token.value}' (see --help)`);
       continue;
     }
     if (token.kind === 'option-terminator') throw new UsageError("unknown option '--' (see --help)");
-    const flag = token.rawName;
-    const value = (): string => {
-      if (token.value === undefined || token.value === '') throw new UsageError(`${flag} needs a value (see --help)`);
-      return token.value;
-    };
-    if (!(token.name in OPTIONS) || (flag.length === 2 && flag !== '-h')) throw new UsageError(`unknown option '${flag}' (see --help)`);
-    switch (token.name as keyof typeof OPTIONS) {
-      case 'help':
-        return { ...args, command: 'help' };
-      case 'version':
-        return { ...args, command: 'version' };
-      case 'bpffs':
-        args.bpffs = resolve(value());
-        break;
-      case 'mode': {
-        const v = value();
-        if (!/^0?[0-7]{3}$/.test(v)) throw new UsageError(`--mode takes an octal file mode such as 0400 or 0444, not '${v}'`);
-        args.mode = parseInt(v, 8);
-        break;
-      }
-      case 'name':
-        args.name = value();
-        break;
-      case 'import':
-        args.importPath = value();
-        break;
-      case 'listen': {
-        const v = value();
-        const listen = parseListen(v);
-        if (!listen) throw new UsageError(`--listen takes ADDR:PORT such as ${DEFAULT_LISTEN} or [::1]:10099, not '${v}'`);
-        args.listen = listen;
-        break;
-      }
-      case 'enable-stats':
-        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
-        args.enableStats = true;
-        break;
-      case 'holders':
-        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
-        args.holders = true;
-        break;
-      default: {
-        if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
-        const name = token.name as 'all' | 'replace' | 'json' | 'verbose' | 'light';
-        args[name] = true;
-      }
-    }
-    seen.push(flag);
+    const name = optionNamed(token);
+    if (isGlobal(name)) return { ...args, command: name };
+    applyOption(args, name, token);
+    seen.push(name);
   }
-  for (const flag of seen) {
-    if (!OPTIONS_OF[args.command].includes(flag)) throw new UsageError(`${flag} does not apply to '${args.command}' (see --help)`);
-  }
-  if (args.all && seen.includes('--bpffs')) throw new UsageError('--all and --bpffs exclude each other: give one');
-  if (args.command === 'show') args.listing = oneOf('show', positionals, LISTINGS);
-  if (args.command === 'gen') {
-    oneOf('gen', positionals.slice(0, 1), GENERATED);
-    if (positionals.length < 2) throw new UsageError('gen skeleton needs a BPF object file (see --help)');
-    if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (see --help)`);
-    args.object = positionals[1];
-  }
+  checkOptionsApply(args, seen);
+  takeOperands(args, operands);
   return args;
+}
+
+const isGlobal = (name: OptionName): name is (typeof GLOBAL_OPTIONS)[number] => (GLOBAL_OPTIONS as readonly OptionName[]).includes(name);
+
+function commandNamed(word: string): CommandName {
+  if (!(COMMAND_NAMES as readonly string[]).includes(word)) {
+    throw new UsageError(`unknown command '${word}': expected one of ${COMMAND_NAMES.join(', ')} (see --help)`);
+  }
+  return word as CommandName;
+}
+
+/** The table's name of the option a word spells (`--NAME`, or a short alias). */
+function optionNamed(token: OptionToken): OptionName {
+  const known = token.name in OPTIONS && (token.rawName.startsWith('--') || token.rawName === `-${(OPTIONS[token.name as OptionName] as OptionSpec).short}`);
+  if (!known) throw new UsageError(`unknown option '${token.rawName}' (see --help)`);
+  return token.name as OptionName;
+}
+
+/** Records one option's value in `args`, refusing a value it cannot take. */
+function applyOption(args: Args, name: Exclude<OptionName, (typeof GLOBAL_OPTIONS)[number]>, token: OptionToken): void {
+  const flag = token.rawName;
+  const takesArg = (OPTIONS[name] as OptionSpec).arg !== undefined;
+  if (!takesArg) {
+    if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
+  } else if (token.value === undefined || token.value === '') {
+    throw new UsageError(`${flag} needs a value (see --help)`);
+  }
+  const value = token.value ?? '';
+  switch (name) {
+    case 'bpffs':
+      args.bpffs = resolve(value);
+      return;
+    case 'mode':
+      if (!/^0?[0-7]{3}$/.test(value)) throw new UsageError(`--mode takes an octal file mode such as 0400 or 0444, not '${value}'`);
+      args.mode = parseInt(value, 8);
+      return;
+    case 'name':
+      args.name = value;
+      return;
+    case 'import':
+      args.importPath = value;
+      return;
+    case 'listen': {
+      const listen = parseListen(value);
+      if (!listen) throw new UsageError(`--listen takes ADDR:PORT such as ${DEFAULT_LISTEN} or [::1]:10099, not '${value}'`);
+      args.listen = listen;
+      return;
+    }
+    case 'enable-stats':
+      args.enableStats = true;
+      return;
+    case 'all':
+    case 'replace':
+    case 'json':
+    case 'verbose':
+    case 'light':
+    case 'holders':
+      args[name] = true;
+      return;
+    default:
+      name satisfies never; // an option in the table that parsing does not know
+  }
+}
+
+/** Every option given must be one its command accepts, and of an exclusive pair only one. */
+function checkOptionsApply(args: Args, seen: readonly OptionName[]): void {
+  const spec: CommandSpec = COMMANDS[args.command as CommandName];
+  for (const name of seen) {
+    if (!spec.options.includes(name)) throw new UsageError(`--${name} does not apply to '${args.command}' (see --help)`);
+  }
+  const pair = spec.exclusive;
+  if (pair && pair.every((o) => seen.includes(o))) throw new UsageError(`--${pair[1]} and --${pair[0]} exclude each other: give one`);
+}
+
+/** The words after the command: show's listing, gen's kind and object. */
+function takeOperands(args: Args, operands: readonly string[]): void {
+  if (args.command === 'show') args.listing = oneOf('show', operands, LISTINGS);
+  if (args.command === 'gen') {
+    oneOf('gen', operands.slice(0, 1), GENERATED);
+    if (operands.length < 2) throw new UsageError('gen skeleton needs a BPF object file (see --help)');
+    if (operands.length > 2) throw new UsageError(`unexpected argument '${operands[2]}' (see --help)`);
+    args.object = operands[1];
+  }
 }
 
 /** The one word a command takes from a fixed set. */
@@ -236,7 +241,7 @@ const lockOptions: LockOptions = {
 function printPopulate(r: PopulateResult): void {
   if (r.kind === 'left-alone') {
     if (r.foreign.every((e) => e.kernelPreload)) {
-      const names = r.foreign.map((e) => e.path.slice(e.path.lastIndexOf('/') + 1)).join(' and ');
+      const names = r.foreign.map((e) => basename(e.path)).join(' and ');
       console.log(`the kernel's own ${names} (its BPF preload) are in ${r.dir}: left alone; run with --replace to replace them`);
       return;
     }
@@ -256,7 +261,7 @@ function printPopulate(r: PopulateResult): void {
 
 function statusJson(s: Status) {
   const files = s.entries.map((e) => ({
-    name: e.path.slice(e.path.lastIndexOf('/') + 1),
+    name: basename(e.path),
     path: e.path,
     state: e.state,
     linkId: e.linkId ?? null,
@@ -305,7 +310,7 @@ export function explain(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'EACCES' || e?.code === 'EPERM') return `${e.message}: needs root`;
   if (e?.code) return e.message;
-  return `internal error: ${e?.message ?? String(err)} (please report it; BPF_PRELOAD_DEBUG=1 shows a stack trace)`;
+  return `internal error: ${e?.message ?? String(err)} (please report it; ${DEBUG_ENV}=1 shows a stack trace)`;
 }
 
 /** One bpffs directory: the command's work and output. Throws on failure. */
@@ -352,7 +357,7 @@ function eachBpffs(args: Args): number {
       runOn(args, dir, json);
     } catch (err) {
       if (!args.all) throw err;
-      if (process.env.BPF_PRELOAD_DEBUG) console.error(err);
+      if (process.env[DEBUG_ENV]) console.error(err);
       const line = explain(err);
       console.error(`bpf-preload: ${line.includes(dir) ? line : `${dir}: ${line}`}`);
       failed = true;
@@ -479,7 +484,7 @@ export function main(argv: readonly string[]): number {
         return EXIT_OK;
     }
   } catch (err) {
-    if (process.env.BPF_PRELOAD_DEBUG) console.error(err);
+    if (process.env[DEBUG_ENV]) console.error(err);
     console.error(`bpf-preload: ${explain(err)}`);
     return EXIT_FAILURE;
   }

@@ -1,6 +1,9 @@
 // Failures the CLI reports as one line and an exit code. Anything else that
 // escapes is a bug, reported as one line too (see cli.ts).
 
+/** Set (to anything), it makes the CLI print the stack trace of an unexpected error too. */
+export const DEBUG_ENV = 'BPF_PRELOAD_DEBUG';
+
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

@@ -1,10 +1,12 @@
 // What `bpf-preload --help` says, kept as data so that the same words make
-// the --help text and the bpf-preload(8) man page (build/package.ts).
+// the --help text and the bpf-preload(8) man page (build/package.ts). The
+// commands, options and synopsis come from the CLI's one table (commands.ts).
 // Text marks literal commands with `backquotes` (bold in the man page).
-import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
 import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from '../preload/transaction/lock.js';
-import { LIBRARY_IMPORT } from '../preload/names.js';
-import { DEFAULT_LISTEN } from '../exporter/address.js';
+import { LOADER_ENV } from '../preload/iterators.js';
+import { COMMANDS, COMMAND_NAMES, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type OptionName } from './commands.js';
+import { DEBUG_ENV } from './errors.js';
+import { TIMING_ENV } from './timing.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */
@@ -16,69 +18,17 @@ export const NAME = 'bpf-preload';
 /** One line: what it is (the man page's NAME line). */
 export const SUMMARY = "pin the kernel's progs.debug and maps.debug BPF iterators into a bpffs";
 
-/** Invocations, without the leading program name. */
-export const SYNOPSIS = [
-  '[populate] [--bpffs DIR | --all] [--mode OCTAL] [--replace] [--verbose]',
-  'status [--bpffs DIR | --all] [--json]',
-  'unpin [--bpffs DIR | --all]',
-  'show progs|maps',
-  'gen skeleton OBJ.bpf.o [--name NAME] [--import PATH] [--light]',
-  'install-unit | uninstall-unit',
-  'exporter [--listen ADDR:PORT] [--enable-stats] [--holders]',
-  '--help | --version',
-];
-
 export const DESCRIPTION =
   'Pins two BPF iterators as DIR/progs.debug and DIR/maps.debug, so that ' +
   '`cat DIR/progs.debug` lists every loaded BPF program (full BTF name, what it ' +
   'is attached to) and `cat DIR/maps.debug` every map, as kernels built with ' +
   'CONFIG_BPF_PRELOAD do. Then exits: the pins keep the iterators alive.';
 
-export const COMMANDS: Item[] = [
-  { term: 'populate', text: "pin the two files (the default command); replaces our own earlier pins atomically, leaves anyone else's alone" },
-  { term: 'status', text: 'show what is pinned: ours, foreign, missing or unusable' },
-  { term: 'unpin', text: 'remove our pins (and the preload/ directory we made)' },
-  { term: 'show progs|maps', text: 'print what progs.debug or maps.debug would show, without pinning anything (for hosts where the bpffs is not writable)' },
-  {
-    term: 'gen skeleton OBJ.bpf.o',
-    text: 'write a TypeScript skeleton of a BPF object to stdout: its programs, maps and global variables, typed, with the object embedded, as bpftool gen skeleton does for C. Names from the object only become quoted strings; a malformed object (even one that crashes libbpf, which is run in a child process) is refused in one line',
-  },
-  {
-    term: 'install-unit',
-    text: 'install and enable the systemd unit bpf-preload.service (for npm -g installs; the Debian package ships its own). Refuses to replace a unit it did not write, and a node or CLI that a user other than root could change',
-  },
-  { term: 'uninstall-unit', text: 'disable and remove it' },
-  {
-    term: 'exporter',
-    text: 'serve every BPF program, map and link on this host as Prometheus metrics at http://ADDR:PORT/metrics (OpenMetrics when the scraper asks for it), read with BPF iterators, until SIGTERM or SIGINT (which finish the scrapes in flight and exit 0). Run counters only while run-time statistics are on (--enable-stats, or the kernel.bpf_stats_enabled sysctl). The Debian package ships bpf-preload-exporter.service for it, not enabled',
-  },
-];
+/** The commands as --help and the man page list them (from the one table, commands.ts). */
+export const COMMAND_ITEMS: Item[] = COMMAND_NAMES.map((name) => ({ term: commandTerm(name), text: COMMANDS[name].text }));
 
-export const OPTIONS: Item[] = [
-  {
-    term: '--bpffs DIR',
-    text: `bpffs directory (default ${DEFAULT_BPFFS}, mounted there if nothing is). When DIR holds entries that cannot be opened or replaced, the files go to DIR/preload/ instead.`,
-  },
-  {
-    term: '--all',
-    text: 'every bpffs mounted in this mount namespace, each bpffs instance once (at a mount point showing its root where there is one); one failing does not stop the others',
-  },
-  { term: '--mode OCTAL', text: "mode of the pinned files (default 0400, as the kernel's; 0444 lets other users read them)" },
-  { term: '--replace', text: 'replace working entries that are not ours' },
-  { term: '--json', text: 'status as JSON' },
-  { term: '--verbose', text: "print libbpf's messages" },
-  { term: '--name NAME', text: 'gen: the skeleton and object name (default: the file name without .bpf.o)' },
-  { term: '--import PATH', text: `gen: where the generated module imports the library from (default ${LIBRARY_IMPORT})` },
-  { term: '--light', text: 'gen: also embed a light-skeleton loader for all programs (libbpf records it; fails if it cannot)' },
-  { term: '--listen ADDR:PORT', text: `exporter: where to listen (default ${DEFAULT_LISTEN}, loopback only; [::1]:PORT for IPv6, 0.0.0.0:PORT for every address)` },
-  {
-    term: '--enable-stats',
-    text: "exporter: turn on the kernel's BPF run-time statistics (run count and time of every program, a few nanoseconds per run) for as long as the exporter runs, with a BPF_ENABLE_STATS fd the kernel drops when the exporter dies; never the sysctl",
-  },
-  { term: '--holders', text: 'exporter: also report which processes (pid, comm) hold each program, map and link' },
-  { term: '--help', text: 'this text' },
-  { term: '--version', text: 'version' },
-];
+/** The options as --help and the man page list them. */
+export const OPTION_ITEMS: Item[] = (Object.keys(OPTIONS) as OptionName[]).map((name) => ({ term: optionTerm(name), text: OPTIONS[name].text }));
 
 /** How concurrent and interrupted runs behave (the man page's CONCURRENCY). */
 export const CONCURRENCY =
@@ -93,10 +43,10 @@ export const EXIT_CODES: Item[] = [
 ];
 
 export const ENVIRONMENT: Item[] = [
-  { term: 'BPF_PRELOAD_TIMING=1', text: 'print how long each phase took, to stderr' },
-  { term: 'BPF_PRELOAD_LOADER=light|libbpf|auto', text: 'how to load the iterators (default auto: light skeleton, libbpf where the kernel cannot run it)' },
+  { term: `${TIMING_ENV}=1`, text: 'print how long each phase took, to stderr' },
+  { term: `${LOADER_ENV}=light|libbpf|auto`, text: 'how to load the iterators (default auto: light skeleton, libbpf where the kernel cannot run it)' },
   { term: `${LOCK_TIMEOUT_ENV}=SECONDS`, text: `how long to wait for another run on the same directory (default ${DEFAULT_LOCK_TIMEOUT})` },
-  { term: 'BPF_PRELOAD_DEBUG=1', text: 'print a stack trace with unexpected errors' },
+  { term: `${DEBUG_ENV}=1`, text: 'print a stack trace with unexpected errors' },
 ];
 
 const WIDTH = 78;
@@ -139,8 +89,8 @@ export function helpText(): string {
   return [
     usage,
     wrap(DESCRIPTION, WIDTH).join('\n'),
-    `commands:\n${table(COMMANDS, 18)}`,
-    `options:\n${table(OPTIONS, 18)}`,
+    `commands:\n${table(COMMAND_ITEMS, 18)}`,
+    `options:\n${table(OPTION_ITEMS, 18)}`,
     wrap(CONCURRENCY, WIDTH).join('\n'),
     `exit codes:\n${table(EXIT_CODES, 5)}`,
     `environment:\n${table(ENVIRONMENT, 24)}`,
@@ -178,9 +128,9 @@ ${synopsis}
 .SH DESCRIPTION
 ${roff(DESCRIPTION)}
 .SH COMMANDS
-${roffItems(COMMANDS, roffTerm)}
+${roffItems(COMMAND_ITEMS, roffTerm)}
 .SH OPTIONS
-${roffItems(OPTIONS, roffTerm)}
+${roffItems(OPTION_ITEMS, roffTerm)}
 .SH CONCURRENCY
 ${roff(CONCURRENCY)}
 .SH EXIT STATUS

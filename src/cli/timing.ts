@@ -1,6 +1,8 @@
 // BPF_PRELOAD_TIMING=1 prints how long each phase took (milliseconds since
 // the process started) to stderr, to see where boot time goes.
-const enabled = !!process.env.BPF_PRELOAD_TIMING;
+/** The variable that turns it on. */
+export const TIMING_ENV = 'BPF_PRELOAD_TIMING';
+const enabled = !!process.env[TIMING_ENV];
 const marks: [string, number][] = [];
 
 /** Records that `phase` just ended. */

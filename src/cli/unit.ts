@@ -1,10 +1,12 @@
 // The systemd unit that runs `bpf-preload populate` at boot: its text, and
-// installing or removing it. No libbpf here: this has to work on a machine
-// where the loader itself would fail, so that the unit can still be removed.
+// installing or removing it. No libbpf calls here: this has to work on a
+// machine where the loader itself would fail, so that the unit can still be
+// removed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { PreloadError } from './errors.js';
+import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
 
 export const UNIT_NAME = 'bpf-preload.service';
 /** Where `install-unit` writes the unit (the administrator's directory). */
@@ -58,6 +60,23 @@ const ORIGIN = {
   package: '# Installed by the bpf-preload package; `systemctl disable bpf-preload` keeps it from running at boot.',
 };
 
+/** ProtectHome= for a unit running node at `nodePath` and the CLI at `cliPath`. */
+const protectHome = (cliPath: string, nodePath: string) => ([cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes');
+
+/** What both units keep away from: kernel modules and logs, cgroups, the clock, the hostname. */
+const PROTECT_KERNEL = `ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes`;
+
+/** A unit runs programs by absolute path. */
+function requireAbsolute(...paths: string[]): void {
+  for (const p of paths) {
+    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
+  }
+}
+
 /** The end of both units' sandboxing: namespaces, privileges and system calls. */
 const SANDBOX_TAIL = `RestrictNamespaces=yes
 RestrictRealtime=yes
@@ -73,20 +92,18 @@ SystemCallErrorNumber=EPERM`;
  * (both absolute), as installed by `installedBy`.
  */
 export function renderUnit(cliPath: string, nodePath: string, installedBy: keyof typeof ORIGIN = 'install-unit'): string {
-  for (const p of [cliPath, nodePath]) {
-    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
-  }
+  requireAbsolute(cliPath, nodePath);
   const cmd = (verb: string) => `${execWord(nodePath, true)} ${execWord(cliPath, false)} ${verb}`;
   return `${ORIGIN[installedBy]}
 [Unit]
-Description=Pin progs.debug and maps.debug BPF iterators in /sys/fs/bpf
+Description=Pin progs.debug and maps.debug BPF iterators in ${DEFAULT_BPFFS}
 ${installedBy === 'package' ? 'Documentation=man:bpf-preload(8)\n' : ''}# Off the boot's critical path: the default dependencies start it after
 # basic.target (so it delays neither sysinit.target nor basic.target, and the
 # bpffs systemd mounts is there), and it is done before ${WANTED_BY}.
 Before=${WANTED_BY}
-# Without a bpffs at /sys/fs/bpf (containers, kernels without BPF) the unit is
+# Without a bpffs at ${DEFAULT_BPFFS} (containers, kernels without BPF) the unit is
 # skipped, not failed.
-ConditionPathIsMountPoint=/sys/fs/bpf
+ConditionPathIsMountPoint=${DEFAULT_BPFFS}
 
 [Service]
 Type=oneshot
@@ -112,18 +129,14 @@ RuntimeDirectory=bpf-preload
 RuntimeDirectoryMode=0700
 RuntimeDirectoryPreserve=yes
 # Read-only everywhere but the bpffs. No ProtectKernelTunables: it makes all
-# of /sys read-only, and /sys/fs/bpf stays so even with ReadWritePaths= (the
+# of /sys read-only, and ${DEFAULT_BPFFS} stays so even with ReadWritePaths= (the
 # pins fail with EROFS, tried on systemd 252).
 ProtectSystem=strict
-ReadWritePaths=/sys/fs/bpf
-${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
+ReadWritePaths=${DEFAULT_BPFFS}
+${protectHome(cliPath, nodePath)}
 PrivateDevices=yes
 PrivateNetwork=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
+${PROTECT_KERNEL}
 ProtectProc=invisible
 ProcSubset=pid
 RestrictAddressFamilies=AF_UNIX
@@ -161,9 +174,7 @@ export const EXPORTER_ARGS = ['exporter', '--enable-stats'] as const;
  * statistics on for as long as it runs (the kernel drops them with it).
  */
 export function renderExporterUnit(cliPath: string, nodePath: string): string {
-  for (const p of [cliPath, nodePath]) {
-    if (!isAbsolute(p)) throw new PreloadError(`unit paths must be absolute: ${p}`);
-  }
+  requireAbsolute(cliPath, nodePath);
   return `# Installed by the bpf-preload package, not enabled: \`systemctl enable --now ${EXPORTER_UNIT_NAME}\` starts it now and at boot.
 [Unit]
 Description=Prometheus exporter of every BPF program, map and link (bpf-preload)
@@ -186,15 +197,11 @@ NoNewPrivileges=yes
 LimitMEMLOCK=infinity
 UMask=0077
 ProtectSystem=strict
-${[cliPath, nodePath].some(underHome) ? HOME_READ_ONLY : 'ProtectHome=yes'}
+${protectHome(cliPath, nodePath)}
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
+${PROTECT_KERNEL}
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 ${SANDBOX_TAIL}
 

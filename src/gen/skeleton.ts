@@ -14,12 +14,12 @@ import {
   MalformedBtfError,
   libbpfVersion,
   objectTypes,
-  recordLoader,
   type EnumType,
   type MapTypes,
   type ObjectGlobals,
   type ValueType,
 } from '../libbpf/index.js';
+import { recordLoader } from '../libbpf/genloader.js';
 
 /**
  * Light-skeleton loaders to record for an object: the object name to record
@@ -421,7 +421,7 @@ export type ${type} = ${union(variants.map(([v]) => v))};
 // Light-skeleton loaders recorded by libbpf ${libbpfVersion()}'s gen_loader, with object name ${quote(light.objectName)}.
 const light: LightSpec<${pascalCase(name)}Program, ${type}> = {
   objectName: ${quote(light.objectName)},
-  maps: ${maps},
+  mapCount: ${maps},
   programs: ${list(programs)},
   variants: {
 ${rendered.join('\n')}

@@ -52,7 +52,7 @@ export class ErrnoError extends Error {
   readonly errno: number;
   /** Errno name, e.g. "EPERM". */
   readonly code: string;
-  /** What failed, e.g. "bpf_object__load(bpf_preload)". */
+  /** What failed, e.g. "load BPF object bpf_preload". */
   readonly op: string;
   /** Lines libbpf or the kernel printed during the operation (a verifier log on load failures). */
   readonly log: readonly string[];
@@ -77,12 +77,14 @@ export class LibbpfError extends ErrnoError {
 }
 
 /**
- * A failed system call on a file descriptor: bpf(2) commands on raw fds and
- * ids (map and program fds, pins, the light loader's steps), flock(2).
+ * A failed system call: bpf(2) commands on raw fds, paths and ids (map
+ * elements, pins, info, the light loader's steps), mmap(2) of a map's memory,
+ * if_nametoindex(3), perf_event_open(2), a record consumer's eventfd(2) and
+ * poll(2), and the runner's flock(2) and *at(2) calls.
  * Shaped like Node's fs errors (`code`, `errno`, `syscall`); `errno` is positive.
  */
 export class SysError extends ErrnoError {
-  /** The system call, e.g. "bpf" or "flock". */
+  /** The system call, e.g. "bpf", "mmap" or "flock". */
   readonly syscall: string;
   constructor(syscall: string, op: string, errno: number, log: readonly string[] = []) {
     super(op, errno, log);

@@ -7,9 +7,6 @@ import { callInt } from './sys/call.js';
 import { BpfObject } from './object.js';
 import { native } from './sys/native.js';
 
-// struct gen_loader_opts { size_t sz; const char *data, *insns; __u32 data_sz, insns_sz; }
-const GEN_OPTS_SIZE = 32;
-
 export interface RecordedLoader {
   insns: Buffer;
   data: Buffer;
@@ -25,10 +22,12 @@ export function recordLoader(bytes: Uint8Array, objectName: string, programs: re
   using obj = BpfObject.openMem(bytes, { name: objectName });
   for (const name of programs) obj.program(name);
   for (const prog of obj.programs.values()) prog.autoload = programs.includes(prog.name);
-  // libbpf keeps this pointer and writes the results into it at load: the
-  // Buffer must not move or die before we have read them.
-  const opts = Buffer.alloc(GEN_OPTS_SIZE);
-  opts.writeBigUInt64LE(BigInt(GEN_OPTS_SIZE), 0);
+  // A struct gen_loader_opts (native.ts) as bytes: libbpf keeps this pointer
+  // and writes the results into it at load, so the Buffer must not move or
+  // die before we have read them.
+  const at = n.genLoaderOpts;
+  const opts = Buffer.alloc(at.size);
+  opts.writeBigUInt64LE(BigInt(at.size), 0);
   const ptr = obj.assertOpen();
   callInt(`record loader for ${objectName}`, () => n.bpf_object__gen_loader(ptr, opts));
   obj.load();
@@ -38,5 +37,5 @@ export function recordLoader(bytes: Uint8Array, objectName: string, programs: re
     return out;
   };
   // Both point into memory the object owns: copy before it closes.
-  return { data: copy(8, 24), insns: copy(16, 28) };
+  return { data: copy(at.data, at.dataSize), insns: copy(at.insns, at.insnsSize) };
 }

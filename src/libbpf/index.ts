@@ -23,9 +23,8 @@ export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
 export { openPerfEvent, PerfType, PerfSoftware, type PerfEventOptions } from './sys/perfevent.js';
 export { RecordStream, type RecordHandler, type RawRecordHandler, type SliceOptions, type StreamOptions, type WaitOptions } from './stream.js';
 export { LightObject, type LightSpec, type LightVariant } from './light.js';
-export { recordLoader, type RecordedLoader } from './genloader.js';
 export { ErrnoError, LibbpfError, SysError, ClosedError, KeyNotFoundError, KeyExistsError, LibraryMissingError, errnoName, errnoMessage } from './error.js';
-export { LogLevel, configureLog, captureLog } from './log.js';
+export { LogLevel, configureLog } from './log.js';
 export { kernelHasFunction } from './btf/kernel.js';
 export {
   progInfo,
@@ -54,14 +53,11 @@ export {
   progTypeName,
   mapTypeName,
   linkTypeName,
-  BPF_STATS_RUN_TIME,
   pageSize,
   type ProgRunStats,
 } from './stats.js';
 export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
-export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
-export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf/types.js';
-export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './sys/flock.js';
+export { decodeSection, type SectionLayout, type ValueType } from './globals.js';
+export { MalformedBtfError, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf/types.js';
 export { ifindex } from './sys/netif.js';
-export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './sys/dirfd.js';
 export * from './sys/uapi.js';

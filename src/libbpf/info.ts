@@ -5,14 +5,28 @@ import { constants } from 'node:os';
 import { closeSync } from 'node:fs';
 import { callSys } from './sys/call.js';
 import { native } from './sys/native.js';
+import { BPF_OBJ_NAME_LEN } from './sys/uapi.js';
 
 const { ENOENT } = constants.errno;
 
-// Offsets within the uapi structs (stable ABI; new fields are only appended).
-const PROG_INFO_SIZE = 232;
+// Sizes of the uapi structs as far as we read them (stable ABI: new fields are
+// only appended, and the kernel fills no more than the size we give), and
+// where the fields we read lie.
+/** struct bpf_prog_info: here and in stats.ts (run_time_ns, ...: 5.12+, 0 before). */
+export const PROG_INFO = {
+  size: 232,
+  type: 0,
+  id: 4,
+  nrMapIds: 52,
+  mapIds: 56,
+  name: 64,
+  btfId: 128,
+  runTimeNs: 192,
+  runCnt: 200,
+  recursionMisses: 208,
+} as const;
 const MAP_INFO_SIZE = 88;
 const LINK_INFO_SIZE = 48;
-const NAME_LEN = 16;
 
 export interface ProgInfo {
   id: number;
@@ -59,22 +73,22 @@ function getInfo(what: string, fd: number, size: number, prepare?: (buf: Buffer)
 /** bpf_prog_info of the program behind `fd`. */
 export function progInfo(fd: number): ProgInfo {
   // First call learns how many map ids there are, the second fetches them.
-  const head = getInfo('program', fd, PROG_INFO_SIZE);
-  const nrMapIds = head.readUInt32LE(52);
+  const head = getInfo('program', fd, PROG_INFO.size);
+  const nrMapIds = head.readUInt32LE(PROG_INFO.nrMapIds);
   let mapIds: number[] = [];
   if (nrMapIds > 0) {
     const ids = Buffer.alloc(4 * nrMapIds);
-    getInfo('program', fd, PROG_INFO_SIZE, (buf) => {
-      buf.writeUInt32LE(nrMapIds, 52);
-      buf.writeBigUInt64LE(native().addressOf(ids), 56);
+    getInfo('program', fd, PROG_INFO.size, (buf) => {
+      buf.writeUInt32LE(nrMapIds, PROG_INFO.nrMapIds);
+      buf.writeBigUInt64LE(native().addressOf(ids), PROG_INFO.mapIds);
     });
     mapIds = Array.from({ length: nrMapIds }, (_, i) => ids.readUInt32LE(4 * i));
   }
   return {
-    type: head.readUInt32LE(0),
-    id: head.readUInt32LE(4),
-    name: cString(head, 64, NAME_LEN),
-    btfId: head.readUInt32LE(128),
+    type: head.readUInt32LE(PROG_INFO.type),
+    id: head.readUInt32LE(PROG_INFO.id),
+    name: cString(head, PROG_INFO.name, BPF_OBJ_NAME_LEN),
+    btfId: head.readUInt32LE(PROG_INFO.btfId),
     mapIds,
   };
 }
@@ -89,7 +103,7 @@ export function mapInfo(fd: number): MapInfo {
     valueSize: buf.readUInt32LE(12),
     maxEntries: buf.readUInt32LE(16),
     flags: buf.readUInt32LE(20),
-    name: cString(buf, 24, NAME_LEN),
+    name: cString(buf, 24, BPF_OBJ_NAME_LEN),
   };
 }
 

@@ -10,7 +10,7 @@ import { ClosedError, SysError } from './error.js';
 import { callSys } from './sys/call.js';
 import { FdLink } from './link.js';
 import { native } from './sys/native.js';
-import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './sys/uapi.js';
+import { BPF_F_SLEEPABLE, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_SYSCALL } from './sys/uapi.js';
 
 const { EINVAL } = constants.errno;
 
@@ -27,22 +27,23 @@ export interface LightVariant {
 export interface LightSpec<P extends string = string, V extends string = string> {
   /** Object name the loaders were recorded with (internal map names derive from it). */
   readonly objectName: string;
-  /** Number of maps: one struct bpf_map_desc each in the loader's ctx. */
-  readonly maps: number;
+  /** How many maps the object has: the loader's ctx has a struct bpf_map_desc for each. */
+  readonly mapCount: number;
   /** Every program of the object in libbpf's order; the ctx has room for a struct bpf_prog_desc each. */
   readonly programs: readonly P[];
   readonly variants: Readonly<Record<V, LightVariant>>;
 }
 
-// A program flag of the uapi (a #define: not among uapi.ts's enums).
-const BPF_F_SLEEPABLE = 1 << 4;
-
-// struct bpf_loader_ctx { u32 sz, flags, log_level, log_size; u64 log_buf; },
-// then struct bpf_map_desc { int map_fd; u32 max_entries; u64 initial_value; }
-// per map and struct bpf_prog_desc { int prog_fd; } per program.
-const CTX_HEADER = 24;
-const MAP_DESC = 16;
-const PROG_DESC = 4;
+/** Where the loader's ctx (a bpf_loader_ctx, then a bpf_map_desc per map and a bpf_prog_desc per program) has map i's fd, and program i's. */
+function ctxLayout(spec: LightSpec) {
+  const n = native();
+  const progsAt = n.loaderCtxSize + n.mapDescSize * spec.mapCount;
+  return {
+    size: progsAt + n.progDescSize * spec.programs.length,
+    mapFd: (i: number) => n.loaderCtxSize + n.mapDescSize * i,
+    progFd: (i: number) => progsAt + n.progDescSize * i,
+  };
+}
 
 function closeAll(fds: Iterable<number>): void {
   for (const fd of fds) if (fd > 0) closeSync(fd);
@@ -53,7 +54,7 @@ function loadAndRun(spec: LightSpec, variant: LightVariant, label: string): Buff
   const n = native();
   const data = Buffer.from(variant.data, 'base64');
   const insns = Buffer.from(variant.insns, 'base64');
-  const ctx = Buffer.alloc(CTX_HEADER + MAP_DESC * spec.maps + PROG_DESC * spec.programs.length);
+  const ctx = Buffer.alloc(ctxLayout(spec).size);
   // max_entries 0 keeps the object's; initial_value 0 makes the loader use
   // the copy of each map's initial value (.rodata: the marker) in its blob.
   ctx.writeUInt32LE(ctx.length, 0);
@@ -105,11 +106,12 @@ export class LightObject<P extends string = string> {
     const v = spec.variants[variant];
     const label = `${spec.objectName} (${variant})`;
     const ctx = loadAndRun(spec, v, label);
-    const mapFds = Array.from({ length: spec.maps }, (_, i) => ctx.readInt32LE(CTX_HEADER + MAP_DESC * i));
+    const layout = ctxLayout(spec);
+    const mapFds = Array.from({ length: spec.mapCount }, (_, i) => ctx.readInt32LE(layout.mapFd(i)));
     // The loader numbers the programs it loaded, in the object's order.
     const progFds = new Map<P, number>();
     v.programs.forEach((p, i) => {
-      const fd = ctx.readInt32LE(CTX_HEADER + MAP_DESC * spec.maps + PROG_DESC * i);
+      const fd = ctx.readInt32LE(layout.progFd(i));
       if (fd > 0) progFds.set(p as P, fd);
     });
     const obj = new LightObject(label, progFds, mapFds);

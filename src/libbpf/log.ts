@@ -2,12 +2,13 @@
 // once and route each message into the collector of the operation running at
 // that moment, so an error can carry exactly the lines its operation caused.
 import { native, type Pointer } from './sys/native.js';
+import { LIBBPF_DEBUG, LIBBPF_INFO, LIBBPF_WARN } from './sys/uapi.js';
 
 /** libbpf_print_level: LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG. A plain object, not an enum: consumers compile with isolatedModules. */
 export const LogLevel = {
-  Warn: 0,
-  Info: 1,
-  Debug: 2,
+  Warn: LIBBPF_WARN,
+  Info: LIBBPF_INFO,
+  Debug: LIBBPF_DEBUG,
 } as const;
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 

@@ -9,20 +9,29 @@ import { callSys } from './sys/call.js';
 import { ClosedError, KeyExistsError, KeyNotFoundError } from './error.js';
 import { mapInfo, mapFdById, objGet } from './info.js';
 import { native } from './sys/native.js';
-import { BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH } from './sys/uapi.js';
+import {
+  BPF_ANY,
+  BPF_EXIST,
+  BPF_F_LOCK,
+  BPF_MAP_TYPE_LRU_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY,
+  BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+  BPF_MAP_TYPE_PERCPU_HASH,
+  BPF_NOEXIST,
+} from './sys/uapi.js';
 
 const { ENOENT, EEXIST, ENOSPC } = constants.errno;
 
 /** bpf_map_update_elem flags. */
 export const UpdateFlags = {
   /** Create or replace (BPF_ANY). */
-  Any: 0,
+  Any: BPF_ANY,
   /** Create only; KeyExistsError (EEXIST) if the key is there (BPF_NOEXIST). */
-  NoExist: 1,
+  NoExist: BPF_NOEXIST,
   /** Replace only; KeyNotFoundError (ENOENT) if the key is not there (BPF_EXIST). */
-  Exist: 2,
+  Exist: BPF_EXIST,
   /** Take the value's bpf_spin_lock (BPF_F_LOCK). */
-  Lock: 4,
+  Lock: BPF_F_LOCK,
 } as const;
 
 /** The per-CPU map types. */
@@ -39,6 +48,11 @@ function keyed(op: string, ret: number): number {
   if (ret === -ENOENT) throw new KeyNotFoundError(op);
   if (ret === -EEXIST) throw new KeyExistsError(op);
   return callSys(op, () => ret);
+}
+
+/** Bytes a value takes where the kernel lays several side by side (per-CPU values, an array's mmap): rounded up to 8. */
+export function valueStride(valueSize: number): number {
+  return Math.ceil(valueSize / 8) * 8;
 }
 
 let cpus: number | undefined;
@@ -280,7 +294,7 @@ export abstract class MapElements {
   }
 
   #stride(): number {
-    return Math.ceil(this.valueSize / 8) * 8;
+    return valueStride(this.valueSize);
   }
 
   #split(all: Buffer): Buffer[] {

@@ -6,10 +6,11 @@ import { callInt, callPtr, callSys } from './sys/call.js';
 import { readFileSync } from 'node:fs';
 import { btfProblem } from './btf/check.js';
 import { asLoaded, type LoadedObject, type OpenObject } from './lifecycle.js';
-import { ClosedError, LibbpfError, SysError } from './error.js';
+import { ClosedError, LibbpfError } from './error.js';
+import { mapImage, readImage, writeImage } from './image.js';
 import { BpfLink } from './link.js';
 import { MapElements } from './maps.js';
-import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './sys/native.js';
+import { native, type Pointer } from './sys/native.js';
 import { TcAttachment, type TcAttachPoint } from './tc.js';
 
 const { EINVAL } = constants.errno;
@@ -285,13 +286,7 @@ export class BpfMap extends MapElements {
    * current contents after (libbpf maps the kernel map in their place).
    */
   readImage(): Buffer {
-    const n = native();
-    const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#live(), size);
-    if (ptr === null) throw new Error(`map ${this.name} has no memory image (not a section of globals, or not mmapable)`);
-    const out = Buffer.alloc(Number(size[0]));
-    if (out.length) n.copyFrom(out, n.pointerAddress(ptr), out.length);
-    return out;
+    return readImage(this.#live(), this.name);
   }
 
   /**
@@ -301,15 +296,7 @@ export class BpfMap extends MapElements {
    * libbpf unmaps it when the object closes.
    */
   mapImage(readOnly: boolean): void {
-    const n = native();
-    const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#live(), size);
-    if (ptr === null) throw new Error(`map ${this.name} has no memory image`);
-    const page = n.getpagesize();
-    const bytes = Math.ceil((Math.ceil(this.valueSize / 8) * 8 * this.maxEntries) / page) * page;
-    const at = n.pointerAddress(ptr);
-    const got = BigInt(n.mmap(at, bytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.fd, 0));
-    if (got !== at) throw new SysError('mmap', `map memory of ${this.name}`, n.errno());
+    mapImage(this.#live(), this.name, this.fd, this, readOnly);
   }
 
   /** Pins the map at `path` on a bpffs (libbpf turns dots in the path into underscores). */
@@ -332,11 +319,7 @@ export class BpfMap extends MapElements {
 
   /** Writes into the loaded map's writable memory image (.data, .bss) at `offset`. */
   writeImage(offset: number, bytes: Buffer): void {
-    const n = native();
-    const size = [0];
-    const ptr = n.bpf_map__initial_value(this.#live(), size);
-    if (ptr === null || offset + bytes.length > Number(size[0])) throw new RangeError(`map ${this.name}: write past its memory image`);
-    n.copyTo(n.pointerAddress(ptr) + BigInt(offset), bytes, bytes.length);
+    writeImage(this.#live(), this.name, offset, bytes);
   }
 }
 

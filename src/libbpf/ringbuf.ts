@@ -20,14 +20,10 @@
 import { callInt, callPtr } from './sys/call.js';
 import { SysError } from './error.js';
 import { mapInfo } from './info.js';
-import { MAP_SHARED, PROT_READ, PROT_WRITE, native, type Pointer } from './sys/native.js';
+import { native, type Pointer } from './sys/native.js';
 import { CLOCK_EVERY, RecordStream, type RawRecordHandler, type StreamState } from './stream.js';
-import { BPF_MAP_TYPE_RINGBUF } from './sys/uapi.js';
-
-// From include/uapi/linux/bpf.h: the header before each record.
-const BPF_RINGBUF_BUSY_BIT = 0x80000000;
-const BPF_RINGBUF_DISCARD_BIT = 0x40000000;
-const BPF_RINGBUF_HDR_SZ = 8;
+import { BPF_MAP_TYPE_RINGBUF, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } from './sys/uapi.js';
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/linux.js';
 
 // One batch copy stays below this unless a single record is larger. Below
 // glibc's mmap threshold (128 KiB) batches come from the heap, reusing freed

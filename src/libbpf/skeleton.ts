@@ -145,7 +145,7 @@ export class Skeleton<P extends string, M extends string> {
     try {
       for (const [name, prog] of Object.entries(this.progs) as [P, BpfProgram][]) {
         if (!prog.autoload || this.#links.has(name)) continue;
-        this.#links.set(name, prog.sectionName.startsWith('iter/') ? prog.attachIter() : prog.attach());
+        this.#links.set(name, prog.attach());
         made.push(name);
       }
     } catch (err) {

@@ -2,13 +2,14 @@
 // held (BPF_ENABLE_STATS), and reading a program's counters, which the
 // kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
 // program, map and link types.
+import { constants } from 'node:os';
 import { callSys } from './sys/call.js';
-import { progFdById } from './info.js';
+import { PROG_INFO, progFdById } from './info.js';
 import { SysError } from './error.js';
 import { native } from './sys/native.js';
+import { BPF_STATS_RUN_TIME } from './sys/uapi.js';
 
-/** enum bpf_stats_type */
-export const BPF_STATS_RUN_TIME = 0;
+const { ENOENT } = constants.errno;
 
 /**
  * Turns on run-time statistics (run count, run time) for every program until
@@ -25,16 +26,9 @@ export interface ProgRunStats {
   recursionMisses: bigint;
 }
 
-// struct bpf_prog_info up to recursion_misses (5.12+); older kernels fill
-// less and leave the rest 0.
-const RUN_STATS_INFO_SIZE = 216;
-const RUN_TIME_NS = 192;
-const RUN_CNT = 200;
-const RECURSION_MISSES = 208;
-const ENOENT = 2;
-
-const infoBuf = Buffer.alloc(RUN_STATS_INFO_SIZE);
-const infoLen = [RUN_STATS_INFO_SIZE];
+// Older kernels fill less of struct bpf_prog_info and leave the rest 0.
+const infoBuf = Buffer.alloc(PROG_INFO.size);
+const infoLen = [PROG_INFO.size];
 
 /** The run counters of the program with this id; null once it is gone. */
 export function progRunStatsById(id: number): ProgRunStats | null {
@@ -48,12 +42,12 @@ export function progRunStatsById(id: number): ProgRunStats | null {
   const n = native();
   try {
     infoBuf.fill(0);
-    infoLen[0] = RUN_STATS_INFO_SIZE;
+    infoLen[0] = PROG_INFO.size;
     callSys(`get program info of id ${id}`, () => n.bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
     return {
-      runTimeNs: infoBuf.readBigUInt64LE(RUN_TIME_NS),
-      runCount: infoBuf.readBigUInt64LE(RUN_CNT),
-      recursionMisses: infoBuf.readBigUInt64LE(RECURSION_MISSES),
+      runTimeNs: infoBuf.readBigUInt64LE(PROG_INFO.runTimeNs),
+      runCount: infoBuf.readBigUInt64LE(PROG_INFO.runCnt),
+      recursionMisses: infoBuf.readBigUInt64LE(PROG_INFO.recursionMisses),
     };
   } finally {
     n.close(fd);

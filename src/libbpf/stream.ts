@@ -8,9 +8,10 @@
 // Consuming is the source's: each slice takes at most maxRecords records and
 // maxMs of handler time, then the event loop turns before the next.
 import { constants } from 'node:os';
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, readSync, writeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
 import { native } from './sys/native.js';
+import { O_CLOEXEC, POLLIN } from './sys/linux.js';
 
 const { EINTR } = constants.errno;
 
@@ -49,10 +50,9 @@ export interface StreamOptions extends SliceOptions {
   signal?: AbortSignal;
 }
 
-// <sys/eventfd.h>, <poll.h>
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
-const POLLIN = 1;
+// eventfd(2)'s flags are open(2)'s (EFD_NONBLOCK, EFD_CLOEXEC in <sys/eventfd.h>).
+const EFD_NONBLOCK = fsConstants.O_NONBLOCK;
+const EFD_CLOEXEC = O_CLOEXEC;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events, revents; }
 
 const DEFAULT_MAX_RECORDS = 16384;

@@ -4,13 +4,13 @@
 import { constants } from 'node:os';
 import { callInt } from './sys/call.js';
 import { native } from './sys/native.js';
+import { BPF_TC_EGRESS, BPF_TC_INGRESS } from './sys/uapi.js';
 
 const { EEXIST } = constants.errno;
 
 export type TcAttachPoint = 'ingress' | 'egress';
 
-// enum bpf_tc_attach_point
-const ATTACH_POINT: Record<TcAttachPoint, number> = { ingress: 1, egress: 2 };
+const ATTACH_POINT: Record<TcAttachPoint, number> = { ingress: BPF_TC_INGRESS, egress: BPF_TC_EGRESS };
 
 export class TcAttachment implements Disposable {
   readonly name: string;

@@ -19,7 +19,7 @@ import {
 } from '../libbpf/index.js';
 import { IteratorsLayouts, type IteratorsRodata } from '../../skel/iterators.globals.js';
 import type { BpffsDir } from './transaction/bpffs.js';
-import { MARKER } from './names.js';
+import { FILE_NAMES, MARKER } from './names.js';
 
 export type EntryState = 'missing' | 'ours' | 'foreign' | 'unusable';
 
@@ -103,4 +103,9 @@ export function inspectEntry(dir: BpffsDir, name: string): Entry {
       ...(!ours && isKernelPreload(prog) ? { kernelPreload: true } : {}),
     };
   });
+}
+
+/** Describes both files (FILE_NAMES, in that order) in `dir`. */
+export function inspectFiles(dir: BpffsDir): Entry[] {
+  return FILE_NAMES.map((name) => inspectEntry(dir, name));
 }

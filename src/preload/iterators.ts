@@ -10,6 +10,7 @@ import { mark } from '../cli/timing.js';
 
 export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
 
+/** One file to pin: its name, the iterator link behind it, and what it must print first. */
 export interface IteratorFile {
   name: FileName;
   link: PinnableLink;
@@ -19,8 +20,6 @@ export interface IteratorFile {
 
 export interface LoadedIterators extends Disposable {
   files: IteratorFile[];
-  /** Whether maps.debug has the cur_entries column. */
-  withCount: boolean;
 }
 
 export type Loader = 'light' | 'libbpf';
@@ -108,7 +107,6 @@ function loadLight(withCount: boolean): LoadedIterators {
     throw err;
   }
   return {
-    withCount,
     files: files(withCount, links[0], links[1]),
     [Symbol.dispose]: () => {
       for (const l of links) l.destroy();
@@ -130,7 +128,6 @@ function loadLibbpf(withCount: boolean): LoadedIterators {
     const mapLink = withCount ? links.dump_bpf_map : links.dump_bpf_map_compat;
     const progLink = links.dump_bpf_prog;
     return {
-      withCount,
       files: files(withCount, mapLink, progLink),
       [Symbol.dispose]: () => skel.destroy(),
     };

@@ -62,13 +62,9 @@ export function oldPinName(owner: Owner, name: FileName): string {
 }
 
 const TEMP_PIN = /^bpf-preload-(\d+)-(\d+)-(?:old-)?(?:maps|progs)-debug$/;
-/** Temporary names of bpf-preload 0.1, which carried only the pid. */
-const LEGACY_TEMP_PIN = /^(?:maps|progs)\.debug\.(\d+)\.new$/;
 
 /** Who made a temporary pin, from its name; null for any other name. */
-export function tempPinOwner(name: string): { pid: number; start?: number } | null {
+export function tempPinOwner(name: string): Owner | null {
   const m = TEMP_PIN.exec(name);
-  if (m) return { pid: Number(m[1]), start: Number(m[2]) };
-  const legacy = LEGACY_TEMP_PIN.exec(name);
-  return legacy ? { pid: Number(legacy[1]) } : null;
+  return m ? { pid: Number(m[1]), start: Number(m[2]) } : null;
 }

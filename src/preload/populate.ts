@@ -4,7 +4,7 @@
 // what a killed run left is repaired first (trail.ts); the pinning itself is
 // one transaction (transaction.ts).
 import { BpffsDir, UntrustedDir } from './transaction/bpffs.js';
-import { inspectEntry, type Entry } from './entries.js';
+import { inspectFiles, type Entry } from './entries.js';
 import { PreloadError } from '../cli/errors.js';
 import { loadIterators } from './iterators.js';
 import { DirLock, type LockOptions } from './transaction/lock.js';
@@ -48,10 +48,6 @@ export type PopulateResult = (
   repaired: Repair | null;
 };
 
-function inspectDir(dir: BpffsDir): Entry[] {
-  return FILE_NAMES.map((name) => inspectEntry(dir, name));
-}
-
 /**
  * The root's FALLBACK_SUBDIR, if there is one we may use, and its lock (taken
  * before any signal is held, so a signal ends the wait). A preload/ that is
@@ -78,12 +74,13 @@ interface Choice {
 
 /** Chooses the target directory: the root itself, or root/preload/ when the root has unusable entries. */
 function chooseTarget(root: BpffsDir, sub: BpffsDir | UntrustedDir | undefined): Choice {
-  const entries = inspectDir(root);
+  const entries = inspectFiles(root);
   const unusable = entries.filter((e) => e.state === 'unusable');
   if (unusable.length === 0) {
     // Our pair in preload/ from an earlier fallback goes once the root holds the new one.
     if (!(sub instanceof BpffsDir)) return { target: { root }, entries };
-    const names = FILE_NAMES.filter((n) => inspectEntry(sub, n).state === 'ours');
+    const found = inspectFiles(sub);
+    const names = FILE_NAMES.filter((_, i) => found[i].state === 'ours');
     return { target: { root, stale: names.length ? { dir: sub, names } : undefined }, entries };
   }
   if (sub instanceof UntrustedDir) {
@@ -92,7 +89,7 @@ function chooseTarget(root: BpffsDir, sub: BpffsDir | UntrustedDir | undefined):
     );
   }
   if (!sub) return { target: { root, sub: 'create' }, entries: FILE_NAMES.map((n) => ({ path: root.display(`${FALLBACK_SUBDIR}/${n}`), state: 'missing' })), fallbackFrom: unusable };
-  const inner = inspectDir(sub);
+  const inner = inspectFiles(sub);
   const stuck = inner.find((e) => e.state === 'unusable');
   if (stuck) {
     throw new PreloadError(`${stuck.path} exists but cannot be opened (${stuck.reason}): remove it, or use another --bpffs`);

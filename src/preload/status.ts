@@ -2,10 +2,10 @@
 // or was interrupted, without changing anything (no lock taken, nothing
 // loaded). It also reports what it will not touch: anything under our names
 // that another user made, and a directory others could change.
-import { BpffsDir } from './transaction/bpffs.js';
-import { inspectEntry, type Entry } from './entries.js';
+import { BpffsDir, pinDirs } from './transaction/bpffs.js';
+import { inspectFiles, type Entry } from './entries.js';
 import { runningOn } from './transaction/lock.js';
-import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
+import { FALLBACK_SUBDIR } from './names.js';
 import { findInterrupted, survey, type Interrupted, type Stranger } from './transaction/trail.js';
 
 export interface Status {
@@ -24,12 +24,12 @@ export interface Status {
 
 export function status(bpffs: string): Status {
   using root = BpffsDir.open(bpffs, { change: false });
-  const entries = FILE_NAMES.map((name) => inspectEntry(root, name));
   const sub = root.openDirIfThere(FALLBACK_SUBDIR);
-  if (sub instanceof BpffsDir) {
-    using dir = sub;
-    const fallback = FILE_NAMES.map((name) => inspectEntry(dir, name));
-    if (fallback.some((e) => e.state !== 'missing')) entries.push(...fallback);
+  using fallback = sub instanceof BpffsDir ? sub : undefined;
+  const entries: Entry[] = [];
+  for (const dir of pinDirs(root, fallback)) {
+    const found = inspectFiles(dir);
+    if (dir === root || found.some((e) => e.state !== 'missing')) entries.push(...found);
   }
   // While a run holds the lock its trail and temporary pins are work in progress.
   const running = runningOn(root);

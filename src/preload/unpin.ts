@@ -1,11 +1,11 @@
 // `bpf-preload unpin`: removes our pins and nothing else, under the same lock
 // and trail as populate, so it never interleaves with a run and a killed
 // unpin is finished by the next one.
-import { BpffsDir } from './transaction/bpffs.js';
-import { inspectEntry, type Entry } from './entries.js';
-import { failpoint } from './transaction/failpoint.js';
+import { basename } from 'node:path';
+import { BpffsDir, pinDirs } from './transaction/bpffs.js';
+import { inspectFiles, type Entry } from './entries.js';
 import { DirLock, type LockOptions } from './transaction/lock.js';
-import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
+import { FALLBACK_SUBDIR } from './names.js';
 import { holdSignals } from './transaction/signals.js';
 import { removeTrail, repair, selfOwner, writeTrail, type Repair } from './transaction/trail.js';
 
@@ -31,8 +31,7 @@ export function unpin(bpffs: string, lockOpts?: LockOptions): UnpinResult {
   if (found && !(found instanceof BpffsDir)) result.untrusted = found.message;
   // repair removes a preload/ a killed run left empty: nothing to look at then.
   const subNow = sub && root.lstat(FALLBACK_SUBDIR)?.ino === sub.ino ? sub : undefined;
-  const dirs = subNow ? [root, subNow] : [root];
-  const entries = dirs.flatMap((dir) => FILE_NAMES.map((name) => ({ dir, entry: inspectEntry(dir, name) })));
+  const entries = pinDirs(root, subNow).flatMap((dir) => inspectFiles(dir).map((entry) => ({ dir, entry })));
   const ours = entries.filter((e) => e.entry.state === 'ours');
   result.kept = entries.map((e) => e.entry).filter((e) => e.state !== 'ours' && e.state !== 'missing');
   if (ours.length === 0) return result;
@@ -41,12 +40,9 @@ export function unpin(bpffs: string, lockOpts?: LockOptions): UnpinResult {
   // successor removes it as this run would have.
   const inFallback = ours.some((e) => e.dir === subNow);
   writeTrail(root, { op: 'unpin', owner: selfOwner(), dir: inFallback ? FALLBACK_SUBDIR : '.', mode: (inFallback ? subNow! : root).mode(), created: false });
-  failpoint('trail');
   for (const { dir, entry } of ours) {
-    const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
-    dir.remove(name);
+    dir.remove(basename(entry.path));
     result.removed.push(entry.path);
-    failpoint(`unpin-${name}`);
   }
   // preload/ goes too once our pins in it are gone and nothing else is left.
   if (inFallback && subNow!.list().length === 0) {

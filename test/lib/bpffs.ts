@@ -3,7 +3,7 @@
 import type { Test } from 'tap';
 import { mountPrivateBpffs, type Bpffs } from '../../harness/bpffs.js';
 
-export { sh, type Bpffs } from '../../harness/bpffs.js';
+export type { Bpffs } from '../../harness/bpffs.js';
 
 /** A private bpffs for one test; torn down when the test ends. */
 export function privateBpffs(t: Test): Bpffs {

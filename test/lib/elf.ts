@@ -1,7 +1,7 @@
 // Just enough of ELF64 and BTF to find bytes to corrupt: tests build
 // malformed objects from a compiled fixture, deterministically, by patching
 // a section header or a BTF type in place, rather than committing binaries.
-import { recordWords } from '../../src/libbpf/btf/types.js';
+import { recordWords } from '../../src/libbpf/btf/format.js';
 
 export const SHT_NOBITS = 8;
 

@@ -4,22 +4,30 @@
 // crash the whole process. This checks what it would trust, as the kernel's
 // BTF verifier does, so a malformed object is an error, never a crash. Formats
 // from include/uapi/linux/btf.h and libbpf's btf.h (struct btf_ext_header).
+import { TYPE_SIZE, infoKind, infoVlen, recordWords } from './format.js';
+import {
+  BTF_KIND_ARRAY,
+  BTF_KIND_CONST,
+  BTF_KIND_DATASEC,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
+  BTF_KIND_INT,
+  BTF_KIND_PTR,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_TYPE_TAG,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  BTF_KIND_VOLATILE,
+  BTF_MAGIC,
+} from '../sys/uapi.js';
 
-const BTF_MAGIC = 0xeb9f;
-const TYPE_SIZE = 12; // struct btf_type: name_off, info, size or type
-
-// enum of BTF kinds, and what each kind appends after struct btf_type.
-const KIND = {
-  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
-  RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19,
-} as const;
-/** Bytes after struct btf_type: fixed, then per vlen entry. */
-const EXTRA: Record<number, [fixed: number, perEntry: number]> = {
-  [KIND.INT]: [4, 0], [KIND.ARRAY]: [12, 0], [KIND.STRUCT]: [0, 12], [KIND.UNION]: [0, 12], [KIND.ENUM]: [0, 8],
-  [KIND.FUNC_PROTO]: [0, 8], [KIND.VAR]: [4, 0], [KIND.DATASEC]: [0, 12], [KIND.DECL_TAG]: [4, 0], [KIND.ENUM64]: [0, 12],
-};
 // Kinds whose third word is a type id.
-const REFERS = new Set<number>([KIND.PTR, KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.FUNC, KIND.VAR, KIND.DECL_TAG, KIND.TYPE_TAG]);
+const REFERS = new Set<number>([BTF_KIND_PTR, BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_FUNC, BTF_KIND_VAR, BTF_KIND_DECL_TAG, BTF_KIND_TYPE_TAG]);
 
 class Malformed extends Error {}
 
@@ -109,17 +117,16 @@ function checkBtf(btf: Region): Btf {
   const starts: number[] = [];
   for (let at = 0; at < types.length; ) {
     const info = types.u32(at + 4);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    if (kind < KIND.INT || kind > KIND.ENUM64) throw new Malformed(`.BTF type ${starts.length + 1} has unknown kind ${kind}`);
+    const kind = infoKind(info);
+    const vlen = infoVlen(info);
+    if (kind < BTF_KIND_INT || kind > BTF_KIND_ENUM64) throw new Malformed(`.BTF type ${starts.length + 1} has unknown kind ${kind}`);
     if (!validString(types.u32(at))) throw new Malformed(`.BTF type ${starts.length + 1} has its name outside the strings`);
-    const [fixed, perEntry] = EXTRA[kind] ?? [0, 0];
     starts.push(at);
-    at += TYPE_SIZE + fixed + perEntry * vlen;
+    at += TYPE_SIZE + 4 * recordWords(kind, vlen);
     if (at > types.length) throw new Malformed(`.BTF type ${starts.length} runs past the type section`);
   }
   const count = starts.length;
-  const kindOf = (id: number) => (id === 0 ? 0 : (types.u32(starts[id - 1] + 4) >>> 24) & 0x1f);
+  const kindOf = (id: number) => (id === 0 ? 0 : infoKind(types.u32(starts[id - 1] + 4)));
   const ref = (id: number, type: number, what: string) => {
     if (type > count) throw new Malformed(`.BTF type ${id}: ${what} refers to type ${type}, of ${count}`);
   };
@@ -130,43 +137,43 @@ function checkBtf(btf: Region): Btf {
   starts.forEach((at, i) => {
     const id = i + 1;
     const info = types.u32(at + 4);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
+    const kind = infoKind(info);
+    const vlen = infoVlen(info);
     const third = types.u32(at + 8);
     const extra = at + TYPE_SIZE;
     if (REFERS.has(kind)) ref(id, third, 'it');
-    if (kind === KIND.FUNC && kindOf(third) !== KIND.FUNC_PROTO) throw new Malformed(`.BTF type ${id}: a function whose type is not a prototype`);
-    if (kind === KIND.ARRAY) {
+    if (kind === BTF_KIND_FUNC && kindOf(third) !== BTF_KIND_FUNC_PROTO) throw new Malformed(`.BTF type ${id}: a function whose type is not a prototype`);
+    if (kind === BTF_KIND_ARRAY) {
       ref(id, types.u32(extra), 'its element type');
       ref(id, types.u32(extra + 4), 'its index type');
     }
     for (let k = 0; k < vlen; k++) {
       switch (kind) {
-        case KIND.STRUCT:
-        case KIND.UNION:
+        case BTF_KIND_STRUCT:
+        case BTF_KIND_UNION:
           name(id, types.u32(extra + 12 * k));
           ref(id, types.u32(extra + 12 * k + 4), `member ${k}`);
           break;
-        case KIND.ENUM:
+        case BTF_KIND_ENUM:
           name(id, types.u32(extra + 8 * k));
           break;
-        case KIND.ENUM64:
+        case BTF_KIND_ENUM64:
           name(id, types.u32(extra + 12 * k));
           break;
-        case KIND.FUNC_PROTO:
+        case BTF_KIND_FUNC_PROTO:
           name(id, types.u32(extra + 8 * k));
           ref(id, types.u32(extra + 8 * k + 4), `parameter ${k}`);
           break;
-        case KIND.DATASEC: {
+        case BTF_KIND_DATASEC: {
           const v = types.u32(extra + 12 * k);
           ref(id, v, `variable ${k}`);
           const vk = kindOf(v);
-          if (vk !== KIND.VAR && vk !== KIND.FUNC) throw new Malformed(`.BTF type ${id}: section entry ${k} is not a variable`);
+          if (vk !== BTF_KIND_VAR && vk !== BTF_KIND_FUNC) throw new Malformed(`.BTF type ${id}: section entry ${k} is not a variable`);
           break;
         }
       }
     }
-    if (kind === KIND.FUNC_PROTO) ref(id, third, 'its return type');
+    if (kind === BTF_KIND_FUNC_PROTO) ref(id, third, 'its return type');
   });
   return { count, validString };
 }

@@ -1,8 +1,7 @@
 // Questions about the running kernel's own BTF (/sys/kernel/btf/vmlinux).
 import { callPtr } from '../sys/call.js';
 import { native } from '../sys/native.js';
-
-const BTF_KIND_FUNC = 12;
+import { BTF_KIND_FUNC } from '../sys/uapi.js';
 
 /** Whether the kernel's BTF describes a function of this name (e.g. a kfunc). */
 export function kernelHasFunction(name: string): boolean {

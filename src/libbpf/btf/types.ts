@@ -1,37 +1,35 @@
-// What an object's BTF says about its global variables: for each section of
-// globals libbpf made a map of, the variables (name, offset, type) as a
-// SectionLayout (globals.ts), and the enums they use; and, for the skeleton's
-// typed maps, the key and value types of each map whose types are plain
-// (objectTypes). Read with libbpf's own
-// btf__* functions on the object's BTF after open, when libbpf has already
+// The types an object's BTF gives its global variables and its maps' keys and
+// values (objectTypes), for skeletons and gen skeleton: each section of
+// globals libbpf made a map of, as a SectionLayout (globals.ts) of its
+// variables (name, offset, type); each map whose key and value types are
+// plain, as a MapTypes; and the named enums either uses. Read with libbpf's
+// own btf__* functions on the object's BTF after open, when libbpf has already
 // filled in each section's size and each variable's offset.
 import type { BpfObject } from '../object.js';
 import { sizeOf, type SectionLayout, type ValueType } from '../globals.js';
 import { native, type Pointer } from '../sys/native.js';
-
-// BTF kinds (include/uapi/linux/btf.h); tests that patch BTF import some
-const INT = 1;
-const PTR = 2;
-export const ARRAY = 3;
-const STRUCT = 4;
-const UNION = 5;
-const ENUM = 6;
-const TYPEDEF = 8;
-export const VOLATILE = 9;
-export const CONST = 10;
-const RESTRICT = 11;
-const FUNC_PROTO = 13;
-export const VAR = 14;
-const DATASEC = 15;
-const FLOAT = 16;
-const DECL_TAG = 17;
-const TYPE_TAG = 18;
-const ENUM64 = 19;
-
-const INT_SIGNED = 1;
-const INT_CHAR = 2;
-const INT_BOOL = 4;
-const VAR_STATIC = 0;
+import { TYPE_SIZE, infoKind, infoVlen, recordWords } from './format.js';
+import {
+  BTF_INT_BOOL,
+  BTF_INT_CHAR,
+  BTF_INT_SIGNED,
+  BTF_KIND_ARRAY,
+  BTF_KIND_CONST,
+  BTF_KIND_DATASEC,
+  BTF_KIND_ENUM,
+  BTF_KIND_ENUM64,
+  BTF_KIND_FLOAT,
+  BTF_KIND_INT,
+  BTF_KIND_PTR,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_STRUCT,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_TYPE_TAG,
+  BTF_KIND_UNION,
+  BTF_KIND_VAR,
+  BTF_KIND_VOLATILE,
+  BTF_VAR_STATIC,
+} from '../sys/uapi.js';
 
 // An object's BTF is data from whoever built the object, and libbpf opens
 // objects whose types loop (a CONST whose VOLATILE is that CONST again, an
@@ -96,28 +94,6 @@ interface RawType {
   words: number[];
 }
 
-/** Words per record after the header, by kind (every kind's: tests walk whole BTF sections with it). */
-export function recordWords(kind: number, vlen: number): number {
-  switch (kind) {
-    case INT:
-    case VAR:
-    case DECL_TAG:
-      return 1;
-    case ARRAY:
-      return 3;
-    case STRUCT:
-    case UNION:
-    case DATASEC:
-    case ENUM64:
-      return 3 * vlen;
-    case ENUM:
-    case FUNC_PROTO:
-      return 2 * vlen;
-    default:
-      return 0;
-  }
-}
-
 class BtfReader {
   readonly #btf: Pointer;
   readonly enums = new Map<string, EnumType>();
@@ -132,10 +108,10 @@ class BtfReader {
     const n = native();
     const ptr = n.btf__type_by_id(this.#btf, id);
     if (ptr === null) throw new MalformedBtfError(`BTF type ${id} does not exist`);
-    const [nameOff, info, sizeOrType] = n.btfWords(ptr, 3);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    const all = n.btfWords(ptr, 3 + recordWords(kind, vlen));
+    const [nameOff, info, sizeOrType] = n.btfWords(ptr, TYPE_SIZE / 4);
+    const kind = infoKind(info);
+    const vlen = infoVlen(info);
+    const all = n.btfWords(ptr, TYPE_SIZE / 4 + recordWords(kind, vlen));
     return { name: this.name(nameOff), kind, vlen, kindFlag: info >>> 31 === 1, sizeOrType, words: all.slice(3) };
   }
 
@@ -154,7 +130,7 @@ class BtfReader {
     const start = id;
     for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       const t = this.type(id);
-      if (![TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG].includes(t.kind)) return [id, t];
+      if (![BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_TYPE_TAG].includes(t.kind)) return [id, t];
       id = t.sizeOrType;
     }
     throw new MalformedBtfError(`BTF type ${start} goes through more than ${MAX_DEPTH} typedefs and qualifiers (a cycle?)`);
@@ -167,26 +143,26 @@ class BtfReader {
     const [rid, t] = this.resolve(id);
     const bytes = (): ValueType => ({ kind: 'bytes', size: this.size(rid) });
     switch (t.kind) {
-      case INT: {
+      case BTF_KIND_INT: {
         const encoding = (t.words[0] >>> 24) & 0xf;
         const bits = t.words[0] & 0xff;
         const bitOffset = (t.words[0] >>> 16) & 0xff;
         if (bitOffset !== 0 || bits !== t.sizeOrType * 8 || ![1, 2, 4, 8].includes(t.sizeOrType)) return bytes();
-        if (encoding & INT_BOOL) return t.sizeOrType === 1 ? { kind: 'bool' } : bytes();
-        return { kind: 'int', size: t.sizeOrType as 1 | 2 | 4 | 8, signed: (encoding & INT_SIGNED) !== 0 };
+        if (encoding & BTF_INT_BOOL) return t.sizeOrType === 1 ? { kind: 'bool' } : bytes();
+        return { kind: 'int', size: t.sizeOrType as 1 | 2 | 4 | 8, signed: (encoding & BTF_INT_SIGNED) !== 0 };
       }
-      case ENUM:
-      case ENUM64:
+      case BTF_KIND_ENUM:
+      case BTF_KIND_ENUM64:
         return this.enumType(t);
-      case FLOAT:
+      case BTF_KIND_FLOAT:
         return t.sizeOrType === 4 || t.sizeOrType === 8 ? { kind: 'float', size: t.sizeOrType } : bytes();
-      case ARRAY: {
+      case BTF_KIND_ARRAY: {
         const [elemId, , length] = t.words;
         const [, elem] = this.resolve(elemId);
         if (this.isChar(elem)) return { kind: 'string', size: length };
         return { kind: 'array', length, stride: this.size(elemId), elem: this.valueType(elemId, depth + 1) };
       }
-      case STRUCT: {
+      case BTF_KIND_STRUCT: {
         const fields: [string, number, ValueType][] = [];
         for (let i = 0; i < t.vlen; i++) {
           const [nameOff, type, offset] = t.words.slice(3 * i, 3 * i + 3);
@@ -198,16 +174,16 @@ class BtfReader {
         }
         return { kind: 'struct', size: t.sizeOrType, fields };
       }
-      case PTR:
-      case UNION:
+      case BTF_KIND_PTR:
+      case BTF_KIND_UNION:
       default:
         return bytes();
     }
   }
 
   isChar(t: RawType): boolean {
-    if (t.kind !== INT || t.sizeOrType !== 1) return false;
-    return t.name === 'char' || (((t.words[0] >>> 24) & 0xf) & INT_CHAR) !== 0;
+    if (t.kind !== BTF_KIND_INT || t.sizeOrType !== 1) return false;
+    return t.name === 'char' || (((t.words[0] >>> 24) & 0xf) & BTF_INT_CHAR) !== 0;
   }
 
   enumType(t: RawType): ValueType {
@@ -217,7 +193,7 @@ class BtfReader {
     if (t.name && !this.enums.has(t.name)) {
       const values: [string, number | bigint][] = [];
       for (let i = 0; i < t.vlen; i++) {
-        if (t.kind === ENUM) {
+        if (t.kind === BTF_KIND_ENUM) {
           const [nameOff, raw] = t.words.slice(2 * i, 2 * i + 2);
           values.push([this.name(nameOff), signed ? raw | 0 : raw >>> 0]);
         } else {
@@ -233,13 +209,13 @@ class BtfReader {
 
   section(datasecId: number): SectionLayout | null {
     const sec = this.type(datasecId);
-    if (sec.kind !== DATASEC) return null;
+    if (sec.kind !== BTF_KIND_DATASEC) return null;
     const vars: [string, number, ValueType][] = [];
     for (let i = 0; i < sec.vlen; i++) {
       const [varId, offset] = sec.words.slice(3 * i, 3 * i + 2);
       const v = this.type(varId);
       // static variables (format strings, say) are the object's own business
-      if (v.kind !== VAR || v.words[0] === VAR_STATIC) continue;
+      if (v.kind !== BTF_KIND_VAR || v.words[0] === BTF_VAR_STATIC) continue;
       vars.push([v.name, offset, this.valueType(v.sizeOrType)]);
     }
     return { section: sec.name, size: sec.sizeOrType, vars };
@@ -260,7 +236,13 @@ function plain(type: ValueType): boolean {
   }
 }
 
-function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
+/**
+ * The globals, and the maps whose key and value types are plain (integers,
+ * bool, enums, floats, char arrays, fixed arrays and structs of them): what a
+ * skeleton types. Maps with pointers, unions or bitfields in either are left
+ * out, and stay bytes. Before load.
+ */
+export function objectTypes(obj: BpfObject): ObjectTypes {
   const btf = native().bpf_object__btf(obj.assertOpen());
   if (btf === null) return { sections: [], maps: [], enums: [] };
   const reader = new BtfReader(btf);
@@ -269,7 +251,7 @@ function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
   for (const map of obj.maps.values()) {
     if (!map.isInternal) {
       // ring buffers, maps of maps and maps declared without __type have no key or value type
-      if (!withMaps || map.btfKeyTypeId === 0 || map.btfValueTypeId === 0) continue;
+      if (map.btfKeyTypeId === 0 || map.btfValueTypeId === 0) continue;
       const key = reader.valueType(map.btfKeyTypeId);
       const value = reader.valueType(map.btfValueTypeId);
       if (plain(key) && plain(value) && sizeOf(key) === map.keySize && sizeOf(value) === map.valueSize) {
@@ -285,20 +267,4 @@ function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
   }
   const enums = [...reader.enums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { sections, maps, enums };
-}
-
-/** The object's sections of globals that have variables to show, in map order. Before load. */
-export function objectGlobals(obj: BpfObject): ObjectGlobals {
-  const { sections, enums } = readObject(obj, false);
-  return { sections, enums };
-}
-
-/**
- * The globals, and the maps whose key and value types are plain (integers,
- * bool, enums, floats, char arrays, fixed arrays and structs of them): what a
- * skeleton types. Maps with pointers, unions or bitfields in either are left
- * out, and stay bytes. Before load.
- */
-export function objectTypes(obj: BpfObject): ObjectTypes {
-  return readObject(obj, true);
 }

@@ -1,25 +1,24 @@
 // The *at(2) family on a directory fd, which Node lacks: every change the
 // runner makes in a bpffs is relative to a directory it opened once and
 // checked, so that no symlink or rename by another user can point the change
-// anywhere else. libc's functions, reached through koffi like flock; failures
-// are SysErrors naming what failed.
+// anywhere else. libc's functions (and flock, for flock.ts), reached through
+// koffi on native.ts's libc; failures are SysErrors naming what failed.
 import { constants } from 'node:fs';
 import { constants as os } from 'node:os';
 import { SysError } from '../error.js';
-import { loadKoffi } from './native.js';
+import { libc as loadLibc, loadKoffi } from './native.js';
+import { AT_REMOVEDIR, O_CLOEXEC } from './linux.js';
 
 // Node's values are this platform's (O_DIRECTORY and O_NOFOLLOW differ on arm).
 export const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } = constants;
-/** Not in Node's constants; the same on every Linux architecture. */
-const O_CLOEXEC = 0o2000000;
-const AT_REMOVEDIR = 0x200;
 const { EINTR } = os.errno;
 
 function declare() {
   const koffi = loadKoffi();
-  const libc = koffi.load('libc.so.6');
+  const libc = loadLibc();
   return {
     errno: () => koffi.errno(),
+    flock: libc.func('int flock(int fd, int operation)'),
     openat: libc.func('int openat(int dirfd, const char *path, int flags, ...)'),
     fchmod: libc.func('int fchmod(int fd, uint32 mode)'),
     unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)'),
@@ -31,10 +30,11 @@ function declare() {
 }
 
 let cached: ReturnType<typeof declare> | undefined;
-const libc = () => (cached ??= declare());
+/** The libc calls on file descriptors that this module and flock.ts make. */
+export const libc = () => (cached ??= declare());
 
 /** Runs a libc call that returns -1 and sets errno on failure; retries EINTR. */
-function call(syscall: string, what: string, fn: () => number | bigint): number {
+export function callLibc(syscall: string, what: string, fn: () => number | bigint): number {
   for (;;) {
     const ret = Number(fn());
     if (ret >= 0) return ret;
@@ -45,40 +45,40 @@ function call(syscall: string, what: string, fn: () => number | bigint): number 
 
 /** openat(2); `mode` only matters with O_CREAT. Returns the new fd. */
 export function openAt(dirfd: number, name: string, flags: number, what: string, mode = 0): number {
-  return call('openat', what, () => libc().openat(dirfd, name, flags | O_CLOEXEC, 'uint32', mode));
+  return callLibc('openat', what, () => libc().openat(dirfd, name, flags | O_CLOEXEC, 'uint32', mode));
 }
 
 /** fchmod(2): the mode of what `fd` refers to, not of whatever a path names now. */
 export function fchmod(fd: number, mode: number, what: string): void {
-  call('fchmod', what, () => libc().fchmod(fd, mode));
+  callLibc('fchmod', what, () => libc().fchmod(fd, mode));
 }
 
 /** unlinkat(2) of a file or symlink (never followed). */
 export function unlinkAt(dirfd: number, name: string, what: string): void {
-  call('unlinkat', what, () => libc().unlinkat(dirfd, name, 0));
+  callLibc('unlinkat', what, () => libc().unlinkat(dirfd, name, 0));
 }
 
 /** unlinkat(2) with AT_REMOVEDIR: removes an empty directory. */
 export function rmdirAt(dirfd: number, name: string, what: string): void {
-  call('unlinkat', what, () => libc().unlinkat(dirfd, name, AT_REMOVEDIR));
+  callLibc('unlinkat', what, () => libc().unlinkat(dirfd, name, AT_REMOVEDIR));
 }
 
 /** renameat(2) within one directory fd (neither name is followed). */
 export function renameAt(dirfd: number, from: string, to: string, what: string): void {
-  call('renameat', what, () => libc().renameat(dirfd, from, dirfd, to));
+  callLibc('renameat', what, () => libc().renameat(dirfd, from, dirfd, to));
 }
 
 export function mkdirAt(dirfd: number, name: string, mode: number, what: string): void {
-  call('mkdirat', what, () => libc().mkdirat(dirfd, name, mode));
+  callLibc('mkdirat', what, () => libc().mkdirat(dirfd, name, mode));
 }
 
 export function symlinkAt(target: string, dirfd: number, name: string, what: string): void {
-  call('symlinkat', what, () => libc().symlinkat(target, dirfd, name));
+  callLibc('symlinkat', what, () => libc().symlinkat(target, dirfd, name));
 }
 
 /** readlinkat(2): the target text of the symlink `name` (up to 4 KiB). */
 export function readlinkAt(dirfd: number, name: string, what: string): string {
   const buf = Buffer.alloc(4096);
-  const n = call('readlinkat', what, () => libc().readlinkat(dirfd, name, buf, buf.length));
+  const n = callLibc('readlinkat', what, () => libc().readlinkat(dirfd, name, buf, buf.length));
   return buf.toString('utf8', 0, n);
 }

@@ -28,11 +28,13 @@ export function loadKoffi(): Koffi {
 /** A C pointer as koffi hands it over: an opaque object (NULL arrives as null). */
 export type Pointer = object;
 
-// <sys/mman.h>
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const MAP_SHARED = 1;
-export const MAP_FIXED = 0x10;
+let libcLib: koffiModule.IKoffiLib | undefined;
+
+/** libc.so.6, loaded once: for native() and for the *at calls and flock (dirfd.ts, flock.ts), which need no libbpf. */
+export function libc(): koffiModule.IKoffiLib {
+  libcLib ??= loadKoffi().load('libc.so.6');
+  return libcLib;
+}
 
 /** libbpf's soname; ≥ 1.0 guarantees errno-style returns everywhere. */
 export const LIBBPF_SONAME = 'libbpf.so.1';
@@ -45,7 +47,7 @@ function declare() {
   } catch {
     throw new LibraryMissingError(LIBBPF_SONAME);
   }
-  const libc = koffi.load('libc.so.6');
+  const c = libc();
 
   koffi.opaque('bpf_object');
   koffi.opaque('bpf_program');
@@ -159,6 +161,27 @@ function declare() {
   // is only ever handed on to vsnprintf, so it travels as an opaque pointer.
   const printFn = koffi.proto('int libbpf_print_fn_t(int level, void *fmt, void *args)');
 
+  // The light loader's ctx (bpf/skel_internal.h): a bpf_loader_ctx, then a
+  // bpf_map_desc per map and a bpf_prog_desc per program (light.ts).
+  const loaderCtx = koffi.struct('bpf_loader_ctx', {
+    sz: 'uint32',
+    flags: 'uint32',
+    log_level: 'uint32',
+    log_size: 'uint32',
+    log_buf: 'uint64',
+  });
+  const mapDesc = koffi.struct('bpf_map_desc', { map_fd: 'int', max_entries: 'uint32', initial_value: 'uint64' });
+  const progDesc = koffi.struct('bpf_prog_desc', { prog_fd: 'int' });
+  // struct gen_loader_opts of libbpf.h: gen_loader writes where it recorded
+  // the loader into it (genloader.ts reads it as bytes).
+  const genLoaderOpts = koffi.struct('gen_loader_opts', {
+    sz: 'size_t',
+    data: 'const char *',
+    insns: 'const char *',
+    data_sz: 'uint32',
+    insns_sz: 'uint32',
+  });
+
   return {
     openOptsSize: koffi.sizeof(openOpts),
     mapCreateOptsSize: koffi.sizeof(mapCreateOpts),
@@ -168,6 +191,16 @@ function declare() {
     tcHookSize: koffi.sizeof(tcHook),
     tcOptsSize: koffi.sizeof(tcOpts),
     uprobeOptsSize: koffi.sizeof(uprobeOpts),
+    loaderCtxSize: koffi.sizeof(loaderCtx),
+    mapDescSize: koffi.sizeof(mapDesc),
+    progDescSize: koffi.sizeof(progDesc),
+    genLoaderOpts: {
+      size: koffi.sizeof(genLoaderOpts),
+      data: koffi.offsetof(genLoaderOpts, 'data'),
+      insns: koffi.offsetof(genLoaderOpts, 'insns'),
+      dataSize: koffi.offsetof(genLoaderOpts, 'data_sz'),
+      insnsSize: koffi.offsetof(genLoaderOpts, 'insns_sz'),
+    },
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
     registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
       koffi.register(fn, koffi.pointer(sampleFn)),
@@ -260,6 +293,7 @@ function declare() {
     ),
     bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
     bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, uint32 attach_type, const void *opts)'),
+    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show, Link.read).
     bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)'),
     bpf_link_get_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32 id)'),
     bpf_link_get_next_id: lib.func('int bpf_link_get_next_id(uint32 start, _Out_ uint32 *next)'),
@@ -271,7 +305,7 @@ function declare() {
     libbpf_bpf_map_type_str: lib.func('const char *libbpf_bpf_map_type_str(int t)'),
     libbpf_bpf_link_type_str: lib.func('const char *libbpf_bpf_link_type_str(int t)'),
     /** close(2) without Node's fs bookkeeping: the exporter closes one fd per program per scrape. */
-    close: libc.func('int close(int fd)'),
+    close: c.func('int close(int fd)'),
 
     bpf_tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
     bpf_tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
@@ -304,23 +338,20 @@ function declare() {
     /** `count` 32-bit words at a pointer libbpf handed us. */
     btfWords: (ptr: Pointer, count: number) => koffi.decode(ptr, 'uint32', count) as number[],
     /** Copies n bytes from a Buffer to a raw address (a map's mmaped image). */
-    copyTo: libc.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
+    copyTo: c.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
     /** Numeric address of a pointer libbpf handed us. */
     pointerAddress: (ptr: Pointer) => koffi.address(ptr),
     // libbpf 1.1's bpf_object__load leaves the image a private copy; a C
     // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
-    mmap: libc.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
-    getpagesize: libc.func('int getpagesize()'),
-    // BPF_ITER_CREATE: a readable fd for one pass of an iterator link (show).
+    mmap: c.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    getpagesize: c.func('int getpagesize()'),
     // ---- end of the BTF / globals block ----
 
-    vsnprintf: libc.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
+    vsnprintf: c.func('int vsnprintf(void *buf, size_t size, void *fmt, void *args)'),
     /** Copies n bytes from a raw address (one libbpf handed us) into a Buffer. */
-    copyFrom: libc.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),
+    copyFrom: c.func('void *memcpy(void *dest, uintptr_t src, size_t n)'),
     /** if_nametoindex(3), for attaching to a network interface by name. */
-    if_nametoindex: libc.func('uint32 if_nametoindex(const char *name)'),
-    /** flock(2): Node has no binding; the runner locks bpffs directories with it. */
-    flock: libc.func('int flock(int fd, int operation)'),
+    if_nametoindex: c.func('uint32 if_nametoindex(const char *name)'),
 
     // ---- ring buffers read in place (ringbuf.ts) ----
     // libbpf's ring_buffer only multiplexes the rings' fds into one epoll fd;
@@ -330,13 +361,13 @@ function declare() {
     ),
     ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
     /** mmap(2) giving a pointer, for view(); MAP_FAILED is the address 2^64 - 1. */
-    mmapPointer: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
-    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    mmapPointer: c.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
+    munmap: c.func('int munmap(void *addr, size_t length)'),
     /** An ArrayBuffer over `size` bytes of native memory (no copy); it must not outlive the memory. */
     view: (ptr: Pointer, size: number) => koffi.view(ptr, size),
-    eventfd: libc.func('int eventfd(uint32 initval, int flags)'),
+    eventfd: c.func('int eventfd(uint32 initval, int flags)'),
     /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
-    poll: libc.func('int poll(void *fds, uint64 nfds, int timeout)'),
+    poll: c.func('int poll(void *fds, uint64 nfds, int timeout)'),
 
     // ---- perf buffers (perfbuf.ts): libbpf consumes, a koffi callback per record ----
     /** Registers JS functions as a perf_buffer_sample_fn and lost_fn; unregister() them after perf_buffer__free. */
@@ -372,7 +403,7 @@ function declare() {
     ),
     bpf_program__attach_cgroup: lib.func('bpf_link *bpf_program__attach_cgroup(const bpf_program *prog, int cgroup_fd)'),
     /** perf_event_open(2), which libc does not wrap: syscall(2) with its number. */
-    syscallPerfEventOpen: libc.func('long syscall(long number, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
+    syscallPerfEventOpen: c.func('long syscall(long number, void *attr, int pid, int cpu, int group_fd, unsigned long flags)'),
   };
 }
 

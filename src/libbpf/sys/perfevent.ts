@@ -3,18 +3,43 @@
 // syscall(2) with the architecture's number.
 import { SysError } from '../error.js';
 import { native } from './native.js';
+import {
+  PERF_ATTR_SIZE_VER5,
+  PERF_COUNT_SW_CONTEXT_SWITCHES,
+  PERF_COUNT_SW_CPU_CLOCK,
+  PERF_COUNT_SW_CPU_MIGRATIONS,
+  PERF_COUNT_SW_PAGE_FAULTS,
+  PERF_COUNT_SW_TASK_CLOCK,
+  PERF_FLAG_FD_CLOEXEC,
+  PERF_TYPE_BREAKPOINT,
+  PERF_TYPE_HARDWARE,
+  PERF_TYPE_HW_CACHE,
+  PERF_TYPE_RAW,
+  PERF_TYPE_SOFTWARE,
+  PERF_TYPE_TRACEPOINT,
+} from './uapi.js';
 
 // <asm/unistd.h>: x86_64's own table, and the generic one (arm64, riscv64, loongarch64).
 const NR_PERF_EVENT_OPEN: Partial<Record<string, number>> = { x64: 298, arm64: 241, riscv64: 241, loong64: 241 };
-// <linux/perf_event.h>
-const PERF_ATTR_SIZE_VER5 = 112;
-const PERF_FLAG_FD_CLOEXEC = 8;
 const ATTR_FREQ = 1n << 10n; // the freq bit of perf_event_attr's flags word
 
 /** perf_type_id values. */
-export const PerfType = { Hardware: 0, Software: 1, Tracepoint: 2, HwCache: 3, Raw: 4, Breakpoint: 5 } as const;
+export const PerfType = {
+  Hardware: PERF_TYPE_HARDWARE,
+  Software: PERF_TYPE_SOFTWARE,
+  Tracepoint: PERF_TYPE_TRACEPOINT,
+  HwCache: PERF_TYPE_HW_CACHE,
+  Raw: PERF_TYPE_RAW,
+  Breakpoint: PERF_TYPE_BREAKPOINT,
+} as const;
 /** perf_sw_ids values, for PerfType.Software. */
-export const PerfSoftware = { CpuClock: 0, TaskClock: 1, PageFaults: 2, ContextSwitches: 3, CpuMigrations: 4 } as const;
+export const PerfSoftware = {
+  CpuClock: PERF_COUNT_SW_CPU_CLOCK,
+  TaskClock: PERF_COUNT_SW_TASK_CLOCK,
+  PageFaults: PERF_COUNT_SW_PAGE_FAULTS,
+  ContextSwitches: PERF_COUNT_SW_CONTEXT_SWITCHES,
+  CpuMigrations: PERF_COUNT_SW_CPU_MIGRATIONS,
+} as const;
 
 export interface PerfEventOptions {
   /** PerfType (default Software). */

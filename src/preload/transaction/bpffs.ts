@@ -9,28 +9,25 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { PreloadError } from '../../cli/errors.js';
+import { ErrnoError, SysError, objGet, objPin } from '../../libbpf/index.js';
+import { sleepSync } from './sleep.js';
 import {
-  ErrnoError,
   O_DIRECTORY,
-  SysError,
-  objPin,
   O_NOFOLLOW,
   O_NONBLOCK,
   O_RDONLY,
   fchmod,
   mkdirAt,
-  objGet,
   openAt,
   readlinkAt,
   renameAt,
   rmdirAt,
   symlinkAt,
   unlinkAt,
-} from '../../libbpf/index.js';
+} from '../../libbpf/sys/dirfd.js';
+import { AT_FDCWD, BPF_FS_MAGIC, CAP_BPF, CAP_SYS_ADMIN } from '../../libbpf/sys/linux.js';
 
-export const BPF_FS_MAGIC = 0xcafe4a11;
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
-const AT_FDCWD = -100;
 
 /** Whether `dir` lives on a bpffs (statfs magic). Throws for a missing path. */
 export function isOnBpffs(dir: string): boolean {
@@ -62,9 +59,6 @@ function requireBpffs(dir: string, mountIfMissing: boolean): void {
 
 export const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
 
-/** Blocks this (synchronous) process for `ms` milliseconds. */
-export const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
 /** The uid the runner runs as (root, in the unit). */
 const runnerUid = () => process.geteuid?.() ?? 0;
 
@@ -73,10 +67,6 @@ const trustedUid = (uid: number) => uid === runnerUid() || uid === 0;
 
 /** Whether an entry was made by a uid we trust (lstat owner): ours, for the runner as root. */
 export const ownedByUs = (st: Stats) => trustedUid(st.uid);
-
-// Capability numbers (linux/capability.h).
-const CAP_SYS_ADMIN = 21n;
-const CAP_BPF = 39n;
 
 /**
  * Changing a bpffs takes root, or CAP_BPF (or CAP_SYS_ADMIN) to load and
@@ -87,7 +77,7 @@ function requirePrivileges(path: string): void {
   if (runnerUid() === 0) return;
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
   const caps = capEff ? BigInt(`0x${capEff}`) : 0n;
-  if ((caps >> CAP_BPF) & 1n || (caps >> CAP_SYS_ADMIN) & 1n) return;
+  if ((caps >> BigInt(CAP_BPF)) & 1n || (caps >> BigInt(CAP_SYS_ADMIN)) & 1n) return;
   throw new PreloadError(`cannot change ${path}: needs root, or CAP_BPF + CAP_PERFMON`);
 }
 
@@ -365,6 +355,15 @@ export class BpffsDir implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * The directories our pins may be in: the bpffs root, then its
+ * FALLBACK_SUBDIR when there is one of ours (`fallback`, opened by the caller,
+ * who holds it for as long as it needs it).
+ */
+export function pinDirs(root: BpffsDir, fallback: BpffsDir | undefined): BpffsDir[] {
+  return fallback ? [root, fallback] : [root];
 }
 
 /** A directory we will not use: not ours, writable by others, a symlink, or elsewhere. */

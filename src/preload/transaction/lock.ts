@@ -11,9 +11,12 @@
 // mount of one directory shares it. The holder removes it as it releases it;
 // a waiter that then gets the lock of a removed file opens the new one.
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
-import { type BpffsDir, ownedByUs, sleepSync, untrustedDir } from './bpffs.js';
+import { type BpffsDir, ownedByUs, untrustedDir } from './bpffs.js';
+import { sleepSync } from './sleep.js';
 import { PreloadError } from '../../cli/errors.js';
-import { LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, flock, openAt, unlinkAt } from '../../libbpf/index.js';
+import { O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, openAt, unlinkAt } from '../../libbpf/sys/dirfd.js';
+import { flock } from '../../libbpf/sys/flock.js';
+import { AT_FDCWD, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from '../../libbpf/sys/linux.js';
 
 export const LOCK_TIMEOUT_ENV = 'BPF_PRELOAD_LOCK_TIMEOUT';
 /** Seconds a run waits for another run on the same directory. */
@@ -23,7 +26,6 @@ export const LOCK_DIR = '/run/bpf-preload';
 /** When a waiting run says that it waits. */
 const SAY_AFTER_MS = 1000;
 const POLL_MS = 20;
-const AT_FDCWD = -100;
 
 export interface LockOptions {
   /** Called once, after a second of waiting, with the holder's pid when known. */

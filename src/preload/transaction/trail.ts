@@ -13,7 +13,7 @@
 // owner) and its form is exact. Anything else under those names is a
 // Stranger: reported, never followed, trusted or changed.
 import { readFileSync, type Stats } from 'node:fs';
-import { BpffsDir, UntrustedDir, octal, ownedByUs } from './bpffs.js';
+import { BpffsDir, UntrustedDir, octal, ownedByUs, pinDirs } from './bpffs.js';
 import { PreloadError } from '../../cli/errors.js';
 import { FALLBACK_SUBDIR, TRAIL_NAME, tempPinOwner, type Owner } from '../names.js';
 
@@ -48,9 +48,8 @@ export function selfOwner(): Owner {
 }
 
 /** Whether the process that made a name still runs (same pid, same start time). */
-export function ownerAlive(owner: { pid: number; start?: number }): boolean {
-  const start = startTime(owner.pid);
-  return start !== undefined && (owner.start === undefined || owner.start === start);
+export function ownerAlive(owner: Owner): boolean {
+  return startTime(owner.pid) === owner.start;
 }
 
 function format(t: Trail): string {
@@ -140,26 +139,28 @@ function scanTempPins(dir: BpffsDir, where: string, pins: TempPin[], strangers: 
   }
 }
 
-/** Everything at `root` that carries one of our names, ours or not. Changes nothing. */
+/** What `survey` found under our names. */
 export interface Findings {
+  /** Our trail, if there is one. */
   trail: Trail | null;
+  /** Our temporary pins, in the root and in its FALLBACK_SUBDIR. */
   tempPins: TempPin[];
+  /** Whatever carries one of our names but is not ours. */
   strangers: Stranger[];
 }
 
+/** Everything at `root` (and in its FALLBACK_SUBDIR) that carries one of our names, ours or not. Changes nothing. */
 export function survey(root: BpffsDir): Findings {
   const pins: TempPin[] = [];
   const strangers: Stranger[] = [];
   const trail = readTrail(root);
   if (isStranger(trail)) strangers.push(trail);
-  scanTempPins(root, '.', pins, strangers);
   const sub = root.openDirIfThere(FALLBACK_SUBDIR);
+  using fallback = sub instanceof BpffsDir ? sub : undefined;
+  for (const dir of pinDirs(root, fallback)) scanTempPins(dir, dir === root ? '.' : FALLBACK_SUBDIR, pins, strangers);
   if (sub instanceof UntrustedDir) {
     const st = root.lstat(FALLBACK_SUBDIR);
     if (st) strangers.push(stranger(sub.path, st, `bpf-preload uses only a directory of its uid that no other uid can write; this one ${sub.why}`));
-  } else if (sub) {
-    using dir = sub;
-    scanTempPins(dir, FALLBACK_SUBDIR, pins, strangers);
   }
   return { trail: isStranger(trail) ? null : trail, tempPins: pins, strangers };
 }
@@ -168,8 +169,9 @@ export function survey(root: BpffsDir): Findings {
 export interface Interrupted {
   /** The trail, when the run got as far as writing it. */
   trail: Trail | null;
-  /** The directory the trail names, its mode now, and whether that differs from the recorded one. */
+  /** The directory the trail names (the root when there is no trail), as a path to show. */
   dir: string;
+  /** Its mode now; undefined when it is not there or is left alone. */
   modeNow?: number;
   /** Temporary pins whose process is gone. */
   tempPins: TempPin[];

@@ -9,19 +9,14 @@ import { closeSync, readSync } from 'node:fs';
 import { BpffsDir, octal } from './bpffs.js';
 import { PreloadError } from '../../cli/errors.js';
 import { failpoint } from './failpoint.js';
-import { fchmod, linkInfo, type PinnableLink } from '../../libbpf/index.js';
+import { linkInfo } from '../../libbpf/index.js';
+import { fchmod } from '../../libbpf/sys/dirfd.js';
+import type { IteratorFile } from '../iterators.js';
 import { FALLBACK_SUBDIR, newPinName, oldPinName, type FileName, type Owner } from '../names.js';
 import { removeTrail, selfOwner, writeTrail } from './trail.js';
 
 /** Mode of a FALLBACK_SUBDIR we create. */
 const SUBDIR_MODE = 0o755;
-
-export interface PinRequest {
-  name: FileName;
-  link: PinnableLink;
-  /** The first line the file prints when it works. */
-  header: string;
-}
 
 export interface Pinned {
   path: string;
@@ -70,7 +65,7 @@ function holdPrevious(dir: BpffsDir, name: string): number | undefined {
 }
 
 interface Slot {
-  req: PinRequest;
+  file: IteratorFile;
   /** Names in the target directory. */
   final: string;
   temp: string;
@@ -80,76 +75,145 @@ interface Slot {
   ids?: { linkId: number; progId: number };
 }
 
-/** With the mode cleared: gives `s.final` back what it held before this run. */
-function putBack(dir: BpffsDir, owner: Owner, s: Slot): void {
-  if (s.previous === undefined) {
-    dir.remove(s.final);
-    return;
-  }
-  const old = oldPinName(owner, s.req.name);
-  dir.pin(s.previous, old);
-  try {
-    dir.rename(old, s.final);
-  } catch (err) {
-    dir.remove(old); // else it would keep the old link alive, pinned nowhere anyone looks
-    throw err;
-  }
+/** One run's pinning, from the trail on: what it has changed so far, so that undo knows what to put back. */
+interface Transaction {
+  root: BpffsDir;
+  owner: Owner;
+  /** Where the pins go: the root, or its FALLBACK_SUBDIR. */
+  dir: BpffsDir;
+  /** That directory's mode before the run (and after it). */
+  dirMode: number;
+  /** Whether this run made FALLBACK_SUBDIR (so undo removes it), and the directory once opened. */
+  madeDir: boolean;
+  made?: BpffsDir;
+  slots: Slot[];
+  /** Whether the directory's mode is cleared right now (for the renames). */
+  modeCleared: boolean;
 }
 
 /** The directory's mode could not be put back: the trail must stay for the next run. */
 class ModeNotRestored extends PreloadError {}
 
-function firstLine(err: unknown): string {
+function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * The renames, with the directory's mode cleared for exactly as long as they
- * take, and the mode put back (with retries). If a rename, or putting the
- * mode back, fails, every name already renamed gets back what it had, and the
- * first error is thrown. If the mode cannot be restored even then, the error
- * says how to restore it by hand, and the trail stays for the next run.
- */
-function swap(dir: BpffsDir, mode: number, owner: Owner, slots: Slot[]): void {
-  let failure: unknown;
-  let cleared = false;
-  try {
-    dir.setMode(0);
-    cleared = true;
-    failpoint('clear-mode');
-    for (const s of slots) {
-      dir.rename(s.temp, s.final);
-      s.state = 'renamed';
-      failpoint(`rename-${s.req.name}`);
-    }
-    dir.setMode(mode);
-    return;
-  } catch (err) {
-    failure = err;
+/** Writes the trail (nothing else is changed yet if that fails) and starts the transaction. */
+function begin(target: Target, files: IteratorFile[]): Transaction {
+  const { root } = target;
+  const owner = selfOwner();
+  const dirMode = target.sub === 'create' ? SUBDIR_MODE : (target.sub ?? root).mode();
+  writeTrail(root, { op: 'populate', owner, dir: target.sub ? FALLBACK_SUBDIR : '.', mode: dirMode, created: target.sub === 'create' });
+  const slots: Slot[] = files.map((file) => ({ file, final: file.name, temp: newPinName(owner, file.name), state: 'none' }));
+  return { root, owner, dir: target.sub instanceof BpffsDir ? target.sub : root, dirMode, slots, madeDir: false, modeCleared: false };
+}
+
+/** Makes FALLBACK_SUBDIR, which the pins then go into. */
+function makeFallback(tx: Transaction): void {
+  tx.root.mkdir(FALLBACK_SUBDIR, SUBDIR_MODE);
+  tx.madeDir = true;
+  tx.made =  tx.root.openDir(FALLBACK_SUBDIR);
+  tx.dir = tx.made;
+}
+
+/** Pins each link under its temporary name, sets its mode, reads it back and takes its ids, all while the directory keeps its mode. */
+function pinTemporaries(tx: Transaction, fileMode: number): void {
+  for (const s of tx.slots) {
+    tx.dir.pin(s.file.link.fd, s.temp);
+    s.state = 'pinned';
+    setModeAndReadBack(tx.dir, s.temp, fileMode, s.file.header);
+    const info = linkInfo(s.file.link.fd); // now: after the renames nothing may fail
+    s.ids = { linkId: info.id, progId: info.progId };
+    failpoint(`pin-${s.file.name}`);
   }
-  for (const s of [...slots].reverse()) {
+  failpoint('readback');
+}
+
+/** The renames onto the final names, with the directory's mode cleared for exactly as long as they take. */
+function swap(tx: Transaction): void {
+  for (const s of tx.slots) s.previous = holdPrevious(tx.dir, s.final);
+  tx.dir.setMode(0);
+  tx.modeCleared = true;
+  for (const s of tx.slots) {
+    tx.dir.rename(s.temp, s.final);
+    s.state = 'renamed';
+    failpoint(`rename-${s.file.name}`);
+  }
+  tx.dir.setMode(tx.dirMode);
+  tx.modeCleared = false;
+}
+
+/** With the mode cleared: gives `s.final` back what it held before this run. */
+function putBack(tx: Transaction, s: Slot): void {
+  if (s.previous === undefined) {
+    tx.dir.remove(s.final);
+    return;
+  }
+  const old = oldPinName(tx.owner, s.file.name);
+  tx.dir.pin(s.previous, old);
+  try {
+    tx.dir.rename(old, s.final);
+  } catch (err) {
+    tx.dir.remove(old); // else it would keep the old link alive, pinned nowhere anyone looks
+    throw err;
+  }
+}
+
+/**
+ * Puts the directory back as it was after `failure`, never giving up on the
+ * first error: every final name already renamed gets back what it had (while
+ * the mode is still cleared), the mode is restored, the temporary pins are
+ * removed, then a FALLBACK_SUBDIR this run made, then the trail. Only a
+ * complete undo removes the trail; otherwise the next run finishes the job.
+ * Returns the error to report: `failure`, or, if the mode cannot be
+ * restored, one that says how to restore it by hand.
+ */
+function undo(tx: Transaction, failure: unknown): unknown {
+  let reported = failure;
+  for (const s of [...tx.slots].reverse()) {
     if (s.state !== 'renamed') continue;
     try {
-      putBack(dir, owner, s);
+      putBack(tx, s);
       s.state = 'none';
     } catch {
       // `failure` is what gets reported; the trail lets the next run finish the job
     }
   }
-  if (cleared) {
+  if (tx.modeCleared) {
     try {
-      dir.setMode(mode);
+      tx.dir.setMode(tx.dirMode);
+      tx.modeCleared = false;
     } catch {
       let now = 'unknown';
       try {
-        now = octal(dir.mode());
+        now = octal(tx.dir.mode());
       } catch {
         // keep 'unknown'
       }
-      throw new ModeNotRestored(`${firstLine(failure)}; ${dir.path} is left at mode ${now}: run chmod ${octal(mode)} ${dir.path} (or bpf-preload again, which restores it)`);
+      const { path } = tx.dir;
+      reported = new ModeNotRestored(`${messageOf(failure)}; ${path} is left at mode ${now}: run chmod ${octal(tx.dirMode)} ${path} (or bpf-preload again, which restores it)`);
     }
   }
-  throw failure;
+  for (const s of tx.slots) {
+    if (s.state !== 'pinned') continue;
+    try {
+      tx.dir.remove(s.temp);
+      s.state = 'none';
+    } catch {
+      // stays 'pinned': the trail stays, and the next run removes it
+    }
+  }
+  let undone = tx.slots.every((s) => s.state === 'none') && !tx.modeCleared;
+  if (tx.madeDir && undone) {
+    try {
+      tx.made?.close();
+      tx.root.removeDir(FALLBACK_SUBDIR);
+    } catch {
+      undone = false;
+    }
+  }
+  if (undone) tryRemoveTrail(tx.root);
+  return reported;
 }
 
 /**
@@ -157,66 +221,21 @@ function swap(dir: BpffsDir, mode: number, owner: Owner, slots: Slot[]): void {
  * new ids; on failure the directory is as it was (mode, entries, the same
  * links). Then, in the same trail, removes `target.stale`.
  */
-export function pinTransaction(target: Target, files: PinRequest[], fileMode: number): Pinned[] {
-  const { root } = target;
-  const owner = selfOwner();
-  const create = target.sub === 'create';
-  const dirMode = target.sub === 'create' ? SUBDIR_MODE : (target.sub ?? root).mode();
-  writeTrail(root, { op: 'populate', owner, dir: target.sub ? FALLBACK_SUBDIR : '.', mode: dirMode, created: create });
-  failpoint('trail');
-  const slots: Slot[] = files.map((req) => ({ req, final: req.name, temp: newPinName(owner, req.name), state: 'none' }));
-  let made: BpffsDir | undefined;
-  let createdDir = false;
-  let dir = target.sub instanceof BpffsDir ? target.sub : root;
+export function pinTransaction(target: Target, files: IteratorFile[], fileMode: number): Pinned[] {
+  const tx = begin(target, files);
   try {
-    if (create) {
-      root.mkdir(FALLBACK_SUBDIR, SUBDIR_MODE);
-      createdDir = true;
-      made = root.openDir(FALLBACK_SUBDIR);
-      dir = made;
-      failpoint('mkdir');
-    }
-    for (const s of slots) {
-      dir.pin(s.req.link.fd, s.temp);
-      s.state = 'pinned';
-      setModeAndReadBack(dir, s.temp, fileMode, s.req.header);
-      const info = linkInfo(s.req.link.fd); // now: after the renames nothing may fail
-      s.ids = { linkId: info.id, progId: info.progId };
-      failpoint(`pin-${s.req.name}`);
-    }
-    failpoint('readback');
-    for (const s of slots) s.previous = holdPrevious(dir, s.final);
-    swap(dir, dirMode, owner, slots);
+    if (target.sub === 'create') makeFallback(tx);
+    pinTemporaries(tx, fileMode);
+    swap(tx);
   } catch (err) {
-    // swap put back what it renamed; the temporary pins left are removed here.
-    for (const s of slots) {
-      if (s.state !== 'pinned') continue;
-      try {
-        dir.remove(s.temp);
-        s.state = 'none';
-      } catch {
-        // stays 'pinned': the trail stays, and the next run removes it
-      }
-    }
-    let undone = slots.every((s) => s.state === 'none') && !(err instanceof ModeNotRestored);
-    if (createdDir && undone) {
-      try {
-        made?.close();
-        root.removeDir(FALLBACK_SUBDIR);
-      } catch {
-        undone = false;
-      }
-    }
-    // Only a complete undo removes the trail; otherwise the next run finishes it.
-    if (undone) tryRemoveTrail(root);
-    throw err;
+    throw undo(tx, err);
   } finally {
-    for (const s of slots) if (s.previous !== undefined) closeSync(s.previous);
-    made?.close();
+    for (const s of tx.slots) if (s.previous !== undefined) closeSync(s.previous);
+    tx.made?.close();
   }
-  if (target.stale) removeStale(root, target.stale, slots);
-  tryRemoveTrail(root);
-  return slots.map((s) => ({ path: dir.display(s.final), linkId: s.ids!.linkId, progId: s.ids!.progId }));
+  if (target.stale) removeStale(tx.root, target.stale, tx.slots);
+  tryRemoveTrail(tx.root);
+  return tx.slots.map((s) => ({ path: tx.dir.display(s.final), linkId: s.ids!.linkId, progId: s.ids!.progId }));
 }
 
 /**
@@ -230,13 +249,12 @@ function removeStale(root: BpffsDir, stale: NonNullable<Target['stale']>, slots:
   try {
     for (const name of stale.names) {
       stale.dir.remove(name);
-      failpoint(`stale-${name}`);
     }
     if (stale.dir.list().length === 0) root.removeDir(FALLBACK_SUBDIR);
   } catch (err) {
     const pinned = slots.map((s) => root.display(s.final)).join(' and ');
     throw new PreloadError(
-      `pinned ${pinned}, but could not remove our earlier pins in ${stale.dir.path}/ (${firstLine(err)}): run bpf-preload again, or unpin`,
+      `pinned ${pinned}, but could not remove our earlier pins in ${stale.dir.path}/ (${messageOf(err)}): run bpf-preload again, or unpin`,
     );
   }
 }

@@ -5,7 +5,6 @@
 // package while the files are being read, and removes it. Prints one
 // `BOOTTEST: PASS name` or `BOOTTEST: FAIL name: why` line per check to the
 // serial console; the host harness (test/boot/run.mjs) reads them.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { DEFAULT_BPFFS as BPFFS } from '../../../src/preload/transaction/bpffs.js';
 import { BpfObject, mapInfo, mapUpdate, progInfo, type BpfLink } from '../../../src/libbpf/index.js';
@@ -14,7 +13,8 @@ import { UNIT_NAME as UNIT } from '../../../src/cli/unit.js';
 import { type BpftoolLink, type BpftoolMap, type BpftoolProg, bpftoolJson, idProblems, mapRowProblems, progNameProblems } from '../../lib/bpftool.js';
 import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
 import { kernelPreloadChecks, type FixtureIds } from './preload.js';
-import { MAPS, PROGS, attempt, cat, check, counts, emit, info, run, settings, sleep, startReader } from './report.js';
+import { run } from '../../../harness/command.mjs';
+import { MAPS, PROGS, attempt, cat, check, counts, emit, info, settings, sleep, startReader } from './report.js';
 
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
 
@@ -24,10 +24,10 @@ function unitDiagnostics(): void {
     ['systemctl', ['status', '--no-pager', '-l', UNIT]],
     ['journalctl', ['-b', '--no-pager', '-o', 'cat', '-u', UNIT]],
   ] as const) {
-    for (const line of (run(cmd, [...args]).out || '').split('\n').slice(-25)) if (line) info(`  ${line}`);
+    for (const line of (run(cmd, [...args]).stdout || '').split('\n').slice(-25)) if (line) info(`  ${line}`);
   }
 }
-const isActive = () => run('systemctl', ['is-active', UNIT]).out.trim();
+const isActive = () => run('systemctl', ['is-active', UNIT]).stdout.trim();
 
 /** Loads the fixture: the xdp target, then the fentry program attached to it. Returns what to keep alive. */
 interface Fixture extends FixtureIds {
@@ -141,7 +141,7 @@ function selftest(withCur: boolean, fx: Fixture | null, label: string): void {
 
 /** A unit property that is a monotonic timestamp (µs since the kernel started; 0: never). */
 function timestamp(unit: string, prop: string): number {
-  return Number(run('systemctl', ['show', '-P', prop, unit]).out.trim()) || 0;
+  return Number(run('systemctl', ['show', '-P', prop, unit]).stdout.trim()) || 0;
 }
 const secs = (us: number) => `${(us / 1e6).toFixed(2)}s`;
 
@@ -159,9 +159,9 @@ function bootOrdering(): void {
   const chains = new Map<string, string>();
   for (const target of targets) {
     const r = run('systemd-analyze', ['critical-chain', '--no-pager', target]);
-    chains.set(target, r.code === 0 ? r.out : '');
-    if (r.code !== 0) info(`  systemd-analyze critical-chain ${target}: exit ${r.code} ${r.err.trim()}`);
-    for (const line of r.out.split('\n').slice(2)) if (line.trim()) info(`  ${target} chain| ${line}`);
+    chains.set(target, r.code === 0 ? r.stdout : '');
+    if (r.code !== 0) info(`  systemd-analyze critical-chain ${target}: exit ${r.code} ${r.stderr.trim()}`);
+    for (const line of r.stdout.split('\n').slice(2)) if (line.trim()) info(`  ${target} chain| ${line}`);
   }
   for (const target of ['sysinit.target', 'basic.target']) {
     const chain = chains.get(target) ?? '';
@@ -181,7 +181,7 @@ function bootOrdering(): void {
   );
 }
 
-const dpkgStatus = (pkg: string) => run('dpkg-query', ['-W', '-f=${Status} ${Version}', pkg]).out.trim();
+const dpkgStatus = (pkg: string) => run('dpkg-query', ['-W', '-f=${Status} ${Version}', pkg]).stdout.trim();
 /** Debian's version of a package without its epoch and Debian revision: "18.20.4+dfsg-1~deb12u1" -> "18.20.4". */
 const upstreamVersion = (v: string) => v.replace(/^\d+:/, '').split(/[+~-]/)[0];
 
@@ -190,8 +190,8 @@ function packageChecks(): void {
   const status = dpkgStatus(settings.package);
   check('dpkg-installed', status === `install ok installed ${settings.version}`, `dpkg-query ${settings.package}: ${JSON.stringify(status)} (expected installed ${settings.version})`);
 
-  const version = run(settings.node, ['--version']).out.trim();
-  const owner = run('dpkg', ['-S', settings.node]).out.trim();
+  const version = run(settings.node, ['--version']).stdout.trim();
+  const owner = run('dpkg', ['-S', settings.node]).stdout.trim();
   check(
     'node-is-debians',
     version === `v${upstreamVersion(settings.nodejsVersion)}` && owner === `nodejs: ${settings.node}` && process.version === version,
@@ -200,9 +200,9 @@ function packageChecks(): void {
 
   // bookworm's systemd names the unit by its search path /lib/systemd/system,
   // the same directory as /usr/lib/systemd/system on a merged-/usr system.
-  const fragment = run('systemctl', ['show', '-P', 'FragmentPath', UNIT]).out.trim();
+  const fragment = run('systemctl', ['show', '-P', 'FragmentPath', UNIT]).stdout.trim();
   const sameFile = (a: string, b: string) => existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b);
-  const unitOwner = run('dpkg', ['-S', settings.unitPath]).out.trim();
+  const unitOwner = run('dpkg', ['-S', settings.unitPath]).stdout.trim();
   info(`${UNIT}: FragmentPath ${fragment}`);
   check(
     'unit-from-package',
@@ -210,7 +210,7 @@ function packageChecks(): void {
     `FragmentPath ${JSON.stringify(fragment)} (expected ${settings.unitPath}); dpkg -S: ${JSON.stringify(unitOwner)}`,
   );
   // deb-systemd-helper (postinst) records what it enabled; install-unit would have written /etc/systemd/system/UNIT.
-  const enabled = run('systemctl', ['is-enabled', UNIT]).out.trim();
+  const enabled = run('systemctl', ['is-enabled', UNIT]).stdout.trim();
   const helperState = '/var/lib/systemd/deb-systemd-helper-enabled';
   const recorded = existsSync(helperState) && readdirSync(helperState, { recursive: true }).some((f) => String(f).endsWith(UNIT));
   const adminCopy = existsSync(`/etc/systemd/system/${UNIT}`);
@@ -237,10 +237,10 @@ async function upgradeWhileReading(): Promise<void> {
   const reader = startReader('/run/bpf-preload-boottest-reader');
   for (let i = 0; i < 200 && !reader.started(); i++) await sleep(50);
   const t0 = Date.now();
-  const r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', settings.upgradeDeb], APT_ENV);
+  const r = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', settings.upgradeDeb], { env: APT_ENV });
   const took = (Date.now() - t0) / 1000;
   // apt's account, shown by the harness when a check fails (or with BPF_PRELOAD_BOOT_VERBOSE=1).
-  for (const l of r.out.split('\n').slice(-12)) if (l) info(`  apt| ${l}`);
+  for (const l of r.stdout.split('\n').slice(-12)) if (l) info(`  apt| ${l}`);
   // A few more reads after the upgrade's last step.
   await sleep(500);
   const reads = await reader.stop();
@@ -249,7 +249,7 @@ async function upgradeWhileReading(): Promise<void> {
   check(
     'upgrade-installed',
     r.code === 0 && status === `install ok installed ${settings.upgradeVersion}` && isActive() === 'active',
-    `apt-get install ${settings.upgradeDeb}: exit ${r.code} ${r.err.trim().split('\n').slice(-3).join(' ')}; dpkg-query: ${status}; unit ${isActive()}`,
+    `apt-get install ${settings.upgradeDeb}: exit ${r.code} ${r.stderr.trim().split('\n').slice(-3).join(' ')}; dpkg-query: ${status}; unit ${isActive()}`,
   );
   info(`upgrade: apt-get install ${took.toFixed(1)}s; ${reads.good} good reads, ${reads.bad} failed; links progs ${before.progs} -> ${after.progs}, maps ${before.maps} -> ${after.maps}`);
   check('upgrade-files-readable-throughout', reads.bad === 0 && reads.good >= 4, `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`);
@@ -260,22 +260,22 @@ async function upgradeWhileReading(): Promise<void> {
 /** `apt-get remove` stops the unit (which unpins) and takes the unit file away. */
 function removeUnpins(): void {
   const t0 = Date.now();
-  const r = run('apt-get', ['remove', '-y', '-q', settings.package], APT_ENV);
+  const r = run('apt-get', ['remove', '-y', '-q', settings.package], { env: APT_ENV });
   info(`apt-get remove ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`, settings.unitPath, settings.cli].filter((p) => existsSync(p));
-  const load = run('systemctl', ['show', '-P', 'LoadState', UNIT]).out.trim();
+  const load = run('systemctl', ['show', '-P', 'LoadState', UNIT]).stdout.trim();
   const status = dpkgStatus(settings.package);
   check(
     'apt-remove-unpins',
     r.code === 0 && left.length === 0 && load === 'not-found' && !status.includes(' installed '),
-    `apt-get remove: exit ${r.code} ${r.err.trim().split('\n').slice(-3).join(' ')}; still there: ${left.join(' ')}; LoadState ${load}; dpkg-query: ${status}`,
+    `apt-get remove: exit ${r.code} ${r.stderr.trim().split('\n').slice(-3).join(' ')}; still there: ${left.join(' ')}; LoadState ${load}; dpkg-query: ${status}`,
   );
 }
 
 async function main(): Promise<void> {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const withCur = /\bboottest\.cur_entries=1\b/.test(cmdline);
-  const release = run('uname', ['-r']).out.trim();
+  const release = run('uname', ['-r']).stdout.trim();
   info(`kernel ${release}; maps.debug expected ${withCur ? 'with' : 'without'} cur_entries`);
 
   check('kernel-btf', existsSync('/sys/kernel/btf/vmlinux'), `kernel ${release} has no /sys/kernel/btf/vmlinux: no BTF, bpf-preload cannot load its iterators`);
@@ -309,31 +309,31 @@ async function main(): Promise<void> {
   } else {
     attempt('restart', () => {
       const r = run('systemctl', ['restart', UNIT]);
-      if (!check('restart', r.code === 0 && isActive() === 'active', `systemctl restart: exit ${r.code} ${r.err.trim()}`)) unitDiagnostics();
+      if (!check('restart', r.code === 0 && isActive() === 'active', `systemctl restart: exit ${r.code} ${r.stderr.trim()}`)) unitDiagnostics();
       selftest(withCur, fx, 'after-restart:');
     });
 
     attempt('stop', () => {
       const r = run('systemctl', ['stop', UNIT]);
       const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`].filter((p) => existsSync(p));
-      if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.err.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
+      if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.stderr.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
     });
 
     // The unit's populate took whichever loader worked; where the light skeleton
     // must work (its bpf(2) number and attr layouts are per architecture), make it the only one.
     if (light) {
       attempt('light-loader', () => {
-        const r = spawnSync(settings.cli, ['populate'], { encoding: 'utf8', env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
+        const r = run(settings.cli, ['populate'], { env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
         const maps = cat(MAPS);
         const withCount = maps.ok && parseMaps(maps.text).withCount;
-        check('light-loader', r.status === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.status} ${(r.stderr ?? '').trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
+        check('light-loader', r.code === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.code} ${r.stderr.trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
         run(settings.cli, ['unpin']);
       });
     }
 
     try {
       const r = run('systemctl', ['start', UNIT]);
-      check('start-again', r.code === 0 && isActive() === 'active', `systemctl start: exit ${r.code} ${r.err.trim()}`);
+      check('start-again', r.code === 0 && isActive() === 'active', `systemctl start: exit ${r.code} ${r.stderr.trim()}`);
       await upgradeWhileReading();
       selftest(withCur, fx, 'after-upgrade:');
     } catch (err) {

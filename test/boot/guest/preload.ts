@@ -8,7 +8,8 @@ import { FALLBACK_SUBDIR, FILE_NAMES, OBJECT_NAME } from '../../../src/preload/n
 import { UNIT_NAME as UNIT } from '../../../src/cli/unit.js';
 import { bpftoolMaps, bpftoolProgs } from '../../lib/bpftool.js';
 import { parseMaps, parseProgs } from '../../lib/listing.js';
-import { attempt, cat, check, info, run, settings, sleep, startReader } from './report.js';
+import { run } from '../../../harness/command.mjs';
+import { attempt, cat, check, info, settings, sleep, startReader } from './report.js';
 
 /** What the fixture loaded (check.ts attachFentry): the rows every read must have. */
 export interface FixtureIds {
@@ -46,13 +47,13 @@ interface FileStatus {
 }
 
 function cli(args: string[], loader?: string) {
-  return run(settings.cli, args, loader ? { ...process.env, BPF_PRELOAD_LOADER: loader } : process.env);
+  return run(settings.cli, args, { env: loader ? { ...process.env, BPF_PRELOAD_LOADER: loader } : process.env });
 }
 
 function statusFiles(dir: string): FileStatus[] {
   const r = cli(['status', '--bpffs', dir, '--json']);
-  if (r.code !== 0) throw new Error(`bpf-preload status --bpffs ${dir} --json: exit ${r.code} ${r.err.trim()}`);
-  return (JSON.parse(r.out) as { files: FileStatus[] }).files;
+  if (r.code !== 0) throw new Error(`bpf-preload status --bpffs ${dir} --json: exit ${r.code} ${r.stderr.trim()}`);
+  return (JSON.parse(r.stdout) as { files: FileStatus[] }).files;
 }
 
 /** The kernel's link and program ids at `dir`'s root, or why they are not the kernel's working files. */
@@ -72,7 +73,7 @@ const mkdirFresh = (dir: string) => {
 };
 function mountBpffs(dir: string): void {
   const r = run('mount', ['-t', 'bpf', 'bpf', mkdirFresh(dir)]);
-  if (r.code !== 0) throw new Error(`mount -t bpf bpf ${dir}: ${r.err.trim()}`);
+  if (r.code !== 0) throw new Error(`mount -t bpf bpf ${dir}: ${r.stderr.trim()}`);
 }
 function unmount(dir: string): void {
   if (!existsSync(dir)) return;
@@ -137,9 +138,9 @@ function compareReads(which: 'progs' | 'maps', label: string, reads: Record<'ker
 function atBoot(): { links: number[]; progs: number[] } {
   const k = kernelFiles(BPFFS);
   check('kernel-files-at-boot', k.why === '', k.why);
-  const status = run('systemctl', ['show', '-P', 'ExecMainStatus', UNIT]).out.trim();
+  const status = run('systemctl', ['show', '-P', 'ExecMainStatus', UNIT]).stdout.trim();
   // What the unit's processes wrote (systemd's own lines carry UNIT=, not _SYSTEMD_UNIT=).
-  const said = run('journalctl', ['-b', '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${UNIT}`]).out.trim().split('\n').filter(Boolean);
+  const said = run('journalctl', ['-b', '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${UNIT}`]).stdout.trim().split('\n').filter(Boolean);
   const line = `the kernel's own maps.debug and progs.debug (its BPF preload) are in ${BPFFS}: left alone; run with --replace to replace them`;
   check('unit-leaves-kernel-files', status === '0' && said.length === 1 && said[0] === line, `exit status ${status}; the unit said: ${JSON.stringify(said)}`);
   const entries = readdirSync(BPFFS).sort();
@@ -149,7 +150,7 @@ function atBoot(): { links: number[]; progs: number[] } {
   const iterators = bpftoolProgs().filter((p) => OUR_ITERATOR_PROGS.some((n) => p.name === n || (p.name?.length === 15 && n.startsWith(p.name)))).map((p) => p.id).sort();
   const ourMaps = bpftoolMaps().filter((m) => (m.name ?? '').startsWith(OUR_MAP_PREFIX)).map((m) => `${m.id} ${m.name}`);
   check('nothing-left-loaded', JSON.stringify(iterators) === JSON.stringify([...k.progs].sort()) && ourMaps.length === 0, `iterator programs ${iterators.join(' ')} (the kernel's: ${k.progs.join(' ')}); our maps: ${ourMaps.join(' ') || 'none'}`);
-  const human = cli(['status']).out;
+  const human = cli(['status']).stdout;
   const described = FILE_NAMES.every((n, i) => human.includes(`${BPFFS}/${n}: the kernel's own preload (link ${k.links[i]}, program ${k.progs[i]} `));
   check('status-names-kernel-preload', described, JSON.stringify(human));
   return k;
@@ -159,21 +160,21 @@ function atBoot(): { links: number[]; progs: number[] } {
 function byteForByte(loader: string, fx: FixtureIds | null): void {
   const label = `${loader}:`;
   const pinned = cli(['populate', '--bpffs', OURS], loader);
-  if (!check(`${label}pin-into-second-bpffs`, pinned.code === 0 && /^pinned /m.test(pinned.out), `BPF_PRELOAD_LOADER=${loader} populate --bpffs ${OURS}: exit ${pinned.code} ${pinned.out} ${pinned.err}`)) return;
+  if (!check(`${label}pin-into-second-bpffs`, pinned.code === 0 && /^pinned /m.test(pinned.stdout), `BPF_PRELOAD_LOADER=${loader} populate --bpffs ${OURS}: exit ${pinned.code} ${pinned.stdout} ${pinned.stderr}`)) return;
   try {
     for (const which of ['progs', 'maps'] as const) {
       attempt(`${label}${which}.debug-byte-for-byte`, () => {
         const kernel = cat(`${BPFFS}/${which}.debug`);
         const show = cli(['show', which], loader);
         const ours = cat(`${OURS}/${which}.debug`);
-        const failed = [kernel.ok ? '' : `kernel's: ${kernel.why}`, show.code === 0 ? '' : `show: exit ${show.code} ${show.err}`, ours.ok ? '' : `ours: ${ours.why}`].filter(Boolean);
+        const failed = [kernel.ok ? '' : `kernel's: ${kernel.why}`, show.code === 0 ? '' : `show: exit ${show.code} ${show.stderr}`, ours.ok ? '' : `ours: ${ours.why}`].filter(Boolean);
         if (failed.length) throw new Error(failed.join('; '));
-        compareReads(which, label, { kernel: kernel.text, show: show.out, ours: ours.text }, fx);
+        compareReads(which, label, { kernel: kernel.text, show: show.stdout, ours: ours.text }, fx);
       });
     }
   } finally {
     const u = cli(['unpin', '--bpffs', OURS]);
-    check(`${label}unpin-second-bpffs`, u.code === 0 && readdirSync(OURS).length === 0, `unpin --bpffs ${OURS}: exit ${u.code} ${u.err}; left ${readdirSync(OURS).join(' ')}`);
+    check(`${label}unpin-second-bpffs`, u.code === 0 && readdirSync(OURS).length === 0, `unpin --bpffs ${OURS}: exit ${u.code} ${u.stderr}; left ${readdirSync(OURS).join(' ')}`);
   }
 }
 
@@ -185,7 +186,7 @@ function leftAlone(name: string, args: string[], dirs: string[], before: Map<str
     const fallback = existsSync(`${d}/${FALLBACK_SUBDIR}`) ? [`${d}/${FALLBACK_SUBDIR} exists`] : [];
     return [...(k.why ? [k.why] : JSON.stringify(k.links) !== JSON.stringify(before.get(d)) ? [`${d}: links ${before.get(d)?.join(',')} -> ${k.links.join(',')}`] : []), ...fallback];
   });
-  check(name, r.code === 0 && changed.length === 0, `${args.join(' ')}: exit ${r.code} ${r.err.trim()}; ${changed.join('; ')}`);
+  check(name, r.code === 0 && changed.length === 0, `${args.join(' ')}: exit ${r.code} ${r.stderr.trim()}; ${changed.join('; ')}`);
 }
 
 /** `populate --replace` swaps the kernel's files for ours while a reader loops over them. */
@@ -198,8 +199,8 @@ async function replaceWhileReading(): Promise<void> {
   const states = statusFiles(BPFFS).map((f) => f.state);
   check(
     'replace-kernel-files',
-    r.code === 0 && (r.out.match(/replaced a foreign link \d+/g) ?? []).length === 2 && states.join() === 'ours,ours',
-    `populate --replace: exit ${r.code} ${r.out.trim()} ${r.err.trim()}; states now ${states.join(' ')}`,
+    r.code === 0 && (r.stdout.match(/replaced a foreign link \d+/g) ?? []).length === 2 && states.join() === 'ours,ours',
+    `populate --replace: exit ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}; states now ${states.join(' ')}`,
   );
   info(`replace: ${reads.good} good reads, ${reads.bad} failed`);
   check('replace-files-readable-throughout', reads.bad === 0 && reads.good >= 4, `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`);
@@ -214,7 +215,7 @@ async function replaceWhileReading(): Promise<void> {
 function unpinAfterReplace(kernelProgs: number[]): void {
   const u = cli(['unpin']);
   const left = readdirSync(BPFFS);
-  check('unpin-after-replace', u.code === 0 && left.length === 0, `unpin: exit ${u.code} ${u.err.trim()}; ${BPFFS} holds ${left.join(' ')}`);
+  check('unpin-after-replace', u.code === 0 && left.length === 0, `unpin: exit ${u.code} ${u.stderr.trim()}; ${BPFFS} holds ${left.join(' ')}`);
   const loaded = new Set(bpftoolProgs().map((p) => p.id));
   mountBpffs(THIRD);
   try {

@@ -1,11 +1,12 @@
 // What every in-guest check shares: the settings the harness wrote, the
 // console protocol the host harness reads (`BOOTTEST: PASS name`,
-// `BOOTTEST: FAIL name: why`, `BOOTTEST: INFO ...`), and running commands as
+// `BOOTTEST: FAIL name: why`, `BOOTTEST: INFO ...`), and reading the files as
 // a user would.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { DEFAULT_BPFFS as BPFFS } from '../../../src/preload/transaction/bpffs.js';
 import { MAPS_HEADER_COMPAT, PROGS_HEADER } from '../../lib/listing.js';
+import { run } from '../../../harness/command.mjs';
 
 export const PROGS = `${BPFFS}/progs.debug`;
 export const MAPS = `${BPFFS}/maps.debug`;
@@ -46,15 +47,11 @@ export function attempt(name: string, fn: () => void): void {
   }
 }
 
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env });
-  return { code: r.status, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? r.error.message : '') };
-}
 
 /** `cat FILE`, as a user would: iterator files are read start to end, never seeked. */
 export function cat(path: string): { ok: boolean; text: string; why: string } {
   const r = run('cat', [path]);
-  return { ok: r.code === 0, text: r.out, why: r.err.trim() || `exit ${r.code}` };
+  return { ok: r.code === 0, text: r.stdout, why: r.stderr.trim() || `exit ${r.code}` };
 }
 
 /**

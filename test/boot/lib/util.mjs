@@ -1,9 +1,10 @@
 // Shared plumbing of the boot harness: named steps, commands (none left
 // running when the harness ends), retries, and the cache directory that
 // survives between runs.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { commandFailed, run, sh as shCommand } from '../../../harness/command.mjs';
 
 /** Cache for everything downloaded or built from Debian packages; outside the repo. */
 export const CACHE = resolve(process.env.BPF_PRELOAD_BOOT_CACHE ?? '/var/cache/bpf-preload-boot');
@@ -45,28 +46,8 @@ export function toolSays(output) {
   return (telling.length ? telling.slice(-4) : lines.slice(-1)).join(' | ');
 }
 
-/** A command for a message: a script given to `sh -c` or `bash -c` is shown as "-c SCRIPT", not in full. */
-function commandLine(cmd, args) {
-  const i = args.indexOf('-c');
-  return [cmd, ...(i >= 0 ? [...args.slice(0, i), '-c SCRIPT'] : args)].join(' ');
-}
-
-/** The error for a command that exited non-zero: its last lines in the message and, in full, as `log`. */
-function commandFailed(cmd, args, status, output) {
-  const out = output.trim();
-  const said = toolSays(out);
-  const err = /** @type {Error & { log?: string }} */ (new Error(`${commandLine(cmd, args)} exited ${status}${said ? `: ${said}` : ''}`));
-  err.log = out.split('\n').slice(-30).join('\n');
-  return err;
-}
-
-/** Runs a command to completion; throws with its output on a non-zero exit. */
-export function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw commandFailed(cmd, args, r.status ?? r.signal, `${r.stdout ?? ''}${r.stderr ?? ''}`);
-  return r.stdout;
-}
+/** Runs a command to completion; throws with its output (what apt or dpkg said, where they said it) on a non-zero exit. */
+export const sh = (cmd, args, opts = {}) => shCommand(cmd, args, opts, toolSays);
 
 const children = new Set();
 /**
@@ -106,7 +87,7 @@ export function shAsync(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) return resolve(out);
-      reject(commandFailed(cmd, args, code ?? signal, out));
+      reject(commandFailed(cmd, args, code ?? signal, out, toolSays));
     });
   });
 }
@@ -124,4 +105,4 @@ export async function retry(what, fn, tries = 4) {
   }
 }
 
-export const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+export const has = (cmd) => run('sh', ['-c', `command -v ${cmd}`]).code === 0;
