@@ -7,23 +7,17 @@
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
-import { generateSkeleton, skeletonName } from '../src/gen/skeleton.js';
-import { GLOBALS_MODULE, LIBBPF_IMPORT, LIGHT, REGENERATE, exampleSkeleton } from './skeletons.js';
+import { skeletonName } from '../src/gen/skeleton.js';
+import { exampleSkeleton, skelFiles } from './skeletons.js';
 
 try {
   const objects = await compileAll();
   if (!process.argv.includes('--objects-only')) {
     mkdirSync('skel', { recursive: true });
     for (const obj of objects.filter((o) => o.kind === 'bpf')) {
-      const name = skeletonName(obj.output);
-      const out = `skel/${name}.skel.ts`;
-      const bytes = readFileSync(obj.output);
-      writeFileSync(out, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, light: LIGHT[name], regenerate: REGENERATE }));
-      console.log(`generated ${out}`);
-      if (GLOBALS_MODULE.includes(name)) {
-        const globals = `skel/${name}.globals.ts`;
-        writeFileSync(globals, generateSkeleton({ bytes, name, libbpfImport: LIBBPF_IMPORT, globalsOnly: true, regenerate: REGENERATE }));
-        console.log(`generated ${globals}`);
+      for (const [out, text] of skelFiles(skeletonName(obj.output), readFileSync(obj.output))) {
+        writeFileSync(out, text);
+        console.log(`generated ${out}`);
       }
     }
     for (const obj of objects.filter((o) => o.kind === 'example')) {

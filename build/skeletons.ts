@@ -16,13 +16,26 @@ export const LIGHT: Readonly<Record<string, LightOptions>> = {
   },
 };
 
-/** Objects whose globals also get a module of their own (skel/NAME.globals.ts): status reads our marker with it. */
+/**
+ * Objects whose globals also get a module of their own (skel/NAME.globals.ts),
+ * which their skeleton imports: status reads our marker with it.
+ */
 export const GLOBALS_MODULE: readonly string[] = ['iterators'];
 
 /** src/libbpf as the generated files in skel/ import it. */
 export const LIBBPF_IMPORT = '../src/libbpf/index.js';
 /** How skel/ is regenerated, for the generated files' headers. */
 export const REGENERATE = 'npm run build:bpf';
+
+/** skel/'s files for the object NAME.bpf.o of bpf/: [path, text] of its skeleton, and of its globals module if it has one. */
+export function skelFiles(name: string, bytes: Uint8Array): [string, string][] {
+  const common = { bytes, name, libbpfImport: LIBBPF_IMPORT, regenerate: REGENERATE };
+  if (!GLOBALS_MODULE.includes(name)) return [[`skel/${name}.skel.ts`, generateSkeleton({ ...common, light: LIGHT[name] })]];
+  return [
+    [`skel/${name}.skel.ts`, generateSkeleton({ ...common, light: LIGHT[name], globalsModule: `./${name}.globals.js` })],
+    [`skel/${name}.globals.ts`, generateSkeleton({ ...common, globalsOnly: true })],
+  ];
+}
 
 /**
  * An example's skeleton, beside its source: what `bpf-preload gen skeleton

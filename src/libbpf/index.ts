@@ -58,9 +58,10 @@ export {
   pageSize,
   type ProgRunStats,
 } from './stats.js';
-export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
-export { decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
-export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf/types.js';
+export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec, type OpenSkeleton, type LoadedSkeleton } from './skeleton.js';
+export { DecodedRecords, type RecordType, type RecordOf, type DecodedHandler } from './records.js';
+export { bytesAt, cString, decodeSection, sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
+export { MalformedBtfError, objectGlobals, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType, type RecordStruct } from './btf/types.js';
 export { flock, LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } from './sys/flock.js';
 export { ifindex } from './sys/netif.js';
 export { openAt, fchmod, unlinkAt, rmdirAt, renameAt, mkdirAt, symlinkAt, readlinkAt, O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } from './sys/dirfd.js';

@@ -215,9 +215,12 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
    * (records taken from the maps but not yet handed out go with it), throws
    * the signal's reason when it aborts; `break` leaves the consumer open, and
    * the records taken but not handed out go first to whatever consumes next.
-   * maxMs bounds the slice including the loop's body.
+   * maxMs bounds the slice including the loop's body. With `map`, each
+   * record is handed out as what `map` makes of it (records.ts decodes so).
    */
-  records(options: StreamOptions = {}): AsyncIterableIterator<Buffer> {
+  records(options?: StreamOptions): AsyncIterableIterator<Buffer>;
+  records<T>(options: StreamOptions, map: (record: Buffer) => T): AsyncIterableIterator<T>;
+  records(options: StreamOptions = {}, map?: (record: Buffer) => unknown): AsyncIterableIterator<unknown> {
     this.live();
     let finished = false;
     let sliced = false;
@@ -230,9 +233,12 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       queue.records.push(data.subarray(offset, offset + size));
       queue.sources.push(source);
     };
-    const done = (): IteratorResult<Buffer> => ({ done: true, value: undefined });
-    const take = (): IteratorResult<Buffer> => ({ done: false, value: queue.records[queue.head++]! });
-    const refill = async (): Promise<IteratorResult<Buffer>> => {
+    const done = (): IteratorResult<unknown> => ({ done: true, value: undefined });
+    const take = (): IteratorResult<unknown> => {
+      const record = queue.records[queue.head++]!;
+      return { done: false, value: map ? map(record) : record };
+    };
+    const refill = async (): Promise<IteratorResult<unknown>> => {
       for (;;) {
         if (finished || this.#closed) return done();
         options.signal?.throwIfAborted();
@@ -251,19 +257,23 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
         await this.wait({ signal: options.signal });
       }
     };
-    const later = async (): Promise<IteratorResult<Buffer>> => {
+    const later = async (): Promise<IteratorResult<unknown>> => {
       await yieldToEventLoop();
       if (finished || this.#closed || queue.head >= queue.records.length) return refill();
       options.signal?.throwIfAborted();
       deadline = performance.now() + maxMs;
       return take();
     };
-    const iterator: AsyncIterableIterator<Buffer> = {
+    const iterator: AsyncIterableIterator<unknown> = {
       next: () => {
         if (finished || this.#closed) return Promise.resolve(done());
         if (queue.head >= queue.records.length) return refill();
         if (queue.head % CLOCK_EVERY === 0 && performance.now() > deadline) return later();
-        return Promise.resolve(take());
+        try {
+          return Promise.resolve(take());
+        } catch (err) {
+          return Promise.reject(err);
+        }
       },
       // What is queued stays for the next iteration, consume() or run().
       return: () => {

@@ -2,7 +2,8 @@
 // globals libbpf made a map of, the variables (name, offset, type) as a
 // SectionLayout (globals.ts), and the enums they use; and, for the skeleton's
 // typed maps, the key and value types of each map whose types are plain
-// (objectTypes). Read with libbpf's own
+// (objectTypes), and the structs a program sends as records (see
+// ObjectTypes.records). Read with libbpf's own
 // btf__* functions on the object's BTF after open, when libbpf has already
 // filled in each section's size and each variable's offset.
 import type { BpfObject } from '../object.js';
@@ -20,6 +21,7 @@ const TYPEDEF = 8;
 export const VOLATILE = 9;
 export const CONST = 10;
 const RESTRICT = 11;
+const FUNC = 12;
 const FUNC_PROTO = 13;
 export const VAR = 14;
 const DATASEC = 15;
@@ -32,6 +34,9 @@ const INT_SIGNED = 1;
 const INT_CHAR = 2;
 const INT_BOOL = 4;
 const VAR_STATIC = 0;
+// A FUNC's linkage (its vlen): static functions are the object's own
+// subprograms (libbpf rewrites the linkage of extern ones, kfuncs, on open).
+const FUNC_STATIC = 0;
 
 // An object's BTF is data from whoever built the object, and libbpf opens
 // objects whose types loop (a CONST whose VOLATILE is that CONST again, an
@@ -78,9 +83,26 @@ export interface MapTypes {
   readonly value: ValueType;
 }
 
+/** A struct the object's programs send (to a ring or perf buffer, say): the skeleton decodes it. */
+export interface RecordStruct {
+  /** Its C name: "exec_event" for struct exec_event. */
+  readonly name: string;
+  readonly type: Extract<ValueType, { kind: 'struct' }>;
+}
+
 /** The globals, and the maps with plain keys and values, in map order. */
 export interface ObjectTypes extends ObjectGlobals {
   readonly maps: readonly MapTypes[];
+  /**
+   * The record structs, in BTF order: every named struct of plain data (see
+   * objectTypes) that is the type of a global variable or a parameter of one
+   * of the object's static functions, either itself or through one pointer.
+   * Programs' entry points are left out because their parameter is the
+   * kernel's context, extern functions (kfuncs) because they are the
+   * kernel's, and so is what only CO-RE reaches (kernel structs mirrored with
+   * preserve_access_index), which is neither.
+   */
+  readonly records: readonly RecordStruct[];
   /** Named enums used by the variables or by the maps' keys and values. */
   readonly enums: readonly EnumType[];
 }
@@ -231,6 +253,39 @@ class BtfReader {
     return { kind: 'int', size: size as 1 | 2 | 4 | 8, signed };
   }
 
+  /** The named struct `id` is, directly or through one pointer (after typedefs and qualifiers); else null. */
+  namedStruct(id: number): number | null {
+    let [rid, t] = this.resolve(id);
+    if (t.kind === PTR) [rid, t] = this.resolve(t.sizeOrType);
+    return t.kind === STRUCT && t.name !== '' ? rid : null;
+  }
+
+  /** The records (see ObjectTypes.records) among all the object's types. */
+  records(programs: ReadonlySet<string>): RecordStruct[] {
+    const ids = new Set<number>();
+    const count = native().btf__type_cnt(this.#btf) as number;
+    for (let id = 1; id < count; id++) {
+      const t = this.type(id);
+      if (t.kind === VAR) {
+        const struct = this.namedStruct(t.sizeOrType);
+        if (struct !== null) ids.add(struct);
+      } else if (t.kind === FUNC && t.vlen === FUNC_STATIC && !programs.has(t.name)) {
+        const proto = this.type(t.sizeOrType);
+        if (proto.kind !== FUNC_PROTO) continue;
+        for (let i = 0; i < proto.vlen; i++) {
+          const struct = this.namedStruct(proto.words[2 * i + 1]!);
+          if (struct !== null) ids.add(struct);
+        }
+      }
+    }
+    const records: RecordStruct[] = [];
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const type = this.valueType(id);
+      if (type.kind === 'struct' && plain(type)) records.push({ name: this.type(id).name, type });
+    }
+    return records;
+  }
+
   section(datasecId: number): SectionLayout | null {
     const sec = this.type(datasecId);
     if (sec.kind !== DATASEC) return null;
@@ -262,7 +317,7 @@ function plain(type: ValueType): boolean {
 
 function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
   const btf = native().bpf_object__btf(obj.assertOpen());
-  if (btf === null) return { sections: [], maps: [], enums: [] };
+  if (btf === null) return { sections: [], maps: [], enums: [], records: [] };
   const reader = new BtfReader(btf);
   const sections: GlobalSection[] = [];
   const maps: MapTypes[] = [];
@@ -283,8 +338,9 @@ function readObject(obj: BpfObject, withMaps: boolean): ObjectTypes {
     if (!layout || !/^\.(rodata|data|bss)(\.|$)/.test(layout.section) || layout.vars.length === 0) continue;
     sections.push({ mapName: map.name, layout });
   }
+  const records = withMaps ? reader.records(new Set(obj.programs.keys())) : [];
   const enums = [...reader.enums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { sections, maps, enums };
+  return { sections, maps, enums, records };
 }
 
 /** The object's sections of globals that have variables to show, in map order. Before load. */
@@ -294,10 +350,10 @@ export function objectGlobals(obj: BpfObject): ObjectGlobals {
 }
 
 /**
- * The globals, and the maps whose key and value types are plain (integers,
- * bool, enums, floats, char arrays, fixed arrays and structs of them): what a
- * skeleton types. Maps with pointers, unions or bitfields in either are left
- * out, and stay bytes. Before load.
+ * The globals, the maps whose key and value types are plain (integers,
+ * bool, enums, floats, char arrays, fixed arrays and structs of them), and
+ * the record structs: what a skeleton types. Maps and structs with pointers,
+ * unions or bitfields are left out (maps stay bytes). Before load.
  */
 export function objectTypes(obj: BpfObject): ObjectTypes {
   return readObject(obj, true);
