@@ -2,13 +2,14 @@
 // examples/*/*.bpf.c with clang, then regenerates skel/<name>.skel.ts for
 // each object under bpf/ (with light-skeleton loaders where
 // build/skeletons.ts asks for them, and skel/<name>.globals.ts, the globals
-// alone, where it lists the object), and examples/<dir>/<name>.skel.ts for
-// each example's object, as `bpf-preload gen skeleton` writes it.
+// alone, where it lists the object), examples/<dir>/<name>.skel.ts for
+// each example's object, as `bpf-preload gen skeleton` writes it, and the
+// bench's skeleton of its ring buffer producer.
 // `--objects-only` skips the skeletons (the tests compare the committed ones).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { CompileError, compileAll } from './compile.js';
 import { skeletonName } from '../src/gen/skeleton.js';
-import { exampleSkeleton, skelFiles } from './skeletons.js';
+import { BENCH_SKELETON, benchSkeleton, exampleSkeleton, skelFiles } from './skeletons.js';
 
 try {
   const objects = await compileAll();
@@ -19,6 +20,10 @@ try {
         writeFileSync(out, text);
         console.log(`generated ${out}`);
       }
+    }
+    for (const obj of objects.filter((o) => o.kind === 'fixture' && skeletonName(o.output) === BENCH_SKELETON.fixture)) {
+      writeFileSync(BENCH_SKELETON.file, benchSkeleton(readFileSync(obj.output)));
+      console.log(`generated ${BENCH_SKELETON.file}`);
     }
     for (const obj of objects.filter((o) => o.kind === 'example')) {
       const { file, text } = exampleSkeleton(obj.source, readFileSync(obj.output));

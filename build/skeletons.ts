@@ -38,6 +38,16 @@ export function skelFiles(name: string, bytes: Uint8Array): [string, string][] {
 }
 
 /**
+ * The bench's skeleton of the ring buffer producer (test/fixtures/ringprod.bpf.c),
+ * for its decoders: bench/ringprod.skel.ts.
+ */
+export const BENCH_SKELETON = { fixture: 'ringprod', file: 'bench/ringprod.skel.ts' } as const;
+
+export function benchSkeleton(bytes: Uint8Array): string {
+  return generateSkeleton({ bytes, name: BENCH_SKELETON.fixture, libbpfImport: LIBBPF_IMPORT, regenerate: REGENERATE });
+}
+
+/**
  * An example's skeleton, beside its source: what `bpf-preload gen skeleton
  * OBJ` prints for the object (no options, so the library is imported as
  * another project imports it), to be committed as examples/DIR/NAME.skel.ts.

@@ -123,29 +123,30 @@ function checkDirectives(t: Test, dir: string, program: string): [number[], numb
   return [marked, [...new Set(failed)]];
 }
 
-t.test('each wrong-state use is a compile-time error, and only those', async (t) => {
+/** A directory the test removes; with `libbpfImport`, records.skel.ts in it, importing the library so. */
+function workDir(t: Test, libbpfImport?: string): string {
   const dir = mkdtempSync(resolve('.lifecycle-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const [marked, failed] = checkDirectives(t, dir, PROGRAM);
+  if (libbpfImport !== undefined) {
+    writeFileSync(join(dir, 'records.skel.ts'), generateSkeleton({ bytes: readFileSync(fixture('records')), name: 'records', libbpfImport }));
+  }
+  return dir;
+}
+
+t.test('each wrong-state use is a compile-time error, and only those', async (t) => {
+  const [marked, failed] = checkDirectives(t, workDir(t), PROGRAM);
   t.equal(marked.length, 11);
   t.same(failed, marked, 'without them, tsc fails at exactly the lines after each');
 });
 
 t.test("a generated skeleton's wrong-state uses are compile-time errors, and only those", async (t) => {
-  const dir = mkdtempSync(resolve('.lifecycle-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'records.skel.ts'), generateSkeleton({ bytes: readFileSync(fixture('records')), name: 'records', libbpfImport: '../src/libbpf/index.js' }));
-  const [marked, failed] = checkDirectives(t, dir, SKELETON_PROGRAM);
+  const [marked, failed] = checkDirectives(t, workDir(t, '../src/libbpf/index.js'), SKELETON_PROGRAM);
   t.equal(marked.length, 16);
   t.same(failed, marked, 'without them, tsc fails at exactly the lines after each');
 });
 
 t.test('at run time: a skeleton\'s load() gives the open skeleton itself', async (t) => {
-  const dir = mkdtempSync(resolve('.lifecycle-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'records.skel.ts');
-  writeFileSync(file, generateSkeleton({ bytes: readFileSync(fixture('records')), name: 'records', libbpfImport: resolve('src/libbpf/index.js') }));
-  const { RecordsSkeleton } = await import(file);
+  const { RecordsSkeleton } = await import(join(workDir(t, resolve('src/libbpf/index.js')), 'records.skel.ts'));
   using open = RecordsSkeleton.open();
   open.rodata.first_seq = 7n;
   const loaded = open.load();

@@ -50,13 +50,15 @@ export const ExectraceRecords = {
   exec_event: {
     name: 'exec_event',
     size: 284,
-    decode: (b: Buffer, v: DataView, o: number): ExectraceExecEvent => ({
-      pid: v.getUint32(o, true),
-      ppid: v.getUint32(o + 4, true),
-      uid: v.getUint32(o + 8, true),
-      comm: cString(b, o + 12, 16),
-      filename: cString(b, o + 28, 256),
-    }),
+    decode: (b: Buffer, v: DataView, o: number): ExectraceExecEvent => {
+      return {
+        pid: v.getUint32(o, true),
+        ppid: v.getUint32(o + 4, true),
+        uid: v.getUint32(o + 8, true),
+        comm: cString(b, o + 12, 16),
+        filename: cString(b, o + 28, 256),
+      };
+    },
   },
 } satisfies Readonly<Record<string, RecordType<unknown>>>;
 
