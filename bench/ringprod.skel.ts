@@ -50,7 +50,7 @@ export const RingprodRecords = {
 /** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
 export type RingprodOpen = OpenSkeleton<RingprodProgram, RingprodMap, unknown, RingprodLoaded>;
 /** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
-export type RingprodLoaded = LoadedSkeleton<RingprodProgram, RingprodMap, { readonly bss: RingprodBss }, typeof RingprodRecords>;
+export type RingprodLoaded = LoadedSkeleton<RingprodProgram, RingprodMap, { readonly bss: RingprodBss }, typeof RingprodRecords, 'records' | 'small', never>;
 
 const spec: SkeletonSpec = {
   name: 'ringprod',

@@ -8,7 +8,7 @@ export type ExporterMap = 'rodata';
 /** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
 export type ExporterOpen = OpenSkeleton<ExporterProgram, ExporterMap, unknown, ExporterLoaded>;
 /** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
-export type ExporterLoaded = LoadedSkeleton<ExporterProgram, ExporterMap, unknown, Record<never, never>>;
+export type ExporterLoaded = LoadedSkeleton<ExporterProgram, ExporterMap, unknown, Record<never, never>, never, never>;
 
 const spec: SkeletonSpec = {
   name: 'exporter',

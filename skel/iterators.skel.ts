@@ -10,7 +10,7 @@ export type IteratorsMap = 'rodata';
 /** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
 export type IteratorsOpen = OpenSkeleton<IteratorsProgram, IteratorsMap, { readonly rodata: IteratorsRodata }, IteratorsLoaded>;
 /** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
-export type IteratorsLoaded = LoadedSkeleton<IteratorsProgram, IteratorsMap, { readonly rodata: Readonly<IteratorsRodata> }, Record<never, never>>;
+export type IteratorsLoaded = LoadedSkeleton<IteratorsProgram, IteratorsMap, { readonly rodata: Readonly<IteratorsRodata> }, Record<never, never>, never, never>;
 
 const spec: SkeletonSpec = {
   name: 'iterators',

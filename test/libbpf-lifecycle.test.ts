@@ -108,6 +108,10 @@ skel.ringbuf('samples', 'sample').consume((s) => s.name.toFixed());
 skel.ringbuf('samples', 'pair');
 // @ts-expect-error: only the skeleton's maps
 skel.ringbuf('nope', 'sample');
+// @ts-expect-error: only its ring buffers
+skel.ringbuf('perf_samples', 'sample');
+// @ts-expect-error: only its perf event arrays
+skel.perfbuf('samples', 'sample');
 skel.destroy();
 console.log(sent, first);
 `;
@@ -141,7 +145,7 @@ t.test('each wrong-state use is a compile-time error, and only those', async (t)
 
 t.test("a generated skeleton's wrong-state uses are compile-time errors, and only those", async (t) => {
   const [marked, failed] = checkDirectives(t, workDir(t, '../src/libbpf/index.js'), SKELETON_PROGRAM);
-  t.equal(marked.length, 16);
+  t.equal(marked.length, 18);
   t.same(failed, marked, 'without them, tsc fails at exactly the lines after each');
 });
 

@@ -10,6 +10,8 @@ import { BpfObject, RingBuffer, objectTypes } from '../src/libbpf/index.js';
 import { decodeValue } from '../src/libbpf/globals.js';
 import { generateSkeleton } from '../src/gen/skeleton.js';
 import { fixture } from './lib/fixtures.js';
+import { embeddedObject, objectFacts } from './lib/skeletons.js';
+import { BENCH_SKELETON, benchSkeleton } from '../build/skeletons.js';
 
 const bytes = readFileSync(fixture('records'));
 const text = generateSkeleton({ bytes, name: 'records', libbpfImport: resolve('src/libbpf/index.js') });
@@ -147,4 +149,13 @@ t.test('a record shorter than its struct, or a struct the object does not send: 
   t.equal(rb.consume((s: unknown) => after.push(s)), 1, 'the record after it still comes');
   t.same(after, [sample(FIRST_SEQ)]);
   t.throws(() => skel.ringbuf('samples', 'pair'), { message: /^skeleton records has no record struct pair \(/ });
+});
+
+t.test("the bench's committed skeleton of its producer is what the generator makes of the object it embeds, and matches the object built here", async (t) => {
+  const committed = readFileSync(BENCH_SKELETON.file, 'utf8');
+  const { bytes: embedded } = embeddedObject(committed);
+  t.equal(benchSkeleton(embedded), committed, `${BENCH_SKELETON.file} is up to date (npm run build:bpf)`);
+  const built = readFileSync(fixture(BENCH_SKELETON.fixture));
+  t.same(objectFacts(built, 'ringprod'), objectFacts(embedded, 'ringprod'), 'programs, maps, globals and records of the object built here are the embedded one\'s');
+  t.same(objectFacts(built, 'ringprod').records.map(([struct]) => struct), ['record'], 'struct record is its one record struct');
 });

@@ -65,7 +65,7 @@ export const ExectraceRecords = {
 /** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
 export type ExectraceOpen = OpenSkeleton<ExectraceProgram, ExectraceMap, { readonly rodata: ExectraceRodata }, ExectraceLoaded>;
 /** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
-export type ExectraceLoaded = LoadedSkeleton<ExectraceProgram, ExectraceMap, { readonly rodata: Readonly<ExectraceRodata>; readonly bss: ExectraceBss }, typeof ExectraceRecords>;
+export type ExectraceLoaded = LoadedSkeleton<ExectraceProgram, ExectraceMap, { readonly rodata: Readonly<ExectraceRodata>; readonly bss: ExectraceBss }, typeof ExectraceRecords, 'events', never>;
 
 const spec: SkeletonSpec = {
   name: 'exectrace',

@@ -12,6 +12,8 @@
 // (renderLifecycle).
 import { createHash } from 'node:crypto';
 import {
+  BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+  BPF_MAP_TYPE_RINGBUF,
   BpfObject,
   LibbpfError,
   MalformedBtfError,
@@ -115,6 +117,9 @@ interface ObjectFacts {
   globals: ObjectGlobals;
   typedMaps: readonly MapTypes[];
   records: readonly RecordStruct[];
+  /** Skeleton keys of the ring buffer maps, and of the perf event arrays: what ringbuf() and perfbuf() take. */
+  ringMaps: string[];
+  perfMaps: string[];
 }
 
 /** What the generator needs to know of an object, asked of libbpf; a clear error if it cannot open it. */
@@ -131,7 +136,16 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
   }
   try {
     const { sections, enums, maps, records } = objectTypes(obj);
-    return { programs: [...obj.programs.keys()], maps: [...obj.maps.keys()].map(mapKey), globals: { sections, enums }, typedMaps: maps, records };
+    const ofType = (type: number) => [...obj.maps.values()].filter((m) => m.type === type).map((m) => mapKey(m.name));
+    return {
+      programs: [...obj.programs.keys()],
+      maps: [...obj.maps.keys()].map(mapKey),
+      globals: { sections, enums },
+      typedMaps: maps,
+      records,
+      ringMaps: ofType(BPF_MAP_TYPE_RINGBUF),
+      perfMaps: ofType(BPF_MAP_TYPE_PERF_EVENT_ARRAY),
+    };
   } catch (err) {
     if (err instanceof MalformedBtfError) throw new Error(`${name}: malformed BTF: ${err.message}: rebuild the object from its source`);
     throw err;
@@ -395,7 +409,7 @@ ${decoders.join('\n')}
  * The skeleton's two states as types: what open() gives (.rodata to set) and
  * what load() gives (.rodata read-only, .data, .bss, typed maps, records).
  */
-function renderLifecycle(name: string, { globals, typedMaps, records }: ObjectFacts): string {
+function renderLifecycle(name: string, { globals, typedMaps, records, ringMaps, perfMaps }: ObjectFacts): string {
   const pascal = pascalCase(name);
   const sections = globals.sections.map(({ layout }) => ({ property: sectionProperty(layout.section), type: sectionTypeName(pascal, layout.section), rodata: layout.section.startsWith('.rodata') }));
   const members = (list: string[]) => (list.length ? `{ ${list.join('; ')} }` : 'unknown');
@@ -409,7 +423,7 @@ function renderLifecycle(name: string, { globals, typedMaps, records }: ObjectFa
 /** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
 export type ${pascal}Open = OpenSkeleton<${pascal}Program, ${pascal}Map, ${before}, ${pascal}Loaded>;
 /** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
-export type ${pascal}Loaded = LoadedSkeleton<${pascal}Program, ${pascal}Map, ${after}, ${recordTypes}>;
+export type ${pascal}Loaded = LoadedSkeleton<${pascal}Program, ${pascal}Map, ${after}, ${recordTypes}, ${union(ringMaps)}, ${union(perfMaps)}>;
 `;
 }
 

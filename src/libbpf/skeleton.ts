@@ -70,10 +70,10 @@ export type OpenSkeleton<P extends string, M extends string, Before, Loaded> = B
 
 /**
  * A loaded skeleton: `After` is its .rodata (read-only now), .data, .bss and
- * typed maps; `R` its record types (NAMERecords), streamed decoded from the
- * ring buffers and perf event arrays of `M`.
+ * typed maps; `R` its record types (NAMERecords), streamed decoded from its
+ * ring buffers (`RingMap`) and perf event arrays (`PerfMap`).
  */
-export type LoadedSkeleton<P extends string, M extends string, After, R> = After &
+export type LoadedSkeleton<P extends string, M extends string, After, R, RingMap extends M = M, PerfMap extends M = M> = After &
   SkeletonHandle & {
     readonly obj: LoadedObject;
     readonly progs: Readonly<Record<P, LoadedProgram>>;
@@ -81,9 +81,9 @@ export type LoadedSkeleton<P extends string, M extends string, After, R> = After
     readonly links: Readonly<Record<P, BpfLink>>;
     attach(): Readonly<Record<P, BpfLink>>;
     /** The records of ring buffer `map`, decoded as struct `struct`: `for await (const ev of skel.ringbuf('events', 'event'))`. */
-    ringbuf<S extends keyof R & string>(map: M, struct: S): DecodedRecords<RecordOf<R[S]>>;
+    ringbuf<S extends keyof R & string>(map: RingMap, struct: S): DecodedRecords<RecordOf<R[S]>>;
     /** The records of perf event array `map`, decoded as struct `struct`. */
-    perfbuf<S extends keyof R & string>(map: M, struct: S, options?: PerfBufferOptions): DecodedRecords<RecordOf<R[S]>>;
+    perfbuf<S extends keyof R & string>(map: PerfMap, struct: S, options?: PerfBufferOptions): DecodedRecords<RecordOf<R[S]>>;
   };
 
 export class Skeleton<P extends string, M extends string> {
