@@ -200,7 +200,10 @@ export class Skeleton<P extends string, M extends string> {
   #recordType(struct: string): RecordType<unknown> {
     this.#live();
     const type = Object.hasOwn(this.#spec.records ?? {}, struct) ? this.#spec.records![struct] : undefined;
-    if (!type) throw new Error(`skeleton ${this.#spec.name} has no record struct ${struct} (gen skeleton types the structs listed in docs/libbpf.md)`);
+    if (!type) {
+      const known = Object.keys(this.#spec.records ?? {});
+      throw new Error(`skeleton ${this.#spec.name} has no record struct ${struct} (${known.length ? `it has ${known.join(', ')}` : 'it has none'}; see Typed records in docs/libbpf.md)`);
+    }
     return type;
   }
 
