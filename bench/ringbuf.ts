@@ -2,15 +2,17 @@
 // run with BPF_PROG_TEST_RUN by ringbuf.c in a process of its own) emits
 // 64-byte records numbered in sequence; the C reference consumer (libbpf's
 // ring_buffer__poll, also ringbuf.c) and the library's APIs, in this process,
-// each consume the same number. Every consumer checks the sequence: a record
-// lost, duplicated or altered fails the bench. Rates are records per second
+// each consume the same number, raw or decoded by the producer's generated
+// skeleton (bench/ringprod.skel.ts). Every consumer checks the sequence: a
+// record lost, duplicated or altered fails the bench. Rates are records per second
 // of the consumer process's CPU time (user + system), which waiting does not
 // use. Then: the lateness of a 10 ms interval in this process while it waits
 // on an idle ring and while records flow at about 1M/s, and RSS growth over
 // a long run.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { BpfObject, RingBuffer, mapInfo, progInfo } from '../src/libbpf/index.js';
+import { BpfObject, DecodedRecords, RingBuffer, mapInfo, progInfo } from '../src/libbpf/index.js';
+import { RingprodRecords, type RingprodRecord } from './ringprod.skel.js';
 import { intervalLateness as lateness, type Lateness } from '../harness/lateness.js';
 import { onCleanup } from './cleanup.js';
 import { summarize, type Summary } from './stats.js';
@@ -29,7 +31,7 @@ export interface RingSetup {
 }
 
 export interface Consumer {
-  id: 'c' | 'raw' | 'buffer' | 'await';
+  id: 'c' | 'raw' | 'buffer' | 'await' | 'decoded';
   label: string;
   /** The fraction of C's rate the issue asks for, if any. */
   target?: number;
@@ -40,6 +42,7 @@ export const CONSUMERS: Consumer[] = [
   { id: 'raw', label: '`rb.runRaw((data, offset, size) => …)`', target: 1 / 10 },
   { id: 'buffer', label: '`rb.run((record) => …)`' },
   { id: 'await', label: '`for await (const record of rb)`', target: 1 / 25 },
+  { id: 'decoded', label: "`for await (const ev of skel.ringbuf('records', 'record'))`, decoded", target: 1 / 20 },
 ];
 
 export interface RingResult {
@@ -66,6 +69,11 @@ class Sequence {
     if ((this.#next >= 0 && seq !== this.#next) || size !== RECORD_SIZE) this.errors++;
     this.#next = (seq + 1) >>> 0;
     this.count++;
+  }
+  /** A decoded record: its sequence number, and its last fill byte as the producer makes it (altered?). */
+  checkDecoded(ev: RingprodRecord): void {
+    const seq = Number(ev.seq & 0xffffffffn);
+    this.check(seq, ev.fill[47] === ((seq + 47) & 0xff) ? RECORD_SIZE : -1);
   }
   assert(what: string, total: number): void {
     if (this.errors > 0 || this.count !== total) {
@@ -128,9 +136,15 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
           seq.check(record.readUInt32LE(0), record.length);
           done();
         });
-      } else {
+      } else if (id === 'await') {
         for await (const record of rb) {
           seq.check(record.readUInt32LE(0), record.length);
+          done();
+        }
+      } else {
+        // What skel.ringbuf('records', 'record') makes, on the object loaded from s.object.
+        for await (const ev of new DecodedRecords(rb, RingprodRecords.record)) {
+          seq.checkDecoded(ev);
           done();
         }
       }
@@ -152,7 +166,7 @@ export async function runRingBuffer(s: RingSetup, log: (msg: string) => void): P
     };
 
     // One unrecorded warm-up run each (JIT, page faults of the ring), then interleaved rounds.
-    const samples: Record<Consumer['id'], number[]> = { c: [], raw: [], buffer: [], await: [] };
+    const samples: Record<Consumer['id'], number[]> = { c: [], raw: [], buffer: [], await: [], decoded: [] };
     for (let round = 0; round <= s.rounds; round++) {
       for (const consumer of CONSUMERS) {
         const cpu = consumer.id === 'c' ? await c(s.records) : (await library(consumer.id, s.records)).cpuUs;

@@ -16,13 +16,36 @@ export const LIGHT: Readonly<Record<string, LightOptions>> = {
   },
 };
 
-/** Objects whose globals also get a module of their own (skel/NAME.globals.ts): status reads our marker with it. */
+/**
+ * Objects whose globals also get a module of their own (skel/NAME.globals.ts),
+ * which their skeleton imports: status reads our marker with it.
+ */
 export const GLOBALS_MODULE: readonly string[] = ['iterators'];
 
 /** How the generated files in skel/ import src/libbpf (by relative path; LIBRARY_IMPORT is how other projects do). */
 export const SKEL_LIBRARY_IMPORT = '../src/libbpf/index.js';
 /** How skel/ is regenerated, for the generated files' headers. */
 export const REGENERATE = 'npm run build:bpf';
+
+/** skel/'s files for the object NAME.bpf.o of bpf/: [path, text] of its skeleton, and of its globals module if it has one. */
+export function skelFiles(name: string, bytes: Uint8Array): [string, string][] {
+  const common = { bytes, name, libbpfImport: SKEL_LIBRARY_IMPORT, regenerate: REGENERATE };
+  if (!GLOBALS_MODULE.includes(name)) return [[`skel/${name}.skel.ts`, generateSkeleton({ ...common, light: LIGHT[name] })]];
+  return [
+    [`skel/${name}.skel.ts`, generateSkeleton({ ...common, light: LIGHT[name], globalsModule: `./${name}.globals.js` })],
+    [`skel/${name}.globals.ts`, generateSkeleton({ ...common, globalsOnly: true })],
+  ];
+}
+
+/**
+ * The bench's skeleton of the ring buffer producer (test/fixtures/ringprod.bpf.c),
+ * for its decoders: bench/ringprod.skel.ts.
+ */
+export const BENCH_SKELETON = { fixture: 'ringprod', file: 'bench/ringprod.skel.ts' } as const;
+
+export function benchSkeleton(bytes: Uint8Array): string {
+  return generateSkeleton({ bytes, name: BENCH_SKELETON.fixture, libbpfImport: SKEL_LIBRARY_IMPORT, regenerate: REGENERATE });
+}
 
 /**
  * An example's skeleton, beside its source: what `bpf-preload gen skeleton

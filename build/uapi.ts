@@ -70,6 +70,7 @@ export const SOURCES: readonly Source[] = [
       { defines: ['BTF_MAGIC'], what: 'the first two bytes of BTF' },
       { defines: ['BTF_INT_SIGNED', 'BTF_INT_CHAR', 'BTF_INT_BOOL'], what: 'BTF_KIND_INT encodings' },
       { enumOf: 'BTF_VAR_STATIC', what: 'linkage of a BTF_KIND_VAR' },
+      { enum: 'btf_func_linkage', what: 'linkage of a BTF_KIND_FUNC (its vlen)' },
     ],
   },
   {

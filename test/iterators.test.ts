@@ -24,9 +24,9 @@ for (const compat of [true, false]) {
     skel.progs.dump_bpf_map.autoload = !compat;
     skel.progs.dump_bpf_map_compat.autoload = compat;
     skel.progs.dump_bpf_prog.autoload = false;
-    skel.load();
-    skel.attach();
-    const link = skel.links[prog];
+    const loaded = skel.load();
+    loaded.attach();
+    const link = loaded.links[prog]!;
     const path = join(dir, 'maps');
     link.pin(path);
     const text = catFile(path);

@@ -54,10 +54,10 @@ console.log(JSON.stringify({ value, code, listsCounts: / counts\\n/.test(listing
 const skeletonConsumer = `import { UpdateFlags, type BpfLink } from 'bpf-preload/libbpf';
 import { GlobalsSkeleton, Mode, type GlobalsPointsValue, type GlobalsRodata } from './globals.skel.js';
 
-using skel = GlobalsSkeleton.open();
+using open = GlobalsSkeleton.open();
 const config: Partial<GlobalsRodata> = { step: 5, mode: Mode.MODE_ON };
-Object.assign(skel.rodata, config);
-skel.load();
+Object.assign(open.rodata, config);
+const skel = open.load();
 const links: Readonly<Record<'record', BpfLink>> = skel.attach();
 links.record.read(); // one pass over the kernel's maps: the program writes .bss and .data
 const set: GlobalsPointsValue = { x: 1, y: -2 };

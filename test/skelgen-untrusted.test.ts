@@ -41,6 +41,18 @@ async function compile(dir: string, name: string, globals: string): Promise<stri
   return join(dir, `${name}.bpf.o`);
 }
 
+/**
+ * Compiles a generated skeleton to JavaScript as a project's build would,
+ * and runs `body` in a script of its own that has imported it as `m`.
+ */
+function runImporter(dir: string, skeleton: string, body: string) {
+  const compiled = join(dir, 'skel.mjs');
+  writeFileSync(compiled, transformSync(skeleton, { loader: 'ts', format: 'esm' }).code);
+  const importer = join(dir, 'importer.mjs');
+  writeFileSync(importer, `const m = await import(${JSON.stringify(compiled)});\n${body}\n`);
+  return runScript(importer, []);
+}
+
 const INJECTION = ".data.x */ console.log('INJECTED: runs on import, uid ' + process.getuid()); /*";
 // A newline ends a // comment, a quote or backslash a string, ` and ${ a template.
 const QUOTES = ".data.q'\"\\\n`${process.exit(3)}`";
@@ -64,19 +76,13 @@ int quoted SEC(${cString(QUOTES)}) = 2;`,
 
   const skeleton = join(dir, 'injection.skel.ts');
   writeFileSync(skeleton, gen.stdout);
-  // compiled to JavaScript as a project's build would, and imported by a script of its own
-  const compiled = join(dir, 'injection.skel.mjs');
-  writeFileSync(compiled, transformSync(gen.stdout, { loader: 'ts', format: 'esm' }).code);
-  const importer = join(dir, 'importer.mjs');
-  writeFileSync(
-    importer,
-    `const m = await import(${JSON.stringify(compiled)});
-const skel = m.InjectionSkeleton.open();
+  const imported = runImporter(
+    dir,
+    gen.stdout,
+    `const skel = m.InjectionSkeleton.open();
 console.log(JSON.stringify({ sections: Object.values(m.InjectionLayouts).map((l) => l.section), maps: Object.keys(skel.maps) }));
-skel.destroy();
-`,
+skel.destroy();`,
   );
-  const imported = runScript(importer, []);
   t.equal(imported.stderr, '', 'importing it prints nothing on stderr');
   t.equal(imported.code, 0, 'importing it exits 0 (no process.exit(3) ran)');
   t.same(JSON.parse(imported.stdout), { sections: [INJECTION, QUOTES], maps: [INJECTION.slice(1), QUOTES.slice(1)] }, 'the one line it prints is ours: the names, unchanged');
@@ -114,6 +120,29 @@ enum buffer used = B_ONE;`,
     stdout: '',
     stderr: "bpf-preload: enums: enum 'buffer' gives the TypeScript name 'Buffer', which is already taken by the generated code: rename it in the BPF source\n",
   }, 'an enum that would hide the Buffer the skeleton uses');
+});
+
+t.test('record structs: a name that would clash is refused, and fields named like Object.prototype members stay plain fields', async (t) => {
+  const dir = tempDir(t);
+  const clash = await compile(dir, 'clash', `struct records { int a; };\nstruct records g;`);
+  t.same(runCli(['gen', 'skeleton', clash]), {
+    code: 1,
+    stdout: '',
+    stderr: "bpf-preload: clash: struct 'records' gives the TypeScript name 'ClashRecords', which is already taken by skeleton name 'clash': rename it in the BPF source\n",
+  }, 'struct records would take the decoders\' name');
+
+  const obj = await compile(dir, 'protos', `struct evil { int __proto__; char toString[4]; int constructor; };\nstruct evil ev;`);
+  const gen = runCli(['gen', 'skeleton', obj, '--import', LIBBPF]);
+  t.equal(gen.code, 0, gen.stderr);
+  const r = runImporter(
+    dir,
+    gen.stdout,
+    `const bytes = Buffer.from([7, 0, 0, 0, 0x61, 0x62, 0, 0, 9, 0, 0, 0]);
+const ev = m.ProtosRecords.evil.decode(bytes, new DataView(bytes.buffer, bytes.byteOffset), 0);
+console.log(JSON.stringify({ own: Object.getOwnPropertyNames(ev), proto: Object.getPrototypeOf(ev) === Object.prototype, values: [ev['__proto__'], ev.toString, ev.constructor] }));`,
+  );
+  t.equal(r.code, 0, r.stderr);
+  t.same(JSON.parse(r.stdout), { own: ['__proto__', 'toString', 'constructor'], proto: true, values: [7, 'ab', 9] }, 'own fields with the C values; the prototype untouched');
 });
 
 /** globals.bpf.o with `patch` applied to a copy, written to `dir`. */

@@ -41,10 +41,18 @@ const volatile __u32 target_uid = 0;
 __u64 execs_traced;
 __u64 records_dropped;
 
-// Never written: it only puts struct exec_event into the skeleton (as the
-// type of a .bss variable), so the tool decodes records with the layout the
-// compiler chose instead of restating it.
-struct exec_event exec_event_layout;
+// Fills one record. A function of its own (not inlined), so struct
+// exec_event, its parameter's type, is in the object's BTF: gen skeleton
+// makes the record's TypeScript type and decoder from it.
+static __noinline int fill_event(struct exec_event *e, struct task_struct *task, struct linux_binprm *bprm, __u32 uid)
+{
+	e->pid = task->tgid;
+	e->ppid = task->real_parent->tgid;
+	e->uid = uid;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	return 0;
+}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *task, int old_pid, struct linux_binprm *bprm)
@@ -60,11 +68,7 @@ int BPF_PROG(on_exec, struct task_struct *task, int old_pid, struct linux_binprm
 		__sync_fetch_and_add(&records_dropped, 1);
 		return 0;
 	}
-	e->pid = task->tgid;
-	e->ppid = task->real_parent->tgid;
-	e->uid = uid;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	fill_event(e, task, bprm, uid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

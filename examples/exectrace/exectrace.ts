@@ -1,15 +1,16 @@
 // exectrace: prints one line per exec on this machine, as it happens.
 // Built only on the public library (bpf-preload/libbpf) and the skeleton
 // `bpf-preload gen skeleton` made of exectrace.bpf.o: .rodata configures the
-// program before load, a ring buffer carries the records, .bss counts them.
+// program before load, a ring buffer carries the records (struct exec_event,
+// decoded by the skeleton), .bss counts them.
 //
 //   node dist/examples/exectrace/exectrace.js [--duration SECONDS] [--uid UID]
 //
 // Exit codes: 0 traced until the duration ran out or SIGINT/SIGTERM came,
 // 1 failed (the BPF side could not be loaded or attached, say), 2 bad options.
 import { parseArgs } from 'node:util';
-import { ErrnoError, RingBuffer, decodeSection, type SectionLayout } from 'bpf-preload/libbpf';
-import { ExectraceLayouts, ExectraceSkeleton, type ExectraceBss } from './exectrace.skel.js';
+import { ErrnoError } from 'bpf-preload/libbpf';
+import { ExectraceSkeleton, type ExectraceExecEvent } from './exectrace.skel.js';
 
 const USAGE = 'usage: exectrace [--duration SECONDS] [--uid UID]';
 const HELP = `${USAGE}
@@ -57,17 +58,6 @@ function parseOptions(argv: string[]): Options | 'help' {
   return options;
 }
 
-type ExecEvent = ExectraceBss['exec_event_layout'];
-
-// The record's layout as the compiler laid out struct exec_event, from the
-// skeleton (exectrace.bpf.c puts the struct there as a .bss variable's type).
-function recordLayout(): SectionLayout {
-  const found = ExectraceLayouts.bss.vars.find(([name]) => name === 'exec_event_layout');
-  const type = found?.[2];
-  if (type?.kind !== 'struct') throw new Error('exectrace.skel.ts has no struct exec_event: regenerate it');
-  return { section: 'struct exec_event', size: type.size, vars: type.fields };
-}
-
 // Control characters and backslashes escaped, so one exec is one line.
 const printable = (s: string) => s.replace(/[\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
@@ -75,20 +65,17 @@ const row = (pid: string, ppid: string, uid: string, comm: string, file: string)
   `${pid.padEnd(8)}${ppid.padEnd(8)}${uid.padEnd(8)}${comm.padEnd(16)} ${file}`;
 
 async function trace(options: Options): Promise<void> {
-  using skel = ExectraceSkeleton.open();
+  using open = ExectraceSkeleton.open();
   if (options.uid !== undefined) {
-    skel.rodata.filter_uid = true;
-    skel.rodata.target_uid = options.uid;
+    open.rodata.filter_uid = true;
+    open.rodata.target_uid = options.uid;
   }
-  skel.load();
+  const skel = open.load();
   skel.attach();
 
-  const layout = recordLayout();
-  const print = (record: Buffer) => {
-    const e = decodeSection<ExecEvent>(layout, record);
-    console.log(row(String(e.pid), String(e.ppid), String(e.uid), printable(e.comm), printable(e.filename)));
-  };
-  using events = new RingBuffer(skel.maps.events.fd, 'events');
+  const print = (e: ExectraceExecEvent) => console.log(row(String(e.pid), String(e.ppid), String(e.uid), printable(e.comm), printable(e.filename)));
+  // struct exec_event records, decoded by the skeleton.
+  using events = skel.ringbuf('events', 'exec_event');
 
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -99,7 +86,7 @@ async function trace(options: Options): Promise<void> {
   console.log(row('PID', 'PPID', 'UID', 'COMM', 'FILENAME'));
   try {
     // Waits off the main thread; the signals and the timer get through.
-    for await (const record of events.records({ signal: stop.signal })) print(record);
+    for await (const e of events.records({ signal: stop.signal })) print(e);
   } catch (err) {
     if (!stop.signal.aborted) throw err;
   } finally {

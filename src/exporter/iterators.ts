@@ -31,8 +31,7 @@ export function loadExporterIterators(opts: { holders: boolean }): ExporterItera
     skel.progs.exporter_maps_compat.autoload = !withCount;
     skel.progs.exporter_links.autoload = withLinks;
     skel.progs.exporter_holders.autoload = opts.holders;
-    skel.load();
-    const links = skel.attach();
+    const links = skel.load().attach();
     const read = (link: BpfLink | undefined) => (link ? readIterator(link.fd).toString('latin1') : '');
     const maps = withCount ? links.exporter_maps : links.exporter_maps_compat;
     return {

@@ -6,9 +6,14 @@
 // Output is a pure function of the object bytes and its name (and, for light
 // loaders, the libbpf that records them). Globals are typed from the object's
 // BTF (renderGlobals), and so are maps whose keys and values are plain
-// (renderTypedMaps): `skel.typed.NAME`.
+// (renderTypedMaps): `skel.typed.NAME`, and the structs the programs send
+// (renderRecords): an interface and a decoder each, for skel.ringbuf().
+// open() gives the skeleton typed as NAMEOpen, load() as NAMELoaded
+// (renderLifecycle).
 import { createHash } from 'node:crypto';
 import {
+  BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+  BPF_MAP_TYPE_RINGBUF,
   BpfObject,
   LibbpfError,
   MalformedBtfError,
@@ -17,6 +22,7 @@ import {
   type EnumType,
   type MapTypes,
   type ObjectGlobals,
+  type RecordStruct,
   type ValueType,
 } from '../libbpf/index.js';
 import { recordLoader } from '../libbpf/genloader.js';
@@ -46,6 +52,13 @@ export interface SkeletonInput {
    * .rodata, say) and must not pull in the loader.
    */
   globalsOnly?: boolean;
+  /**
+   * Import specifier of the object's globals-only module (made with
+   * globalsOnly) as seen from the generated file: the skeleton imports the
+   * globals' types and layouts from it, and re-exports them, instead of
+   * repeating them.
+   */
+  globalsModule?: string;
   /** The command that regenerates the file, for its header. */
   regenerate?: string;
 }
@@ -103,6 +116,10 @@ interface ObjectFacts {
   maps: string[];
   globals: ObjectGlobals;
   typedMaps: readonly MapTypes[];
+  records: readonly RecordStruct[];
+  /** Skeleton keys of the ring buffer maps, and of the perf event arrays: what ringbuf() and perfbuf() take. */
+  ringMaps: string[];
+  perfMaps: string[];
 }
 
 /** What the generator needs to know of an object, asked of libbpf; a clear error if it cannot open it. */
@@ -118,8 +135,17 @@ function inspectObject(bytes: Uint8Array, name: string): ObjectFacts {
     throw err;
   }
   try {
-    const { sections, enums, maps } = objectTypes(obj);
-    return { programs: [...obj.programs.keys()], maps: [...obj.maps.keys()].map(mapKey), globals: { sections, enums }, typedMaps: maps };
+    const { sections, enums, maps, records } = objectTypes(obj);
+    const ofType = (type: number) => [...obj.maps.values()].filter((m) => m.type === type).map((m) => mapKey(m.name));
+    return {
+      programs: [...obj.programs.keys()],
+      maps: [...obj.maps.keys()].map(mapKey),
+      globals: { sections, enums },
+      typedMaps: maps,
+      records,
+      ringMaps: ofType(BPF_MAP_TYPE_RINGBUF),
+      perfMaps: ofType(BPF_MAP_TYPE_PERF_EVENT_ARRAY),
+    };
   } catch (err) {
     if (err instanceof MalformedBtfError) throw new Error(`${name}: malformed BTF: ${err.message}: rebuild the object from its source`, { cause: err });
     throw err;
@@ -150,12 +176,17 @@ const commentName = (s: string) => (/^[A-Za-z0-9_.]+$/.test(s) ? s : quote(s).re
 const enumConstName = (e: EnumType) => pascalCase(e.name);
 const sectionTypeName = (pascal: string, section: string) => `${pascal}${pascalCase(sectionProperty(section))}`;
 const mapTypePrefix = (pascal: string, mapName: string) => `${pascal}${pascalCase(mapKey(mapName))}`;
+const recordTypeName = (pascal: string, struct: string) => `${pascal}${pascalCase(struct)}`;
 
 /**
  * Names the generated module uses that no declaration of ours may take: its
  * imports, its own constants, and the globals its code calls.
  */
-const TAKEN = ['Skeleton', 'OpenOptions', 'SkeletonSpec', 'LightSpec', 'SectionLayout', 'TypedMap', 'spec', 'OBJECT_BASE64', 'light', 'Buffer'];
+const TAKEN = [
+  ...['Skeleton', 'OpenOptions', 'SkeletonSpec', 'OpenSkeleton', 'LoadedSkeleton', 'LightSpec', 'SectionLayout', 'TypedMap', 'RecordType', 'cString', 'bytesAt'],
+  ...['spec', 'OBJECT_BASE64', 'light'],
+  ...['Buffer', 'DataView', 'Array', 'Readonly', 'ReadonlyArray', 'Record', 'Uint8Array'],
+];
 
 /**
  * Refuses an object whose names would make a declaration that is not an
@@ -165,7 +196,7 @@ const TAKEN = ['Skeleton', 'OpenOptions', 'SkeletonSpec', 'LightSpec', 'SectionL
  * with rodata, data or bss, so they cannot take the class's own members,
  * only each other's place.
  */
-function checkDeclarations(name: string, { globals, typedMaps }: ObjectFacts): void {
+function checkDeclarations(name: string, { globals, typedMaps, records }: ObjectFacts): void {
   const pascal = pascalCase(name);
   const declared = new Map<string, string>(TAKEN.map((n) => [n, 'the generated code']));
   const declare = (ident: string, from: string) => {
@@ -176,7 +207,7 @@ function checkDeclarations(name: string, { globals, typedMaps }: ObjectFacts): v
     }
     declared.set(ident, from);
   };
-  for (const suffix of ['Program', 'Map', 'Layouts', 'TypedMaps', 'Skeleton', 'LightVariant']) declare(`${pascal}${suffix}`, `skeleton name ${quote(name)}`);
+  for (const suffix of ['Program', 'Map', 'Layouts', 'TypedMaps', 'Records', 'Open', 'Loaded', 'Skeleton', 'LightVariant']) declare(`${pascal}${suffix}`, `skeleton name ${quote(name)}`);
   for (const e of globals.enums) declare(enumConstName(e), `enum ${quote(e.name)}`);
   const properties = new Map<string, string>();
   for (const { layout } of globals.sections) {
@@ -192,6 +223,7 @@ function checkDeclarations(name: string, { globals, typedMaps }: ObjectFacts): v
   for (const { mapName } of typedMaps) {
     for (const suffix of ['Key', 'Value']) declare(`${mapTypePrefix(pascal, mapName)}${suffix}`, `map ${quote(mapName)}`);
   }
+  for (const r of records) declare(recordTypeName(pascal, r.name), `struct ${quote(r.name)}`);
 }
 
 /** The TypeScript type of a value of this layout type. */
@@ -289,74 +321,161 @@ ${props.join('\n')}
 `;
 }
 
-const header = (name: string, regenerate?: string) =>
-  `// Code generated by bpf-preload gen skeleton from ${name}.bpf.o. DO NOT EDIT.\n${regenerate ? `// Regenerate with \`${regenerate}\`.\n` : ''}`;
-
-/** Opens the object with libbpf and renders its skeleton module. */
-export function generateSkeleton({ bytes, name, libbpfImport, light, globalsOnly, regenerate }: SkeletonInput): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) throw new Error(`skeleton name ${quote(name)} is not a valid identifier`);
-  if (regenerate !== undefined && /[\r\n\u2028\u2029]/.test(regenerate)) throw new Error('the regenerate command must be one line');
-  const facts = inspectObject(bytes, name);
-  checkDeclarations(name, facts);
-  const { programs, maps, globals, typedMaps } = facts;
-  if (programs.length === 0) throw new Error(`${name}: the object has no BPF programs`);
+/**
+ * The records' part of a module: an interface per record struct and
+ * NAMERecords, their decoders by C name. Each decoder is written for its
+ * struct's layout alone: DataView reads at fixed offsets, nothing walked per
+ * record. Returns the helpers its code calls, for the import.
+ */
+function renderRecords(name: string, records: readonly RecordStruct[]): { text: string; helpers: Set<string> } {
+  const helpers = new Set<string>();
+  if (records.length === 0) return { text: '', helpers };
   const pascal = pascalCase(name);
-  const globalsBlock = renderGlobals(name, globals);
-  const hasGlobals = globals.sections.length > 0;
+  const at = (base: string, k: number) => (k === 0 ? base : `${base} + ${k}`);
+  /**
+   * The decoding expression of a value of `type` at offset `base` + `k`.
+   * An array is a loop that fills a local array first (Array.from over an
+   * array-like is some twenty times slower): its statements go to `out`, at
+   * `indent`, and the expression is the local's name. An object literal's
+   * fields are indented from `inner`, the line the expression is on.
+   */
+  const expr = (type: ValueType, base: string, k: number, out: string[], indent: string, inner: string, locals: { n: number }): string => {
+    const off = at(base, k);
+    switch (type.kind) {
+      case 'int': {
+        const bits = type.size * 8;
+        const method = type.size === 8 ? `get${type.signed ? 'BigInt' : 'BigUint'}64` : `get${type.signed ? 'Int' : 'Uint'}${bits}`;
+        return type.size === 1 ? `v.${method}(${off})` : `v.${method}(${off}, true)`;
+      }
+      case 'bool':
+        return `v.getUint8(${off}) !== 0`;
+      case 'float':
+        return `v.getFloat${type.size * 8}(${off}, true)`;
+      case 'string':
+        helpers.add('cString');
+        return `cString(b, ${off}, ${type.size})`;
+      case 'bytes':
+        helpers.add('bytesAt');
+        return `bytesAt(b, ${off}, ${type.size})`;
+      case 'array': {
+        const n = locals.n++;
+        const [a, i] = [`a${n}`, `i${n}`];
+        const body: string[] = [];
+        const elem = expr(type.elem, `${off} + ${type.stride === 1 ? i : `${i} * ${type.stride}`}`, 0, body, `${indent}  `, `${indent}  `, locals);
+        out.push(
+          `${indent}const ${a} = new Array<${tsType(type.elem, indent)}>(${type.length});`,
+          `${indent}for (let ${i} = 0; ${i} < ${type.length}; ${i}++) {`,
+          ...body,
+          `${indent}  ${a}[${i}] = ${elem};`,
+          `${indent}}`,
+        );
+        return a;
+      }
+      case 'struct': {
+        const line = `${inner}  `;
+        const fields = type.fields.map(([field, fieldOff, t]) => `${line}${key(field)}: ${expr(t, base, k + fieldOff, out, indent, line, locals)},`);
+        return `{\n${fields.join('\n')}\n${inner}}`;
+      }
+    }
+  };
+  const interfaces = records.map(
+    (r) => `/** struct ${commentName(r.name)}: a record the programs send (skel.ringbuf(map, ${quote(r.name)})). */\nexport interface ${recordTypeName(pascal, r.name)} ${tsType(r.type, '')}\n`,
+  );
+  const decoders = records.map((r) => {
+    const statements: string[] = [];
+    const value = expr(r.type, 'o', 0, statements, '      ', '      ', { n: 0 });
+    const body = [...statements, `      return ${value};`].join('\n');
+    // A parameter the body does not read is marked so (noUnusedParameters).
+    const param = (name: string, type: string) => `${body.includes(`${name}.`) || body.includes(`(${name},`) ? name : `_${name}`}: ${type}`;
+    return `  ${key(r.name)}: {
+    name: ${quote(r.name)},
+    size: ${r.type.size},
+    decode: (${param('b', 'Buffer')}, ${param('v', 'DataView')}, o: number): ${recordTypeName(pascal, r.name)} => {
+${body}
+    },
+  },`;
+  });
+  const text = `
+${interfaces.join('\n')}
+/** The record structs' decoders, by C name: reads at the offsets the compiler chose. */
+export const ${pascal}Records = {
+${decoders.join('\n')}
+} satisfies Readonly<Record<string, RecordType<unknown>>>;
+`;
+  return { text, helpers };
+}
 
-  if (globalsOnly) {
-    if (!hasGlobals) throw new Error(`${name}: the object has no global variables`);
-    return `${header(name, regenerate)}// The globals' types and layouts alone: no object, nothing to load.
-import type { SectionLayout } from ${quote(libbpfImport)};
-${globalsBlock}`;
-  }
+/**
+ * The skeleton's two states as types: what open() gives (.rodata to set) and
+ * what load() gives (.rodata read-only, .data, .bss, typed maps, records).
+ */
+function renderLifecycle(name: string, { globals, typedMaps, records, ringMaps, perfMaps }: ObjectFacts): string {
+  const pascal = pascalCase(name);
+  const sections = globals.sections.map(({ layout }) => ({ property: sectionProperty(layout.section), type: sectionTypeName(pascal, layout.section), rodata: layout.section.startsWith('.rodata') }));
+  const members = (list: string[]) => (list.length ? `{ ${list.join('; ')} }` : 'unknown');
+  const before = members(sections.filter((s) => s.rodata).map((s) => `readonly ${s.property}: ${s.type}`));
+  const after = members([
+    ...sections.map((s) => `readonly ${s.property}: ${s.rodata ? `Readonly<${s.type}>` : s.type}`),
+    ...(typedMaps.length ? [`readonly typed: ${pascal}TypedMaps`] : []),
+  ]);
+  const recordTypes = records.length ? `typeof ${pascal}Records` : 'Record<never, never>';
+  return `
+/** The skeleton between open() and load(): .rodata, programs' autoload and maps' sizes can be set. */
+export type ${pascal}Open = OpenSkeleton<${pascal}Program, ${pascal}Map, ${before}, ${pascal}Loaded>;
+/** The skeleton once loaded: fds, elements, .data and .bss, attach, records. */
+export type ${pascal}Loaded = LoadedSkeleton<${pascal}Program, ${pascal}Map, ${after}, ${recordTypes}, ${union(ringMaps)}, ${union(perfMaps)}>;
+`;
+}
 
-  const cls = `${pascal}Skeleton`;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const sections = globals.sections.map(({ mapName, layout }) => ({
-    property: sectionProperty(layout.section),
-    type: sectionTypeName(pascal, layout.section),
-    map: mapKey(mapName),
-  }));
-  const hasTyped = typedMaps.length > 0;
-  const imports = [
-    'Skeleton',
-    'type OpenOptions',
-    'type SkeletonSpec',
-    ...(light ? ['type LightSpec'] : []),
-    ...(hasGlobals ? ['type SectionLayout'] : []),
-    ...(hasTyped ? ['type TypedMap'] : []),
-  ];
-  const globalsSpec = hasGlobals
-    ? `  globals: [\n${sections.map((s) => `    { property: ${quote(s.property)}, map: ${quote(s.map)}, layout: ${pascal}Layouts.${s.property} },`).join('\n')}\n  ],\n`
+/** The spec the runtime Skeleton works from: names, globals' layouts, typed maps, records. */
+function renderSpec(name: string, { programs, maps, globals, typedMaps, records }: ObjectFacts): string {
+  const pascal = pascalCase(name);
+  const globalsSpec = globals.sections.length
+    ? `  globals: [\n${globals.sections
+        .map(({ mapName, layout }) => {
+          const property = sectionProperty(layout.section);
+          return `    { property: ${quote(property)}, map: ${quote(mapKey(mapName))}, layout: ${pascal}Layouts.${property} },`;
+        })
+        .join('\n')}\n  ],\n`
     : '';
-  const typedSpec = hasTyped
+  const typedSpec = typedMaps.length
     ? `  typedMaps: [\n${typedMaps.map((m) => `    { map: ${quote(mapKey(m.mapName))}, key: ${typeLiteral(m.key)}, value: ${typeLiteral(m.value)} },`).join('\n')}\n  ],\n`
     : '';
+  const recordsSpec = records.length ? `  records: ${pascal}Records,\n` : '';
+  return `
+const spec: SkeletonSpec = {
+  name: ${quote(name)},
+  programs: ${list(programs)},
+  maps: ${list(maps)},
+${globalsSpec}${typedSpec}${recordsSpec}};
+`;
+}
+
+/** The object itself, as base64 lines. */
+function renderObjectBytes(name: string, bytes: Uint8Array): string {
+  return `
+// ${name}.bpf.o, ${bytes.length} bytes, base64.
+const OBJECT_BASE64 = [
+${base64Lines(bytes, '  ')}
+].join('');
+`;
+}
+
+/** The generated class: its section and typed-map properties, the embedded bytes, open(). */
+function renderClass(name: string, bytes: Uint8Array, { globals, typedMaps }: ObjectFacts, light: boolean): string {
+  const pascal = pascalCase(name);
+  const cls = `${pascal}Skeleton`;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sections = globals.sections.map(({ layout }) => ({ property: sectionProperty(layout.section), type: sectionTypeName(pascal, layout.section) }));
   const typedType = `${pascal}TypedMaps`;
+  const hasTyped = typedMaps.length > 0;
   const fields =
     sections.map((s) => `  readonly ${s.property}: ${s.type};\n`).join('') +
     (hasTyped ? `  /** Maps with plain keys and values, typed: get, set, delete, keys (getPerCpu, setPerCpu). */\n  readonly typed: ${typedType};\n` : '');
   const assigns =
     sections.map((s) => `    this.${s.property} = this.globals<${s.type}>(${quote(s.property)});\n`).join('') +
     (hasTyped ? `    this.typed = this.typedMaps<${typedType}>();\n` : '');
-
-  return `${header(name, regenerate)}import { ${imports.join(', ')} } from ${quote(libbpfImport)};
-
-export type ${pascal}Program = ${union(programs)};
-export type ${pascal}Map = ${union(maps)};
-${globalsBlock}${renderTypedMaps(name, typedMaps)}
-const spec: SkeletonSpec = {
-  name: ${quote(name)},
-  programs: ${list(programs)},
-  maps: ${list(maps)},
-${globalsSpec}${typedSpec}};
-
-// ${name}.bpf.o, ${bytes.length} bytes, base64.
-const OBJECT_BASE64 = [
-${base64Lines(bytes, '  ')}
-].join('');
-${light ? lightSection(bytes, name, programs, maps.length, light) : ''}
+  return `
 export class ${cls} extends Skeleton<${pascal}Program, ${pascal}Map> {
   /** sha256 of the embedded object file. */
   static readonly sha256 = ${quote(sha256)};
@@ -370,12 +489,69 @@ ${assigns}  }
     return Buffer.from(OBJECT_BASE64, 'base64');
   }
 
-  /** Parses the embedded object (nothing reaches the kernel until load()). */
-  static open(options?: OpenOptions): ${cls} {
-    return new ${cls}(options);
+  /** Parses the embedded object (nothing reaches the kernel until load()), typed as open: see ${pascal}Open. */
+  static open(options?: OpenOptions): ${pascal}Open {
+    return new ${cls}(options) as unknown as ${pascal}Open;
   }
 }
 `;
+}
+
+const header = (name: string, regenerate?: string) =>
+  `// Code generated by bpf-preload gen skeleton from ${name}.bpf.o. DO NOT EDIT.\n${regenerate ? `// Regenerate with \`${regenerate}\`.\n` : ''}`;
+
+/**
+ * The module's globals: rendered here, or, with `globalsModule`, imported
+ * from the module generated with globalsOnly (and re-exported).
+ */
+function globalsPart(name: string, globals: ObjectGlobals, globalsModule: string | undefined): { imports: string; text: string } {
+  if (globals.sections.length === 0) return { imports: '', text: '' };
+  if (globalsModule === undefined) return { imports: '', text: renderGlobals(name, globals) };
+  const pascal = pascalCase(name);
+  const types = globals.sections.map(({ layout }) => `type ${sectionTypeName(pascal, layout.section)}`);
+  return {
+    imports: `import { ${pascal}Layouts, ${types.join(', ')} } from ${quote(globalsModule)};\nexport * from ${quote(globalsModule)};\n`,
+    text: '',
+  };
+}
+
+/** Opens the object with libbpf and renders its skeleton module. */
+export function generateSkeleton({ bytes, name, libbpfImport, light, globalsOnly, globalsModule, regenerate }: SkeletonInput): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) throw new Error(`skeleton name ${quote(name)} is not a valid identifier`);
+  if (regenerate !== undefined && /[\r\n\u2028\u2029]/.test(regenerate)) throw new Error('the regenerate command must be one line');
+  const facts = inspectObject(bytes, name);
+  checkDeclarations(name, facts);
+  const { programs, maps, globals, typedMaps } = facts;
+  if (programs.length === 0) throw new Error(`${name}: the object has no BPF programs`);
+  const pascal = pascalCase(name);
+  const hasGlobals = globals.sections.length > 0;
+
+  if (globalsOnly) {
+    if (!hasGlobals) throw new Error(`${name}: the object has no global variables`);
+    return `${header(name, regenerate)}// The globals' types and layouts alone: no object, nothing to load.
+import type { SectionLayout } from ${quote(libbpfImport)};
+${renderGlobals(name, globals)}`;
+  }
+
+  const globalsBlock = globalsPart(name, globals, globalsModule);
+  const records = renderRecords(name, facts.records);
+  const imports = [
+    'Skeleton',
+    ...[...records.helpers].sort(),
+    'type OpenOptions',
+    'type SkeletonSpec',
+    'type OpenSkeleton',
+    'type LoadedSkeleton',
+    ...(light ? ['type LightSpec'] : []),
+    ...(hasGlobals && globalsModule === undefined ? ['type SectionLayout'] : []),
+    ...(typedMaps.length ? ['type TypedMap'] : []),
+    ...(facts.records.length ? ['type RecordType'] : []),
+  ];
+  return `${header(name, regenerate)}import { ${imports.join(', ')} } from ${quote(libbpfImport)};
+${globalsBlock.imports}
+export type ${pascal}Program = ${union(programs)};
+export type ${pascal}Map = ${union(maps)};
+${globalsBlock.text}${renderTypedMaps(name, typedMaps)}${records.text}${renderLifecycle(name, facts)}${renderSpec(name, facts)}${renderObjectBytes(name, bytes)}${light ? lightSection(bytes, name, programs, maps.length, light) : ''}${renderClass(name, bytes, facts, light !== undefined)}`;
 }
 
 /**

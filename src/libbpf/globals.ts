@@ -55,17 +55,28 @@ export function decodeValue(buf: Buffer, offset: number, type: ValueType): unkno
       return type.signed ? buf.readIntLE(offset, type.size) : buf.readUIntLE(offset, type.size);
     case 'float':
       return type.size === 4 ? buf.readFloatLE(offset) : buf.readDoubleLE(offset);
-    case 'string': {
-      const end = buf.indexOf(0, offset);
-      return buf.toString('utf8', offset, end < 0 || end > offset + type.size ? offset + type.size : end);
-    }
+    case 'string':
+      return cString(buf, offset, type.size);
     case 'array':
       return Object.freeze(Array.from({ length: type.length }, (_, i) => decodeValue(buf, offset + i * type.stride, type.elem)));
     case 'struct':
       return Object.freeze(Object.fromEntries(type.fields.map(([name, off, t]) => [name, decodeValue(buf, offset + off, t)])));
     case 'bytes':
-      return new Uint8Array(buf.subarray(offset, offset + type.size));
+      return bytesAt(buf, offset, type.size);
   }
+}
+
+/** The text of a `size`-byte char array at `offset`: up to its first NUL, or all of it. */
+export function cString(buf: Buffer, offset: number, size: number): string {
+  let end = offset;
+  const limit = offset + size;
+  while (end < limit && buf[end] !== 0) end++;
+  return buf.toString('utf8', offset, end);
+}
+
+/** A copy of `size` bytes at `offset`. */
+export function bytesAt(buf: Buffer, offset: number, size: number): Uint8Array {
+  return new Uint8Array(buf.subarray(offset, offset + size));
 }
 
 /** Writes `value` at `offset` of `buf`; throws, naming `what`, if it does not fit the type. */

@@ -56,8 +56,9 @@ export {
   pageSize,
   type ProgRunStats,
 } from './stats.js';
-export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec } from './skeleton.js';
-export { decodeSection, type SectionLayout, type ValueType } from './globals.js';
-export { MalformedBtfError, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType } from './btf/types.js';
+export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec, type OpenSkeleton, type LoadedSkeleton } from './skeleton.js';
+export { DecodedRecords, type RecordType, type RecordOf, type DecodedHandler } from './records.js';
+export { bytesAt, cString, decodeSection, type SectionLayout, type ValueType } from './globals.js';
+export { MalformedBtfError, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType, type RecordStruct } from './btf/types.js';
 export { ifindex } from './sys/netif.js';
 export * from './sys/uapi.js';

@@ -1,12 +1,19 @@
 // What every generated skeleton (skel/*.skel.ts) shares: open an embedded
 // object, expose its programs, maps and global variables under typed names,
-// attach, destroy. Generated files only add the bytes, the names, the
-// layouts of the globals and the key and value types of typed maps, as
-// bpftool's do.
+// attach, stream decoded records, destroy. Generated files only add the
+// bytes, the names, the layouts of the globals, the key and value types of
+// typed maps and the records' decoders, as bpftool's do. A skeleton's open()
+// gives it as an OpenSkeleton and its load() as a LoadedSkeleton: one
+// object, two types, so that what only one state allows is a compile-time
+// error in the other (as lifecycle.ts does for BpfObject).
 import { BpfObject, type BpfMap, type BpfProgram, type OpenOptions } from './object.js';
 import type { BpfLink } from './link.js';
 import { sectionVars, typeCodec, type SectionLayout, type ValueType } from './globals.js';
 import type { TypedMap } from './maps.js';
+import type { LoadedMap, LoadedObject, LoadedProgram, OpenMap, OpenObject, OpenProgram } from './lifecycle.js';
+import { DecodedRecords, type RecordOf, type RecordType } from './records.js';
+import { RingBuffer } from './ringbuf.js';
+import { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';
 
 /** A section of globals as the skeleton shows it. */
 export interface GlobalsSpec {
@@ -36,7 +43,48 @@ export interface SkeletonSpec {
   readonly globals?: readonly GlobalsSpec[];
   /** Maps with plain key and value types, in the object's order. */
   readonly typedMaps?: readonly TypedMapSpec[];
+  /** The record structs' decoders, by C name. */
+  readonly records?: Readonly<Record<string, RecordType<unknown>>>;
 }
+
+/** What both states of a skeleton have. */
+interface SkeletonHandle {
+  /** Releases links (pinned ones stay in the kernel) and closes the object. */
+  destroy(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * A skeleton between open() and load(): `Before` is its .rodata sections,
+ * to set; programs' autoload and maps' sizes and initial values can change.
+ * No fds, elements, .data or .bss, links or records yet.
+ */
+export type OpenSkeleton<P extends string, M extends string, Before, Loaded> = Before &
+  SkeletonHandle & {
+    readonly obj: OpenObject;
+    readonly progs: Readonly<Record<P, OpenProgram>>;
+    readonly maps: Readonly<Record<M, OpenMap>>;
+    /** Creates the maps and loads the autoload programs: the same skeleton, loaded. */
+    load(): Loaded;
+  };
+
+/**
+ * A loaded skeleton: `After` is its .rodata (read-only now), .data, .bss and
+ * typed maps; `R` its record types (NAMERecords), streamed decoded from its
+ * ring buffers (`RingMap`) and perf event arrays (`PerfMap`).
+ */
+export type LoadedSkeleton<P extends string, M extends string, After, R, RingMap extends M = M, PerfMap extends M = M> = After &
+  SkeletonHandle & {
+    readonly obj: LoadedObject;
+    readonly progs: Readonly<Record<P, LoadedProgram>>;
+    readonly maps: Readonly<Record<M, LoadedMap>>;
+    readonly links: Readonly<Record<P, BpfLink>>;
+    attach(): Readonly<Record<P, BpfLink>>;
+    /** The records of ring buffer `map`, decoded as struct `struct`: `for await (const ev of skel.ringbuf('events', 'event'))`. */
+    ringbuf<S extends keyof R & string>(map: RingMap, struct: S): DecodedRecords<RecordOf<R[S]>>;
+    /** The records of perf event array `map`, decoded as struct `struct`. */
+    perfbuf<S extends keyof R & string>(map: PerfMap, struct: S, options?: PerfBufferOptions): DecodedRecords<RecordOf<R[S]>>;
+  };
 
 export class Skeleton<P extends string, M extends string> {
   readonly obj: BpfObject;
@@ -126,13 +174,37 @@ export class Skeleton<P extends string, M extends string> {
     return Object.freeze(Object.fromEntries(views)) as T;
   }
 
-  load(): void {
+  /** Loads the object; returns this skeleton (typed as loaded by the generated class). */
+  load(): this {
     this.#live();
     this.obj.load();
     this.#loaded = true;
     for (const g of this.#spec.globals ?? []) {
       (this.maps as Record<string, BpfMap>)[g.map].mapImage(g.layout.section.startsWith('.rodata'));
     }
+    return this;
+  }
+
+  /** The records of ring buffer `map`, each decoded as struct `struct` of the object. */
+  ringbuf(map: M, struct: string): DecodedRecords<unknown> {
+    const type = this.#recordType(struct);
+    return new DecodedRecords(new RingBuffer(this.maps[map].fd, map), type);
+  }
+
+  /** The records of perf event array `map`, each decoded as struct `struct` of the object. */
+  perfbuf(map: M, struct: string, options?: PerfBufferOptions): DecodedRecords<unknown> {
+    const type = this.#recordType(struct);
+    return new DecodedRecords(new PerfBuffer(this.maps[map].fd, map, options), type);
+  }
+
+  #recordType(struct: string): RecordType<unknown> {
+    this.#live();
+    const type = Object.hasOwn(this.#spec.records ?? {}, struct) ? this.#spec.records![struct] : undefined;
+    if (!type) {
+      const known = Object.keys(this.#spec.records ?? {});
+      throw new Error(`skeleton ${this.#spec.name} has no record struct ${struct} (${known.length ? `it has ${known.join(', ')}` : 'it has none'}; see Typed records in docs/libbpf.md)`);
+    }
+    return type;
   }
 
   /**

@@ -8,10 +8,9 @@
 // Consuming is the source's: each slice takes at most maxRecords records and
 // maxMs of handler time, then the event loop turns before the next.
 import { constants } from 'node:os';
-import { closeSync, constants as fsConstants, readSync, writeSync } from 'node:fs';
+import { closeSync, readSync, writeSync } from 'node:fs';
 import { ClosedError, SysError } from './error.js';
 import { native } from './sys/native.js';
-import { O_CLOEXEC, POLLIN } from './sys/linux.js';
 
 const { EINTR } = constants.errno;
 
@@ -50,9 +49,10 @@ export interface StreamOptions extends SliceOptions {
   signal?: AbortSignal;
 }
 
-// eventfd(2)'s flags are open(2)'s (EFD_NONBLOCK, EFD_CLOEXEC in <sys/eventfd.h>).
-const EFD_NONBLOCK = fsConstants.O_NONBLOCK;
-const EFD_CLOEXEC = O_CLOEXEC;
+// <sys/eventfd.h>, <poll.h>
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const POLLIN = 1;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events, revents; }
 
 const DEFAULT_MAX_RECORDS = 16384;
@@ -215,9 +215,12 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
    * (records taken from the maps but not yet handed out go with it), throws
    * the signal's reason when it aborts; `break` leaves the consumer open, and
    * the records taken but not handed out go first to whatever consumes next.
-   * maxMs bounds the slice including the loop's body.
+   * maxMs bounds the slice including the loop's body. With `map`, each
+   * record is handed out as what `map` makes of it (records.ts decodes so).
    */
-  records(options: StreamOptions = {}): AsyncIterableIterator<Buffer> {
+  records(options?: StreamOptions): AsyncIterableIterator<Buffer>;
+  records<T>(options: StreamOptions, map: (record: Buffer) => T): AsyncIterableIterator<T>;
+  records(options: StreamOptions = {}, map?: (record: Buffer) => unknown): AsyncIterableIterator<unknown> {
     this.live();
     let finished = false;
     let sliced = false;
@@ -230,9 +233,12 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       queue.records.push(data.subarray(offset, offset + size));
       queue.sources.push(source);
     };
-    const done = (): IteratorResult<Buffer> => ({ done: true, value: undefined });
-    const take = (): IteratorResult<Buffer> => ({ done: false, value: queue.records[queue.head++] });
-    const refill = async (): Promise<IteratorResult<Buffer>> => {
+    const done = (): IteratorResult<unknown> => ({ done: true, value: undefined });
+    const take = (): IteratorResult<unknown> => {
+      const record = queue.records[queue.head++]!;
+      return { done: false, value: map ? map(record) : record };
+    };
+    const refill = async (): Promise<IteratorResult<unknown>> => {
       for (;;) {
         if (finished || this.#closed) return done();
         options.signal?.throwIfAborted();
@@ -251,19 +257,23 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
         await this.wait({ signal: options.signal });
       }
     };
-    const later = async (): Promise<IteratorResult<Buffer>> => {
+    const later = async (): Promise<IteratorResult<unknown>> => {
       await yieldToEventLoop();
       if (finished || this.#closed || queue.head >= queue.records.length) return refill();
       options.signal?.throwIfAborted();
       deadline = performance.now() + maxMs;
       return take();
     };
-    const iterator: AsyncIterableIterator<Buffer> = {
+    const iterator: AsyncIterableIterator<unknown> = {
       next: () => {
         if (finished || this.#closed) return Promise.resolve(done());
         if (queue.head >= queue.records.length) return refill();
         if (queue.head % CLOCK_EVERY === 0 && performance.now() > deadline) return later();
-        return Promise.resolve(take());
+        try {
+          return Promise.resolve(take());
+        } catch (err) {
+          return Promise.reject(err);
+        }
       },
       // What is queued stays for the next iteration, consume() or run().
       return: () => {
@@ -317,8 +327,8 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       const queue = this.#queue;
       while (queue.head < queue.records.length && total < maxRecords && !this.#closed) {
         if (total % CLOCK_EVERY === CLOCK_EVERY - 1 && performance.now() > deadline) return total;
-        const record = queue.records[queue.head];
-        const source = queue.sources[queue.head++];
+        const record = queue.records[queue.head]!;
+        const source = queue.sources[queue.head++]!;
         total++;
         deliver(record, 0, record.length, source);
       }
@@ -347,7 +357,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
   #poll(timeoutMs: number): Promise<boolean> {
     const n = native();
     return new Promise<boolean>((resolve, reject) => {
-      n.poll.async(this.#pollFds, 2, timeoutMs, (err: Error | null, ret: number) => {
+      n.poll.async(this.#pollFds, 2, timeoutMs, (err: unknown, ret: number) => {
         this.#waiting = null;
         this.#drainWake();
         if (this.#closed) {

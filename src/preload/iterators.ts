@@ -121,9 +121,9 @@ function loadLibbpf(withCount: boolean): LoadedIterators {
   try {
     skel.progs.dump_bpf_map.autoload = withCount;
     skel.progs.dump_bpf_map_compat.autoload = !withCount;
-    skel.load();
+    const loaded = skel.load();
     mark('load');
-    const links = skel.attach();
+    const links = loaded.attach();
     mark('attach');
     const mapLink = withCount ? links.dump_bpf_map : links.dump_bpf_map_compat;
     const progLink = links.dump_bpf_prog;

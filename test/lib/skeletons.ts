@@ -3,14 +3,15 @@
 // they pass with another clang or libbpf than the one that made the file.
 import { BpfObject, objectTypes } from '../../src/libbpf/index.js';
 
-/** Programs, maps and every global's name and type, as libbpf and BTF give them. */
+/** Programs, maps, every global's name and type, and the record structs, as libbpf and BTF give them. */
 export function objectFacts(bytes: Uint8Array, name: string) {
   using obj = BpfObject.openMem(bytes, { name });
-  const { sections } = objectTypes(obj);
+  const { sections, records } = objectTypes(obj);
   return {
     programs: [...obj.programs.keys()],
     maps: [...obj.maps.keys()],
     globals: sections.map(({ layout }) => [layout.section, layout.vars.map(([v, , type]) => [v, type])]),
+    records: records.map(({ name: struct, type }) => [struct, type]),
   };
 }
 

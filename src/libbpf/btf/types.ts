@@ -2,7 +2,8 @@
 // values (objectTypes), for skeletons and gen skeleton: each section of
 // globals libbpf made a map of, as a SectionLayout (globals.ts) of its
 // variables (name, offset, type); each map whose key and value types are
-// plain, as a MapTypes; and the named enums either uses. Read with libbpf's
+// plain, as a MapTypes; the structs a program sends as records
+// (ObjectTypes.records); and the named enums they use. Read with libbpf's
 // own btf__* functions on the object's BTF after open, when libbpf has already
 // filled in each section's size and each variable's offset.
 import type { BpfObject } from '../object.js';
@@ -19,6 +20,8 @@ import {
   BTF_KIND_ENUM,
   BTF_KIND_ENUM64,
   BTF_KIND_FLOAT,
+  BTF_KIND_FUNC,
+  BTF_KIND_FUNC_PROTO,
   BTF_KIND_INT,
   BTF_KIND_PTR,
   BTF_KIND_RESTRICT,
@@ -29,6 +32,7 @@ import {
   BTF_KIND_VAR,
   BTF_KIND_VOLATILE,
   BTF_VAR_STATIC,
+  BTF_FUNC_STATIC,
 } from '../sys/uapi.js';
 
 // An object's BTF is data from whoever built the object, and libbpf opens
@@ -76,9 +80,26 @@ export interface MapTypes {
   readonly value: ValueType;
 }
 
+/** A struct the object's programs send (to a ring or perf buffer, say): the skeleton decodes it. */
+export interface RecordStruct {
+  /** Its C name: "exec_event" for struct exec_event. */
+  readonly name: string;
+  readonly type: Extract<ValueType, { kind: 'struct' }>;
+}
+
 /** The globals, and the maps with plain keys and values, in map order. */
 export interface ObjectTypes extends ObjectGlobals {
   readonly maps: readonly MapTypes[];
+  /**
+   * The record structs, in BTF order: every named struct of plain data (see
+   * objectTypes) that is the type of a global variable or a parameter of one
+   * of the object's static functions, either itself or through one pointer.
+   * Programs' entry points are left out because their parameter is the
+   * kernel's context, extern functions (kfuncs) because they are the
+   * kernel's, and so is what only CO-RE reaches (kernel structs mirrored with
+   * preserve_access_index), which is neither.
+   */
+  readonly records: readonly RecordStruct[];
   /** Named enums used by the variables or by the maps' keys and values. */
   readonly enums: readonly EnumType[];
 }
@@ -207,6 +228,39 @@ class BtfReader {
     return { kind: 'int', size: size as 1 | 2 | 4 | 8, signed };
   }
 
+  /** The named struct `id` is, directly or through one pointer (after typedefs and qualifiers); else null. */
+  namedStruct(id: number): number | null {
+    let [rid, t] = this.resolve(id);
+    if (t.kind === BTF_KIND_PTR) [rid, t] = this.resolve(t.sizeOrType);
+    return t.kind === BTF_KIND_STRUCT && t.name !== '' ? rid : null;
+  }
+
+  /** The records (see ObjectTypes.records) among all the object's types. */
+  records(programs: ReadonlySet<string>): RecordStruct[] {
+    const ids = new Set<number>();
+    const count = native().btf__type_cnt(this.#btf) as number;
+    for (let id = 1; id < count; id++) {
+      const t = this.type(id);
+      if (t.kind === BTF_KIND_VAR) {
+        const struct = this.namedStruct(t.sizeOrType);
+        if (struct !== null) ids.add(struct);
+      } else if (t.kind === BTF_KIND_FUNC && t.vlen === BTF_FUNC_STATIC && !programs.has(t.name)) {
+        const proto = this.type(t.sizeOrType);
+        if (proto.kind !== BTF_KIND_FUNC_PROTO) continue;
+        for (let i = 0; i < proto.vlen; i++) {
+          const struct = this.namedStruct(proto.words[2 * i + 1]!);
+          if (struct !== null) ids.add(struct);
+        }
+      }
+    }
+    const records: RecordStruct[] = [];
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const type = this.valueType(id);
+      if (type.kind === 'struct' && plain(type)) records.push({ name: this.type(id).name, type });
+    }
+    return records;
+  }
+
   section(datasecId: number): SectionLayout | null {
     const sec = this.type(datasecId);
     if (sec.kind !== BTF_KIND_DATASEC) return null;
@@ -244,7 +298,7 @@ function plain(type: ValueType): boolean {
  */
 export function objectTypes(obj: BpfObject): ObjectTypes {
   const btf = native().bpf_object__btf(obj.assertOpen());
-  if (btf === null) return { sections: [], maps: [], enums: [] };
+  if (btf === null) return { sections: [], maps: [], enums: [], records: [] };
   const reader = new BtfReader(btf);
   const sections: GlobalSection[] = [];
   const maps: MapTypes[] = [];
@@ -265,6 +319,7 @@ export function objectTypes(obj: BpfObject): ObjectTypes {
     if (!layout || !/^\.(rodata|data|bss)(\.|$)/.test(layout.section) || layout.vars.length === 0) continue;
     sections.push({ mapName: map.name, layout });
   }
+  const records = reader.records(new Set(obj.programs.keys()));
   const enums = [...reader.enums.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { sections, maps, enums };
+  return { sections, maps, enums, records };
 }

@@ -182,6 +182,11 @@ export const BTF_VAR_STATIC = 0;
 export const BTF_VAR_GLOBAL_ALLOCATED = 1;
 export const BTF_VAR_GLOBAL_EXTERN = 2;
 
+// linux/btf.h, enum btf_func_linkage: linkage of a BTF_KIND_FUNC (its vlen)
+export const BTF_FUNC_STATIC = 0;
+export const BTF_FUNC_GLOBAL = 1;
+export const BTF_FUNC_EXTERN = 2;
+
 // linux/perf_event.h, enum perf_type_id: perf event types (perf_event_attr.type)
 export const PERF_TYPE_HARDWARE = 0;
 export const PERF_TYPE_SOFTWARE = 1;
