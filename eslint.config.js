@@ -48,7 +48,7 @@ export default defineConfig(
   },
   {
     // These import a skeleton generated at run time: its module is any.
-    files: ['test/globals.test.ts', 'test/libbpf-closed.test.ts'],
+    files: ['test/globals.test.ts', 'test/libbpf-closed.test.ts', 'test/libbpf-lifecycle.test.ts', 'test/skelgen-records.test.ts'],
     rules: unsafeAnyOff,
   },
   {

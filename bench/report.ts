@@ -30,22 +30,22 @@ function readTables(sizes: SizeResult[], kind: Kind): string[] {
   const head = `| method | ${sizes.map((s) => `${thousands(s.n)} loaded (${thousands(s.seen[kind])} ${noun} listed)`).join(' | ')} |`;
   const rule = `| --- | ${sizes.map(() => '---').join(' | ')} |`;
   const out = [`Median ms (min–max) for one full listing:`, '', head, rule];
-  for (const m of methods) out.push(`| ${m.label} | ${sizes.map((s) => range(s.times[m.id]!, 2)).join(' | ')} |`);
+  for (const m of methods) out.push(`| ${m.label} | ${sizes.map((s) => range(s.times[m.id], 2)).join(' | ')} |`);
   out.push('', `Time per listed ${kind === 'progs' ? 'program' : 'map'}, µs (median ÷ objects listed):`, '', head, rule);
   for (const m of methods) {
-    out.push(`| ${m.label} | ${sizes.map((s) => f((s.times[m.id]!.median * 1000) / s.seen[kind], 2)).join(' | ')} |`);
+    out.push(`| ${m.label} | ${sizes.map((s) => f((s.times[m.id].median * 1000) / s.seen[kind], 2)).join(' | ')} |`);
   }
   const [cat, , show, json] = methods;
   out.push('', `bpftool ÷ iterator file (both as processes, medians):`, '', head, rule);
-  for (const m of [show!, json!]) {
-    out.push(`| ${m.label} ÷ ${cat!.label} | ${sizes.map((s) => `${f(s.times[m.id]!.median / s.times[cat!.id]!.median)}×`).join(' | ')} |`);
+  for (const m of [show, json]) {
+    out.push(`| ${m.label} ÷ ${cat.label} | ${sizes.map((s) => `${f(s.times[m.id].median / s.times[cat.id].median)}×`).join(' | ')} |`);
   }
   return out;
 }
 
 function phaseTable(phases: Phase[], nodeMs: number): string[] {
   if (phases.length === 0) return ['The runner printed no phase marks (BPF_PRELOAD_TIMING=1), so there is no breakdown.', ''];
-  const n = phases[0]!.ms.n;
+  const n = phases[0].ms.n;
   return [
     `Where the runner's time goes: its own phase marks (\`BPF_PRELOAD_TIMING=1\`), ${n} extra runs, milliseconds`,
     `since the previous mark; the first phase includes Node's start-up (\`node -e 0\` took ${f(nodeMs)} ms above).`,
@@ -99,7 +99,7 @@ function coldSection(c: ColdResult, phases: Phase[]): string[] {
 
 function readSection(read: SizeResult[], readRounds: number, plot: string | undefined): string[] {
   const largest = read[read.length - 1];
-  const progsSpeedup = largest ? largest.times['prog-show']!.median / largest.times['progs-cat']!.median : NaN;
+  const progsSpeedup = largest ? largest.times['prog-show'].median / largest.times['progs-cat'].median : NaN;
   return [
     '## Read path',
     '',

@@ -26,7 +26,7 @@ for (const compat of [true, false]) {
     skel.progs.dump_bpf_prog.autoload = false;
     const loaded = skel.load();
     loaded.attach();
-    const link = loaded.links[prog]!;
+    const link = loaded.links[prog];
     const path = join(dir, 'maps');
     link.pin(path);
     const text = catFile(path);

@@ -235,7 +235,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
     };
     const done = (): IteratorResult<unknown> => ({ done: true, value: undefined });
     const take = (): IteratorResult<unknown> => {
-      const record = queue.records[queue.head++]!;
+      const record = queue.records[queue.head++];
       return { done: false, value: map ? map(record) : record };
     };
     const refill = async (): Promise<IteratorResult<unknown>> => {
@@ -327,8 +327,8 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
       const queue = this.#queue;
       while (queue.head < queue.records.length && total < maxRecords && !this.#closed) {
         if (total % CLOCK_EVERY === CLOCK_EVERY - 1 && performance.now() > deadline) return total;
-        const record = queue.records[queue.head]!;
-        const source = queue.sources[queue.head++]!;
+        const record = queue.records[queue.head];
+        const source = queue.sources[queue.head++];
         total++;
         deliver(record, 0, record.length, source);
       }
@@ -363,7 +363,7 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
         if (this.#closed) {
           this.#free();
           resolve(false);
-        } else if (err) reject(err);
+        } else if (err) reject(err as Error); // koffi passes the Error it caught
         else if (ret < 0 && n.errno() !== EINTR) reject(new SysError('poll', `wait for ${this.#kind} ${this.name}`, n.errno()));
         else resolve(ret > 0 && (this.#pollFds.readInt16LE(6) & POLLIN) !== 0);
       });

@@ -248,7 +248,7 @@ class BtfReader {
         const proto = this.type(t.sizeOrType);
         if (proto.kind !== BTF_KIND_FUNC_PROTO) continue;
         for (let i = 0; i < proto.vlen; i++) {
-          const struct = this.namedStruct(proto.words[2 * i + 1]!);
+          const struct = this.namedStruct(proto.words[2 * i + 1]);
           if (struct !== null) ids.add(struct);
         }
       }
