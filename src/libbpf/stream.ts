@@ -357,13 +357,13 @@ export abstract class RecordStream implements Disposable, AsyncIterable<Buffer> 
   #poll(timeoutMs: number): Promise<boolean> {
     const n = native();
     return new Promise<boolean>((resolve, reject) => {
-      n.poll.async(this.#pollFds, 2, timeoutMs, (err: unknown, ret: number) => {
+      n.poll.async(this.#pollFds, 2, timeoutMs, (err: Error | null, ret: number) => {
         this.#waiting = null;
         this.#drainWake();
         if (this.#closed) {
           this.#free();
           resolve(false);
-        } else if (err) reject(err as Error); // koffi passes the Error it caught
+        } else if (err) reject(err);
         else if (ret < 0 && n.errno() !== EINTR) reject(new SysError('poll', `wait for ${this.#kind} ${this.name}`, n.errno()));
         else resolve(ret > 0 && (this.#pollFds.readInt16LE(6) & POLLIN) !== 0);
       });
