@@ -8,11 +8,11 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { transformSync } from 'esbuild';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileBpf } from '../build/compile.js';
 import { BTF_KIND_ARRAY as ARRAY, BTF_KIND_VAR as VAR } from '../src/libbpf/sys/uapi.js';
-import { runCli, runScript } from './lib/cli.js';
+import { CLI, runCli, runScript, spawnScript } from './lib/cli.js';
 import { btfType, btfTypes } from './lib/elf.js';
 import { fixture } from './lib/fixtures.js';
 
@@ -231,4 +231,53 @@ t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
     /^bpf-preload: crash: not a BPF object libbpf can open \(EINVAL\): malformed BTF: \.BTF type \d+[^\n]*: rebuild it from its source \(clang -target bpf -g\)\n$/,
     `one line: what happened, what to do${crashes ? ' (where bpftool gen skeleton dies of SIGSEGV)' : ''}`,
   );
+});
+
+/** The pid of the generator's child process of the run marked `mark`, once it has started. */
+async function generatorChild(mark: string): Promise<number> {
+  for (let tries = 0; tries < 1000; tries++) {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      let environ: string;
+      try {
+        environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+      } catch {
+        continue; // gone, or not ours to read
+      }
+      const vars = environ.split('\0');
+      if (vars.includes(`TEST_GEN_MARK=${mark}`) && vars.includes('BPF_PRELOAD_GEN_CHILD=1')) return Number(pid);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the generator child never started');
+}
+
+t.test('a generator that never finishes: killed at BPF_PRELOAD_GEN_TIMEOUT, one line, exit 1', async (t) => {
+  // A stopped child stands in for libbpf looping on a malformed object: the
+  // CLI must not wait for it longer than the timeout, nor leave it behind.
+  const mark = `${process.pid}-${Date.now()}`;
+  const started = Date.now();
+  const cli = spawnScript(CLI, ['gen', 'skeleton', fixture('globals')], { BPF_PRELOAD_GEN_TIMEOUT: '2', TEST_GEN_MARK: mark });
+  let stdout = '';
+  let stderr = '';
+  cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => cli.on('close', (code) => r(code)));
+  const child = await generatorChild(mark);
+  process.kill(child, 'SIGSTOP');
+  const code = await exited;
+  const ms = Date.now() - started;
+  t.equal(code, 1, 'exit 1');
+  t.equal(stdout, '', 'nothing on stdout');
+  t.match(
+    stderr,
+    /^bpf-preload: gen skeleton \S+globals\.bpf\.o: the generator did not finish in 2 s \(libbpf may loop on a malformed object\): rebuild it from its source, or raise BPF_PRELOAD_GEN_TIMEOUT\n$/,
+    'one line: what happened, what to do',
+  );
+  t.ok(ms >= 2000 && ms < 30_000, `ends after the timeout (${ms} ms)`);
+  t.notOk(existsSync(`/proc/${child}`) && !readFileSync(`/proc/${child}/stat`, 'latin1').includes(') Z '), 'the generator process is gone');
+});
+
+t.test('BPF_PRELOAD_GEN_TIMEOUT that is not a number of seconds: one line, exit 1', async (t) => {
+  const r = runCli(['gen', 'skeleton', fixture('globals')], { BPF_PRELOAD_GEN_TIMEOUT: 'soon' });
+  t.same(r, { code: 1, stdout: '', stderr: 'bpf-preload: BPF_PRELOAD_GEN_TIMEOUT=soon: expected a number of seconds\n' });
 });

@@ -6,8 +6,8 @@ import { basename, resolve } from 'node:path';
 import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import type { Entry } from '../preload/entries.js';
-import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError } from './errors.js';
-import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, DEFAULT_MODE, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
+import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError, envSecondsMs } from './errors.js';
+import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, DEFAULT_GEN_TIMEOUT, DEFAULT_MODE, GEN_TIMEOUT_ENV, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
 import { helpText } from './help.js';
 import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from '../libbpf/index.js';
 import { populate, type PopulateResult } from '../preload/populate.js';
@@ -375,6 +375,7 @@ function eachBpffs(args: Args): number {
  * this variable set, a crash costs only the child and is reported as one line.
  */
 const GEN_CHILD = 'BPF_PRELOAD_GEN_CHILD';
+
 /** The signals a process gets for its own faults, not from someone else. */
 const CRASHES: readonly NodeJS.Signals[] = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT'];
 
@@ -383,11 +384,20 @@ const CRASHES: readonly NodeJS.Signals[] = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGF
  * and its exit code are passed on; a crash becomes one line and exit 1.
  */
 function genSkeletonIsolated(argv: readonly string[], args: Args): number {
+  const timeout = envSecondsMs(GEN_TIMEOUT_ENV, DEFAULT_GEN_TIMEOUT);
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
     env: { ...process.env, [GEN_CHILD]: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 30,
+    timeout,
+    // SIGKILL: a process stopped or stuck in libbpf would keep a SIGTERM pending.
+    killSignal: 'SIGKILL',
   });
+  if (r.error && 'code' in r.error && r.error.code === 'ETIMEDOUT') {
+    throw new PreloadError(
+      `gen skeleton ${args.object}: the generator did not finish in ${timeout / 1000} s (libbpf may loop on a malformed object): rebuild it from its source, or raise ${GEN_TIMEOUT_ENV}`,
+    );
+  }
   if (r.error) throw new PreloadError(`gen skeleton: cannot run the generator's process: ${r.error.message}`);
   process.stderr.write(r.stderr);
   if (r.signal !== null) {

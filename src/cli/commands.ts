@@ -9,6 +9,11 @@ import { DEFAULT_LISTEN } from '../exporter/address.js';
 /** --mode's default: the mode of the kernel's own files. */
 export const DEFAULT_MODE = 0o400;
 
+/** Seconds gen skeleton's generator process may take: a malformed object must not hang the CLI in libbpf. */
+export const GEN_TIMEOUT_ENV = 'BPF_PRELOAD_GEN_TIMEOUT';
+/** A skeleton takes about a second here; a minute leaves room for a slow machine and a large object. */
+export const DEFAULT_GEN_TIMEOUT = 60;
+
 export interface OptionSpec {
   /** The name of its argument (upper case) when it takes one; a flag otherwise. */
   arg?: string;

@@ -23,3 +23,15 @@ export class UsageError extends PreloadError {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * A number of seconds from the environment variable `name`, in milliseconds;
+ * `fallback` seconds when it is unset or empty. Anything but a non-negative
+ * decimal number is the user's mistake, named in one line.
+ */
+export function envSecondsMs(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback * 1000;
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new PreloadError(`${name}=${v}: expected a number of seconds`);
+  return Number(v) * 1000;
+}

@@ -4,7 +4,7 @@
 // Text marks literal commands with `backquotes` (bold in the man page).
 import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from '../preload/transaction/lock.js';
 import { LOADER_ENV } from '../preload/iterators.js';
-import { COMMANDS, COMMAND_NAMES, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type OptionName } from './commands.js';
+import { COMMANDS, COMMAND_NAMES, DEFAULT_GEN_TIMEOUT, GEN_TIMEOUT_ENV, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type OptionName } from './commands.js';
 import { DEBUG_ENV } from './errors.js';
 import { TIMING_ENV } from './timing.js';
 
@@ -46,6 +46,7 @@ export const ENVIRONMENT: Item[] = [
   { term: `${TIMING_ENV}=1`, text: 'print how long each phase took, to stderr' },
   { term: `${LOADER_ENV}=light|libbpf|auto`, text: 'how to load the iterators (default auto: light skeleton, libbpf where the kernel cannot run it)' },
   { term: `${LOCK_TIMEOUT_ENV}=SECONDS`, text: `how long to wait for another run on the same directory (default ${DEFAULT_LOCK_TIMEOUT})` },
+  { term: `${GEN_TIMEOUT_ENV}=SECONDS`, text: `how long gen skeleton's generator may take before it is killed (default ${DEFAULT_GEN_TIMEOUT})` },
   { term: `${DEBUG_ENV}=1`, text: 'print a stack trace with unexpected errors' },
 ];
 

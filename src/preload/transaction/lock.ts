@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
 import { type BpffsDir, ownedByUs, untrustedDir } from './bpffs.js';
 import { sleepSync } from './sleep.js';
-import { PreloadError } from '../../cli/errors.js';
+import { PreloadError, envSecondsMs } from '../../cli/errors.js';
 import { O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, openAt, unlinkAt } from '../../libbpf/sys/dirfd.js';
 import { flock } from '../../libbpf/sys/flock.js';
 import { AT_FDCWD, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from '../../libbpf/sys/linux.js';
@@ -32,12 +32,6 @@ export interface LockOptions {
   onWait?: (dir: string, holder: number | undefined) => void;
 }
 
-function lockTimeoutMs(): number {
-  const v = process.env[LOCK_TIMEOUT_ENV];
-  if (v === undefined || v === '') return DEFAULT_LOCK_TIMEOUT * 1000;
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new PreloadError(`${LOCK_TIMEOUT_ENV}=${v}: expected a number of seconds`);
-  return Number(v) * 1000;
-}
 
 /** The lock file's name in LOCK_DIR for a directory: its bpffs instance and inode. */
 export const lockName = (dev: number, ino: number) => `${dev}-${ino}`;
@@ -118,7 +112,7 @@ export class DirLock implements Disposable {
    * been changed yet).
    */
   static acquire(dir: BpffsDir, opts: LockOptions = {}): DirLock {
-    const timeout = lockTimeoutMs();
+    const timeout = envSecondsMs(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT);
     const lockDir = openLockDir(true)!;
     const name = lockName(dir.dev, dir.ino);
     const what = `${LOCK_DIR}/${name}`;
