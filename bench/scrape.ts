@@ -14,6 +14,7 @@ import { measure } from './measure.js';
 import { compileHelpers, ensureBuildDeps } from './native.js';
 import { LoadedObjects } from './objects.js';
 import { rotate, summarize, type Summary } from './stats.js';
+import { EXPORTER_ARGS, EXPORTER_NODE_FLAGS } from '../src/cli/unit.js';
 
 export interface ScrapeSetup {
   rusage: string;
@@ -61,7 +62,8 @@ const value = (text: string, sample: string): number => Number(new RegExp(`^${sa
 
 export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Promise<ScrapeResult> {
   const port = await freePort();
-  const exporter = spawn(process.execPath, [s.runner, 'exporter', '--enable-stats', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As the packaged unit runs it: node's flags included (they bound its RSS).
+  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
   let out = '';
   exporter.stdout!.on('data', (d) => (out += d));

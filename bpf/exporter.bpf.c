@@ -19,8 +19,8 @@
 // bpf/iterators.bpf.c reads too in kernel_objects.h, the others here.
 #include "kernel_objects.h"
 
-// A program's run-time statistics, one copy per CPU (5.12+ layout; each
-// field is a u64_stats_t, 8 bytes on 64-bit kernels).
+// A program's run-time statistics, one copy per CPU (5.18+ layout: each
+// field a u64_stats_t, 8 bytes on 64-bit kernels).
 typedef struct {
 	__u64 v;
 } u64_stats_t;
@@ -144,7 +144,10 @@ static int run_stats(struct bpf_prog *prog, __u64 sums[3])
 	__u32 zero = 0, cpu;
 	void *slot;
 
-	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem))
+	// Older layouts (plain u64 fields before 5.18, no misses before 5.12)
+	// do not match ours: bpf_prog_info's sums serve there.
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem) ||
+	    !bpf_core_field_exists(struct bpf_prog_stats, misses) || !bpf_core_field_exists(struct bpf_prog_stats, cnt))
 		return 0;
 	if (bpf_probe_read_kernel(&pptr, sizeof(pptr),
 				  (void *)(address_of(&cpu_offset_probe) + bpf_core_field_offset(struct bpf_array, pptrs))))
