@@ -42,7 +42,8 @@ export interface ScrapeSize {
 
 export interface ScrapeResult {
   sizes: ScrapeSize[];
-  rss: { scrapes: number; n: number; startMiB: number; endMiB: number };
+  /** idleMiB: serving, before any scrape and before the objects are loaded. */
+  rss: { scrapes: number; n: number; idleMiB: number; startMiB: number; endMiB: number };
 }
 
 async function freePort(): Promise<number> {
@@ -71,6 +72,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
     if (exporter.exitCode !== null) throw new Error(`exporter exited ${exporter.exitCode}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  const idleMiB = rssMiB(exporter.pid!);
   const url = `http://127.0.0.1:${port}/metrics`;
   const scrape = async (): Promise<{ ms: number; text: string }> => {
     const t0 = process.hrtime.bigint();
@@ -81,7 +83,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   };
   const objects = LoadedObjects.start(s.objectsHelper);
   const sizes: ScrapeSize[] = [];
-  let rss = { scrapes: 0, n: 0, startMiB: NaN, endMiB: NaN };
+  let rss = { scrapes: 0, n: 0, idleMiB, startMiB: NaN, endMiB: NaN };
   try {
     for (const n of s.sizes) {
       await objects.grow(n);
@@ -122,7 +124,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
     const startMiB = rssMiB(exporter.pid!);
     log(`scrape: ${s.rssScrapes} scrapes at ${n} for RSS`);
     for (let i = 0; i < s.rssScrapes; i++) await scrape();
-    rss = { scrapes: s.rssScrapes, n, startMiB, endMiB: rssMiB(exporter.pid!) };
+    rss = { scrapes: s.rssScrapes, n, idleMiB, startMiB, endMiB: rssMiB(exporter.pid!) };
   } finally {
     await objects.stop();
     exporter.kill('SIGTERM');
@@ -145,18 +147,21 @@ export function renderScrape(r: ScrapeResult, rounds: number): string {
   return `${SECTION_TITLE}
 
 \`bpf-preload exporter --enable-stats\` (iterators for programs, maps and
-links, run counters from \`bpf_prog_info\` per program) against what an
-exporter without iterators would run for the same data, \`bpftool -j prog
-show\` plus \`bpftool -j map show\`, with N programs and N maps loaded (the
-read path's objects helper). Milliseconds, median (min–max) of ${rounds}
-rounds; "scrape" is an HTTP GET of /metrics as Prometheus makes it,
-"collect" the exporter's own \`bpf_exporter_scrape_duration_seconds\`.
+links, run counters summed in the program iterator, maps' memlock bytes
+from fdinfo) against what an exporter without iterators would run for the
+same data, \`bpftool -j prog show\` plus \`bpftool -j map show\`, with N
+programs and N maps loaded (the read path's objects helper). The exporter
+runs as its unit runs it, node with \`${EXPORTER_NODE_FLAGS.join(' ')}\`.
+Milliseconds, median (min–max) of ${rounds} rounds after unmeasured
+warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics as Prometheus
+makes it, "collect" the exporter's own
+\`bpf_exporter_scrape_duration_seconds\`.
 
 | N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB |
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB).
+Exporter RSS: ${fmt(r.rss.idleMiB)} MiB idle (serving, nothing scraped yet), ${fmt(r.rss.startMiB)} MiB before and ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB).
 `;
 }
 

@@ -13,6 +13,9 @@ import { check, info, run, sleep } from './report.js';
 /** Capability numbers, from <linux/capability.h>, of the names EXPORTER_CAPABILITIES may hold. */
 const CAPABILITY_NUMBERS: Record<string, number> = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 };
 
+/** How long the exporter may take to listen once its unit is active (ms). */
+const LISTEN_WAIT_MS = 90_000;
+
 /** GET on loopback with node's own client (the guest has no curl). */
 function get(path: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -41,10 +44,12 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
     return;
   }
   try {
-    // Listening comes a moment after the unit is active (Type=simple).
+    // Listening comes after the unit is active (Type=simple): node starts
+    // and libbpf loads the iterators, which takes seconds in a slow guest.
     let scrape: Awaited<ReturnType<typeof get>> | null = null;
     let why = '';
-    for (let i = 0; i < 40 && !scrape; i++) {
+    const started = Date.now();
+    while (!scrape && Date.now() - started < LISTEN_WAIT_MS) {
       try {
         scrape = await get(METRICS_PATH);
       } catch (err) {
@@ -52,6 +57,7 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
         await sleep(250);
       }
     }
+    info(`exporter: first answer ${((Date.now() - started) / 1000).toFixed(1)} s after the unit was active`);
     const body = scrape?.body ?? '';
     const has = (re: RegExp) => re.test(body);
     const missing = [
@@ -65,7 +71,7 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
       !check(
         'exporter-metrics-on-loopback',
         scrape?.status === 200 && scrape.type.startsWith('text/plain; version=0.0.4') && missing.length === 0,
-        scrape ? `GET http://127.0.0.1:${DEFAULT_PORT}${METRICS_PATH}: ${scrape.status} ${scrape.type}; missing: ${missing.join(', ')}` : `no answer on 127.0.0.1:${DEFAULT_PORT}: ${why}`,
+        scrape ? `GET http://127.0.0.1:${DEFAULT_PORT}${METRICS_PATH}: ${scrape.status} ${scrape.type}; missing: ${missing.join(', ')}` : `no answer on 127.0.0.1:${DEFAULT_PORT} in ${LISTEN_WAIT_MS / 1000} s: ${why}`,
       )
     )
       diagnostics();
