@@ -14,7 +14,7 @@ import { measure } from './measure.js';
 import { compileHelpers, ensureBuildDeps } from './native.js';
 import { LoadedObjects } from './objects.js';
 import { rotate, summarize, type Summary } from './stats.js';
-import { EXPORTER_ARGS, EXPORTER_NODE_FLAGS } from '../src/cli/unit.js';
+import { EXPORTER_ARGS, EXPORTER_ENVIRONMENT, EXPORTER_NODE_FLAGS } from '../src/cli/unit.js';
 
 export interface ScrapeSetup {
   rusage: string;
@@ -63,8 +63,9 @@ const value = (text: string, sample: string): number => Number(new RegExp(`^${sa
 
 export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Promise<ScrapeResult> {
   const port = await freePort();
-  // As the packaged unit runs it: node's flags included (they bound its RSS).
-  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As the packaged unit runs it: node's flags and malloc's environment included (they bound its RSS).
+  const env = { ...process.env, ...Object.fromEntries(EXPORTER_ENVIRONMENT.map((e) => e.split('=') as [string, string])) };
+  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
   let out = '';
   exporter.stdout!.on('data', (d) => (out += d));
@@ -151,7 +152,8 @@ links, run counters summed in the program iterator, maps' memlock bytes
 from fdinfo) against what an exporter without iterators would run for the
 same data, \`bpftool -j prog show\` plus \`bpftool -j map show\`, with N
 programs and N maps loaded (the read path's objects helper). The exporter
-runs as its unit runs it, node with \`${EXPORTER_NODE_FLAGS.join(' ')}\`.
+runs as its unit runs it: node with \`${EXPORTER_NODE_FLAGS.join(' ')}\`, and
+\`${EXPORTER_ENVIRONMENT.join(' ')}\` for glibc's malloc.
 Milliseconds, median (min–max) of ${rounds} rounds after unmeasured
 warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics as Prometheus
 makes it, "collect" the exporter's own
@@ -161,7 +163,7 @@ makes it, "collect" the exporter's own
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Exporter RSS: ${fmt(r.rss.idleMiB)} MiB idle (serving, nothing scraped yet), ${fmt(r.rss.startMiB)} MiB before and ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB).
+Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
 `;
 }
 
