@@ -5,7 +5,7 @@
 // exporter's RSS after many scrapes at the largest size.
 // Alone (while developing): `node build/run.mjs bench/scrape.ts [--sizes N,N] [--rounds N] [--rss-scrapes N]`
 // replaces this section in bench/results.md and prints it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -75,12 +75,14 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   }
   const idleMiB = rssMiB(exporter.pid!);
   const url = `http://127.0.0.1:${port}/metrics`;
+  // curl, a C client like Prometheus's Go one: its time_total is the
+  // exporter's answer and the transfer, not a JavaScript client parsing 5 MB.
   const scrape = async (): Promise<{ ms: number; text: string }> => {
-    const t0 = process.hrtime.bigint();
-    const res = await fetch(url);
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`scrape: ${res.status} ${text}`);
-    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, text };
+    const r = spawnSync('curl', ['-sS', '-o', '-', '-w', '%{stderr}%{http_code} %{time_total}', url], { encoding: 'latin1', maxBuffer: 1 << 28 });
+    if (r.error) throw new Error(`curl: ${r.error.message} (the bench needs curl: apt-get install curl)`);
+    const [status, seconds] = r.stderr.trim().split(' ');
+    if (r.status !== 0 || status !== '200') throw new Error(`scrape: curl exit ${r.status}, HTTP ${status}: ${r.stderr.trim()}`);
+    return { ms: Number(seconds) * 1000, text: r.stdout };
   };
   const objects = LoadedObjects.start(s.objectsHelper);
   const sizes: ScrapeSize[] = [];
@@ -155,8 +157,9 @@ programs and N maps loaded (the read path's objects helper). The exporter
 runs as its unit runs it: node with \`${EXPORTER_NODE_FLAGS.join(' ')}\`, and
 \`${EXPORTER_ENVIRONMENT.join(' ')}\` for glibc's malloc.
 Milliseconds, median (min–max) of ${rounds} rounds after unmeasured
-warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics as Prometheus
-makes it, "collect" the exporter's own
+warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics by curl
+(its \`time_total\`: a C client, as Prometheus's is Go, so the time is the
+exporter's and the transfer's), "collect" the exporter's own
 \`bpf_exporter_scrape_duration_seconds\`.
 
 | N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB |
