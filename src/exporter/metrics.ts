@@ -155,6 +155,22 @@ function linesOfMap(m: MapRecord): MapLines {
   return l;
 }
 
+/**
+ * The last scrape's body of each family whose lines depend on the records
+ * alone, kept with the records it was made of: while the same objects are
+ * loaded (the records are the same objects, in the same order), a scrape
+ * writes it again without rendering it.
+ */
+const staticBodies = new Map<string, { records: readonly object[]; body: string }>();
+
+function staticBody(key: string, records: readonly object[], build: () => string): string {
+  const last = staticBodies.get(key);
+  if (last && last.records.length === records.length && last.records.every((r, i) => r === records[i])) return last.body;
+  const body = build();
+  staticBodies.set(key, { records, body });
+  return body;
+}
+
 /** The seconds a run-time counter in nanoseconds stands for. */
 const nsToSeconds = (ns: string): number => Number(ns) / 1e9;
 
@@ -170,11 +186,14 @@ export function writeExposition(s: Snapshot, counters: ExporterCounters, format:
   const ml = maps.map((m) => linesOfMap(m.record));
   // One loop per family, lines joined once: the fastest way V8 has here to
   // build a family of 10,000 lines.
-  const cached = (lines: (ProgLines | MapLines)[], key: 'info' | 'verified' | 'insns' | 'jited' | 'memlock' | 'maxEntries'): string => {
-    const out = new Array<string>(lines.length);
-    for (let i = 0; i < lines.length; i++) out[i] = (lines[i] as unknown as Record<string, string>)[key]!;
-    return out.join('');
-  };
+  const progRecords = progs.map((p) => p.record);
+  const mapRecords = maps.map((m) => m.record);
+  const cached = (lines: (ProgLines | MapLines)[], key: 'info' | 'verified' | 'insns' | 'jited' | 'memlock' | 'maxEntries'): string =>
+    staticBody(`${lines === pl ? 'prog' : 'map'}.${key}`, lines === pl ? progRecords : mapRecords, () => {
+      const out = new Array<string>(lines.length);
+      for (let i = 0; i < lines.length; i++) out[i] = (lines[i] as unknown as Record<string, string>)[key]!;
+      return out.join('');
+    });
 
   family(F.progInfo, cached(pl, 'info'));
   if (s.statsOn) {
