@@ -197,26 +197,36 @@ int exporter_progs(struct bpf_iter__bpf_prog *ctx)
 	if (!prog)
 		return 0;
 	aux = prog->aux;
-	if (run_stats(prog, sums))
-		BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t", aux->id, sums[0], sums[1], sums[2]);
-	else
-		BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t", aux->id);
 	__builtin_memcpy(tag, prog->tag, sizeof(tag));
+	// One call for every number (each bpf_seq_printf costs about as much as
+	// the rest of a row): one format per combination of what the kernel has.
 	// verified_insns exists since 5.16.
-	if (bpf_core_field_exists(aux->verified_insns))
-		BPF_SEQ_PRINTF(seq, "%u\t%016llx\t%u\t%u\t%u\t%u\t", prog->type, tag_number(tag), prog->len, prog->jited_len,
-			       prog->pages, aux->verified_insns);
-	else
-		BPF_SEQ_PRINTF(seq, "%u\t%016llx\t%u\t%u\t%u\t-\t", prog->type, tag_number(tag), prog->len, prog->jited_len,
-			       prog->pages);
+	if (run_stats(prog, sums)) {
+		if (bpf_core_field_exists(aux->verified_insns))
+			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, sums[0], sums[1],
+				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages,
+				       aux->verified_insns);
+		else
+			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, sums[0], sums[1],
+				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages);
+	} else {
+		if (bpf_core_field_exists(aux->verified_insns))
+			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, prog->type, tag_number(tag),
+				       prog->len, prog->jited_len, prog->pages, aux->verified_insns);
+		else
+			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, prog->type, tag_number(tag),
+				       prog->len, prog->jited_len, prog->pages);
+	}
 	print_names(seq, aux);
 	return 0;
 }
 
-static void print_map_tail(struct seq_file *seq, struct bpf_map *map)
+
+// A map line without an element count, in one call.
+static void print_uncounted_map(struct seq_file *seq, struct bpf_map *map)
 {
-	BPF_SEQ_PRINTF(seq, "%u\t%u\t%u\t%u\t%u\t%s\n", map->map_type, map->key_size, map->value_size, map->max_entries,
-		       map->map_flags, map->name);
+	BPF_SEQ_PRINTF(seq, "m\t%u\t-\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, map->map_type, map->key_size, map->value_size,
+		       map->max_entries, map->map_flags, map->name);
 }
 
 // Kernels with the element count (6.6+): the count where the kernel keeps
@@ -230,10 +240,10 @@ int exporter_maps(struct bpf_iter__bpf_map *ctx)
 	if (!map)
 		return 0;
 	if (bpf_core_field_exists(map->elem_count) && map->elem_count)
-		BPF_SEQ_PRINTF(seq, "m\t%u\t%lld\t", map->id, bpf_map_sum_elem_count(map));
+		BPF_SEQ_PRINTF(seq, "m\t%u\t%lld\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, bpf_map_sum_elem_count(map),
+			       map->map_type, map->key_size, map->value_size, map->max_entries, map->map_flags, map->name);
 	else
-		BPF_SEQ_PRINTF(seq, "m\t%u\t-\t", map->id);
-	print_map_tail(seq, map);
+		print_uncounted_map(seq, map);
 	return 0;
 }
 
@@ -246,8 +256,7 @@ int exporter_maps_compat(struct bpf_iter__bpf_map *ctx)
 
 	if (!map)
 		return 0;
-	BPF_SEQ_PRINTF(seq, "m\t%u\t-\t", map->id);
-	print_map_tail(seq, map);
+	print_uncounted_map(seq, map);
 	return 0;
 }
 
