@@ -5,7 +5,7 @@
 // exporter's RSS after many scrapes at the largest size.
 // Alone (while developing): `node build/run.mjs bench/scrape.ts [--sizes N,N] [--rounds N] [--rss-scrapes N]`
 // replaces this section in bench/results.md and prints it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { measure } from './measure.js';
 import { compileHelpers, ensureBuildDeps } from './native.js';
 import { LoadedObjects } from './objects.js';
 import { rotate, summarize, type Summary } from './stats.js';
+import { EXPORTER_ARGS, EXPORTER_ENVIRONMENT, EXPORTER_NODE_FLAGS } from '../src/cli/unit.js';
 
 export interface ScrapeSetup {
   rusage: string;
@@ -41,7 +42,8 @@ export interface ScrapeSize {
 
 export interface ScrapeResult {
   sizes: ScrapeSize[];
-  rss: { scrapes: number; n: number; startMiB: number; endMiB: number };
+  /** idleMiB: serving, before any scrape and before the objects are loaded. */
+  rss: { scrapes: number; n: number; idleMiB: number; startMiB: number; endMiB: number };
 }
 
 async function freePort(): Promise<number> {
@@ -61,7 +63,9 @@ const value = (text: string, sample: string): number => Number(new RegExp(`^${sa
 
 export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Promise<ScrapeResult> {
   const port = await freePort();
-  const exporter = spawn(process.execPath, [s.runner, 'exporter', '--enable-stats', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As the packaged unit runs it: node's flags and malloc's environment included (they bound its RSS).
+  const env = { ...process.env, ...Object.fromEntries(EXPORTER_ENVIRONMENT.map((e) => e.split('=') as [string, string])) };
+  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
   let out = '';
   exporter.stdout.on('data', (d) => (out += d));
@@ -69,17 +73,20 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
     if (exporter.exitCode !== null) throw new Error(`exporter exited ${exporter.exitCode}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  const idleMiB = rssMiB(exporter.pid!);
   const url = `http://127.0.0.1:${port}/metrics`;
+  // curl, a C client like Prometheus's Go one: its time_total is the
+  // exporter's answer and the transfer, not a JavaScript client parsing 5 MB.
   const scrape = async (): Promise<{ ms: number; text: string }> => {
-    const t0 = process.hrtime.bigint();
-    const res = await fetch(url);
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`scrape: ${res.status} ${text}`);
-    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, text };
+    const r = spawnSync('curl', ['-sS', '-o', '-', '-w', '%{stderr}%{http_code} %{time_total}', url], { encoding: 'latin1', maxBuffer: 1 << 28 });
+    if (r.error) throw new Error(`curl: ${r.error.message} (the bench needs curl: apt-get install curl)`);
+    const [status, seconds] = r.stderr.trim().split(' ');
+    if (r.status !== 0 || status !== '200') throw new Error(`scrape: curl exit ${r.status}, HTTP ${status}: ${r.stderr.trim()}`);
+    return { ms: Number(seconds) * 1000, text: r.stdout };
   };
   const objects = LoadedObjects.start(s.objectsHelper);
   const sizes: ScrapeSize[] = [];
-  let rss: ScrapeResult['rss'];
+  let rss = { scrapes: 0, n: 0, idleMiB, startMiB: NaN, endMiB: NaN };
   try {
     for (const n of s.sizes) {
       await objects.grow(n);
@@ -120,7 +127,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
     const startMiB = rssMiB(exporter.pid!);
     log(`scrape: ${s.rssScrapes} scrapes at ${n} for RSS`);
     for (let i = 0; i < s.rssScrapes; i++) await scrape();
-    rss = { scrapes: s.rssScrapes, n, startMiB, endMiB: rssMiB(exporter.pid!) };
+    rss = { scrapes: s.rssScrapes, n, idleMiB, startMiB, endMiB: rssMiB(exporter.pid!) };
   } finally {
     await objects.stop();
     exporter.kill('SIGTERM');
@@ -143,18 +150,23 @@ export function renderScrape(r: ScrapeResult, rounds: number): string {
   return `${SECTION_TITLE}
 
 \`bpf-preload exporter --enable-stats\` (iterators for programs, maps and
-links, run counters from \`bpf_prog_info\` per program) against what an
-exporter without iterators would run for the same data, \`bpftool -j prog
-show\` plus \`bpftool -j map show\`, with N programs and N maps loaded (the
-read path's objects helper). Milliseconds, median (min–max) of ${rounds}
-rounds; "scrape" is an HTTP GET of /metrics as Prometheus makes it,
-"collect" the exporter's own \`bpf_exporter_scrape_duration_seconds\`.
+links, run counters summed in the program iterator, maps' memlock bytes
+from fdinfo) against what an exporter without iterators would run for the
+same data, \`bpftool -j prog show\` plus \`bpftool -j map show\`, with N
+programs and N maps loaded (the read path's objects helper). The exporter
+runs as its unit runs it: node with \`${EXPORTER_NODE_FLAGS.join(' ')}\`, and
+\`${EXPORTER_ENVIRONMENT.join(' ')}\` for glibc's malloc.
+Milliseconds, median (min–max) of ${rounds} rounds after unmeasured
+warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics by curl
+(its \`time_total\`: a C client, as Prometheus's is Go, so the time is the
+exporter's and the transfer's), "collect" the exporter's own
+\`bpf_exporter_scrape_duration_seconds\`.
 
 | N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB |
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB).
+Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
 `;
 }
 

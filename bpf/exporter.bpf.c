@@ -4,86 +4,65 @@
 // fields separated by tabs, numbers in decimal; the first field says what
 // the line describes (src/exporter/records.ts parses them):
 //
-//   p  id type tag len jited_len verified_insns pages name attached
-//   m  id type key_size value_size max_entries flags counted count name
-//   l  id type prog_id attached
+//   p  id runs run_ns misses type tag len jited_len pages verified_insns name attached
+//   m  id entries type key_size value_size max_entries flags name
+//   l  id type prog_id prog_name attached
 //   h  kind(p|m|l) id tgid comm (16 bytes as two native-endian hex u64s)
 //
-// Strings come last on a line: BTF names and kernel function names hold no
-// tab or newline. A number the kernel does not have is printed as "-".
+// What changes while the object lives (run statistics, entries) comes right
+// after the id, so the exporter can recognise the rest of the line as
+// unchanged since the last scrape and skip parsing it. Strings come last on
+// a line: BTF names and kernel function names hold no tab or newline. A
+// number the kernel does not have (or does not count for that map) is "-".
 // Kernel structures are declared with only the fields we read, marked
-// preserve_access_index, so libbpf relocates the offsets (CO-RE).
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
+// preserve_access_index, so libbpf relocates the offsets (CO-RE): those
+// bpf/iterators.bpf.c reads too in kernel_objects.h, the others here.
+#include "kernel_objects.h"
 
-typedef __s64 s64;
+// A program's run-time statistics, one copy per CPU (5.18+ layout: each
+// field a u64_stats_t, 8 bytes on 64-bit kernels).
+typedef struct {
+	__u64 v;
+} u64_stats_t;
 
-struct seq_file;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-	__u64 seq_num;
+struct bpf_prog_stats {
+	u64_stats_t cnt;
+	u64_stats_t nsecs;
+	u64_stats_t misses;
 } __attribute__((preserve_access_index));
 
-struct bpf_map {
-	__u32 id;
-	char name[16];
-	enum bpf_map_type map_type;
-	__u32 key_size;
-	__u32 value_size;
-	__u32 max_entries;
-	__u32 map_flags;
-	// 6.6+: a per-CPU count the kernel keeps for the maps it can count
-	// (the hash family); NULL for the others.
-	s64 *elem_count;
+struct bpf_array {
+	void *pptrs[0];
 } __attribute__((preserve_access_index));
 
-struct bpf_iter__bpf_map {
-	struct bpf_iter_meta *meta;
-	struct bpf_map *map;
-} __attribute__((preserve_access_index));
+// Possible CPUs (libbpf_num_possible_cpus()), set by the exporter before load.
+const volatile __u32 nr_cpus = 1;
+// Bounds the per-CPU loop for the verifier (the kernel's NR_CPUS maximum).
+#define MAX_CPUS 8192
 
-struct btf_type {
-	__u32 name_off;
-} __attribute__((preserve_access_index));
+// A per-CPU array of our own, for the kernel's per-CPU offsets: its slot's
+// address on CPU c minus its per-CPU pointer is CPU c's offset, which turns
+// prog->stats into that CPU's copy. The iterator cannot use bpf_per_cpu_ptr
+// on prog->stats (the kernel's BTF lacks the percpu tag on the field), and
+// __per_cpu_offset is not a symbol on kernels built without
+// CONFIG_KALLSYMS_ALL.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_offset_probe SEC(".maps");
 
-struct btf_header {
-	__u32 str_len;
-} __attribute__((preserve_access_index));
+// A kernel address as a number: the verifier allows no arithmetic on a map
+// pointer (nor unbounded arithmetic on a map value pointer), but a
+// privileged program may store one in a global and read it back as a scalar.
+__u64 address_scratch;
 
-struct btf {
-	const char *strings;
-	struct btf_type **types;
-	struct btf_header hdr;
-} __attribute__((preserve_access_index));
-
-struct bpf_prog;
-
-struct bpf_prog_aux {
-	__u32 id;
-	char name[16];
-	const char *attach_func_name;
-	struct bpf_prog *dst_prog;
-	struct bpf_func_info *func_info;
-	struct btf *btf;
-	__u32 verified_insns;
-} __attribute__((preserve_access_index));
-
-struct bpf_prog {
-	__u16 pages;
-	enum bpf_prog_type type;
-	__u32 len;
-	__u32 jited_len;
-	__u8 tag[8];
-	struct bpf_prog_aux *aux;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__bpf_prog {
-	struct bpf_iter_meta *meta;
-	struct bpf_prog *prog;
-} __attribute__((preserve_access_index));
+static __u64 address_of(const void *p)
+{
+	*(volatile __u64 *)&address_scratch = (__u64)p;
+	return *(volatile __u64 *)&address_scratch;
+}
 
 struct bpf_link {
 	__u32 id;
@@ -136,44 +115,74 @@ struct bpf_iter__task_file {
 
 extern s64 bpf_map_sum_elem_count(const struct bpf_map *map) __ksym __weak;
 
-// The program's full name: the name of the BTF type its first func_info
-// entry points at, as progs.debug prints it (aux->name is cut to 15
-// characters; it is the fallback for programs without BTF).
-static const char *full_name(struct bpf_prog_aux *aux)
-{
-	struct btf *btf = aux->btf;
-	struct bpf_func_info *info = aux->func_info;
-	struct btf_type *type = NULL;
-	__u32 name_off;
-
-	if (!btf || !info)
-		return aux->name;
-	bpf_probe_read_kernel(&type, sizeof(type), btf->types + info[0].type_id);
-	if (!type)
-		return aux->name;
-	name_off = BPF_CORE_READ(type, name_off);
-	if (name_off >= btf->hdr.str_len)
-		return aux->name;
-	return btf->strings + name_off;
-}
-
-// What a program is attached to, as progs.debug's "attached" column shows it
-// (without its trailing blanks): the attach function, then the 16-byte name
-// of the program it was loaded for, if any. Absent strings are left out of
-// the format rather than passed as NULL (a NULL %s costs a fault each).
-static void print_attached(struct seq_file *seq, struct bpf_prog_aux *aux)
+// The full name, then what the program is attached to, as progs.debug's
+// "attached" column shows it (without its trailing blanks): the attach
+// function, then the 16-byte name of the program it was loaded for, if any.
+// Absent strings are left out of the format rather than passed as NULL (a
+// NULL %s costs a fault each).
+static void print_names(struct seq_file *seq, struct bpf_prog_aux *aux)
 {
 	const char *attach = aux->attach_func_name;
+	const char *name = full_name(aux);
 	struct bpf_prog *dst = aux->dst_prog;
 
 	if (dst && attach)
-		BPF_SEQ_PRINTF(seq, "%s %s\n", attach, dst->aux->name);
+		BPF_SEQ_PRINTF(seq, "%s\t%s %s\n", name, attach, dst->aux->name);
 	else if (dst)
-		BPF_SEQ_PRINTF(seq, " %s\n", dst->aux->name);
+		BPF_SEQ_PRINTF(seq, "%s\t %s\n", name, dst->aux->name);
 	else if (attach)
-		BPF_SEQ_PRINTF(seq, "%s\n", attach);
+		BPF_SEQ_PRINTF(seq, "%s\t%s\n", name, attach);
 	else
-		BPF_SEQ_PRINTF(seq, "\n");
+		BPF_SEQ_PRINTF(seq, "%s\t\n", name);
+}
+
+// Sums a program's statistics over the possible CPUs, as bpf_prog_info
+// does. Needs bpf_map_lookup_percpu_elem (5.19+); 0 without it, 1 with.
+static int run_stats(struct bpf_prog *prog, __u64 sums[3])
+{
+	__u64 stats = 0, pptr = 0, v;
+	__u32 zero = 0, cpu;
+	void *slot;
+
+	// Older layouts (plain u64 fields before 5.18, no misses before 5.12)
+	// do not match ours: bpf_prog_info's sums serve there.
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem) ||
+	    !bpf_core_field_exists(struct bpf_prog_stats, misses) || !bpf_core_field_exists(struct bpf_prog_stats, cnt))
+		return 0;
+	if (bpf_probe_read_kernel(&pptr, sizeof(pptr),
+				  (void *)(address_of(&cpu_offset_probe) + bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	if (BPF_CORE_READ_INTO(&stats, prog, stats) || !stats)
+		return 0;
+	for (cpu = 0; cpu < MAX_CPUS && cpu < nr_cpus; cpu++) {
+		slot = bpf_map_lookup_percpu_elem(&cpu_offset_probe, &zero, cpu);
+		if (!slot)
+			continue;
+		__u64 mine = stats + (address_of(slot) - pptr);
+
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, cnt))))
+			return 0;
+		sums[0] += v;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, nsecs))))
+			return 0;
+		sums[1] += v;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, misses))))
+			return 0;
+		sums[2] += v;
+	}
+	return 1;
+}
+
+// The tag's 8 bytes in memory order, as one number printed in hex.
+static __u64 tag_number(const __u8 tag[8])
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, tag, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
 }
 
 SEC("iter/bpf_prog")
@@ -182,33 +191,46 @@ int exporter_progs(struct bpf_iter__bpf_prog *ctx)
 	struct seq_file *seq = ctx->meta->seq;
 	struct bpf_prog *prog = ctx->prog;
 	struct bpf_prog_aux *aux;
-	__u8 t[8];
+	__u64 sums[3] = {};
+	__u8 tag[8];
 
 	if (!prog)
 		return 0;
 	aux = prog->aux;
-	__builtin_memcpy(t, prog->tag, sizeof(t));
-	BPF_SEQ_PRINTF(seq, "p\t%u\t%u\t%02x%02x%02x%02x%02x%02x%02x%02x\t", aux->id, prog->type, t[0], t[1], t[2], t[3],
-		       t[4], t[5], t[6], t[7]);
-	BPF_SEQ_PRINTF(seq, "%u\t%u\t", prog->len, prog->jited_len);
+	__builtin_memcpy(tag, prog->tag, sizeof(tag));
+	// One call for every number (each bpf_seq_printf costs about as much as
+	// the rest of a row): one format per combination of what the kernel has.
 	// verified_insns exists since 5.16.
-	if (bpf_core_field_exists(aux->verified_insns))
-		BPF_SEQ_PRINTF(seq, "%u\t", aux->verified_insns);
-	else
-		BPF_SEQ_PRINTF(seq, "-\t");
-	BPF_SEQ_PRINTF(seq, "%u\t%s\t", prog->pages, full_name(aux));
-	print_attached(seq, aux);
+	if (run_stats(prog, sums)) {
+		if (bpf_core_field_exists(aux->verified_insns))
+			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, sums[0], sums[1],
+				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages,
+				       aux->verified_insns);
+		else
+			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, sums[0], sums[1],
+				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages);
+	} else {
+		if (bpf_core_field_exists(aux->verified_insns))
+			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, prog->type, tag_number(tag),
+				       prog->len, prog->jited_len, prog->pages, aux->verified_insns);
+		else
+			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, prog->type, tag_number(tag),
+				       prog->len, prog->jited_len, prog->pages);
+	}
+	print_names(seq, aux);
 	return 0;
 }
 
-static void print_map_head(struct seq_file *seq, struct bpf_map *map)
+
+// A map line without an element count, in one call.
+static void print_uncounted_map(struct seq_file *seq, struct bpf_map *map)
 {
-	BPF_SEQ_PRINTF(seq, "m\t%u\t%u\t%u\t%u\t%u\t%u\t", map->id, map->map_type, map->key_size, map->value_size,
-		       map->max_entries, map->map_flags);
+	BPF_SEQ_PRINTF(seq, "m\t%u\t-\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, map->map_type, map->key_size, map->value_size,
+		       map->max_entries, map->map_flags, map->name);
 }
 
-// Kernels with the element count (6.6+): "1\tCOUNT" where the kernel keeps a
-// count for this map, "0\t-" where it does not (arrays, ring buffers, ...).
+// Kernels with the element count (6.6+): the count where the kernel keeps
+// one for this map, "-" where it does not (arrays, ring buffers, ...).
 SEC("iter/bpf_map")
 int exporter_maps(struct bpf_iter__bpf_map *ctx)
 {
@@ -217,11 +239,11 @@ int exporter_maps(struct bpf_iter__bpf_map *ctx)
 
 	if (!map)
 		return 0;
-	print_map_head(seq, map);
 	if (bpf_core_field_exists(map->elem_count) && map->elem_count)
-		BPF_SEQ_PRINTF(seq, "1\t%lld\t%s\n", bpf_map_sum_elem_count(map), map->name);
+		BPF_SEQ_PRINTF(seq, "m\t%u\t%lld\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, bpf_map_sum_elem_count(map),
+			       map->map_type, map->key_size, map->value_size, map->max_entries, map->map_flags, map->name);
 	else
-		BPF_SEQ_PRINTF(seq, "0\t-\t%s\n", map->name);
+		print_uncounted_map(seq, map);
 	return 0;
 }
 
@@ -234,8 +256,7 @@ int exporter_maps_compat(struct bpf_iter__bpf_map *ctx)
 
 	if (!map)
 		return 0;
-	print_map_head(seq, map);
-	BPF_SEQ_PRINTF(seq, "0\t-\t%s\n", map->name);
+	print_uncounted_map(seq, map);
 	return 0;
 }
 
@@ -252,11 +273,11 @@ int exporter_links(struct bpf_iter__bpf_link *ctx)
 		return 0;
 	prog = link->prog;
 	if (!prog) {
-		BPF_SEQ_PRINTF(seq, "l\t%u\t%u\t0\t\n", link->id, link->type);
+		BPF_SEQ_PRINTF(seq, "l\t%u\t%u\t0\t\t\n", link->id, link->type);
 		return 0;
 	}
 	BPF_SEQ_PRINTF(seq, "l\t%u\t%u\t%u\t", link->id, link->type, prog->aux->id);
-	print_attached(seq, prog->aux);
+	print_names(seq, prog->aux);
 	return 0;
 }
 

@@ -1,71 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 // The kernel side of bpf-preload: BPF iterators that print every BPF map and
 // program the way the kernel's own preloaded maps.debug and progs.debug do,
-// byte for byte. One object serves every kernel with BTF (5.10 onwards):
-// kernel structures are declared here with only the fields we read, marked
-// preserve_access_index, so libbpf relocates the offsets (CO-RE) at load time.
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
-
-typedef __s64 s64;
-
-struct seq_file;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-	__u64 seq_num;
-} __attribute__((preserve_access_index));
-
-struct bpf_map {
-	__u32 id;
-	char name[16];
-	__u32 max_entries;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__bpf_map {
-	struct bpf_iter_meta *meta;
-	struct bpf_map *map;
-} __attribute__((preserve_access_index));
-
-struct btf_type {
-	__u32 name_off;
-} __attribute__((preserve_access_index));
-
-struct btf_header {
-	__u32 str_len;
-} __attribute__((preserve_access_index));
-
-struct btf {
-	const char *strings;
-	struct btf_type **types;
-	struct btf_header hdr;
-} __attribute__((preserve_access_index));
-
-struct bpf_prog;
-
-struct bpf_prog_aux {
-	__u32 id;
-	char name[16];
-	const char *attach_func_name;
-	struct bpf_prog *dst_prog;
-	struct bpf_func_info *func_info;
-	struct btf *btf;
-} __attribute__((preserve_access_index));
-
-struct bpf_prog {
-	struct bpf_prog_aux *aux;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__bpf_prog {
-	struct bpf_iter_meta *meta;
-	struct bpf_prog *prog;
-} __attribute__((preserve_access_index));
-
-// Element count of a map (6.6+). Weak, so the object still opens and loads on
-// older kernels, where the runner loads dump_bpf_map_compat instead.
-extern s64 bpf_map_sum_elem_count(const struct bpf_map *map) __ksym __weak;
+// byte for byte. One object serves every kernel with BTF (5.10 onwards): the
+// kernel structures it reads are declared, for CO-RE, in kernel_objects.h.
+#include "kernel_objects.h"
 
 // The runner recognises its own pins by this string in the .rodata map of
 // the pinned link's program (every program here references .rodata through
@@ -107,29 +45,6 @@ int dump_bpf_map_compat(struct bpf_iter__bpf_map *ctx)
 		BPF_SEQ_PRINTF(seq, "  id name             max_entries\n");
 	BPF_SEQ_PRINTF(seq, "%4u %-16s%6d\n", map->id, map->name, map->max_entries);
 	return 0;
-}
-
-// The program's full name: the name of the BTF type its first func_info
-// entry points at. aux->name is cut to 15 characters; it is the fallback for
-// programs without BTF or with a name offset outside the string section.
-static const char *full_name(struct bpf_prog_aux *aux)
-{
-	struct btf *btf = aux->btf;
-	struct bpf_func_info *info = aux->func_info;
-	struct btf_type *type = NULL;
-	__u32 name_off;
-
-	if (!btf || !info)
-		return aux->name;
-	// btf->types is an array of pointers; the verifier does not follow a
-	// pointer loaded from it, so the element is copied out first.
-	bpf_probe_read_kernel(&type, sizeof(type), btf->types + info[0].type_id);
-	if (!type)
-		return aux->name;
-	name_off = BPF_CORE_READ(type, name_off);
-	if (name_off >= btf->hdr.str_len)
-		return aux->name;
-	return btf->strings + name_off;
 }
 
 SEC("iter/bpf_prog")

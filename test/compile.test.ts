@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CompileError, compileBpf, targetArch } from '../build/compile.js';
 import { BpfObject, kernelHasFunction } from '../src/libbpf/index.js';
 import { MARKER, OBJECT_NAME } from '../src/preload/names.js';
@@ -40,9 +40,11 @@ t.test('objects keep BTF, lose DWARF, and do not depend on where they are built'
   const a = readFileSync(join(dir, 'a.bpf.o'));
   t.ok(a.equals(readFileSync(join(dir, 'b.bpf.o'))), 'same source, same bytes');
 
-  // A copy of the source elsewhere: no path of ours may end up in the object.
+  // A copy of the source (and the header it includes) elsewhere: no path of
+  // ours may end up in the object.
   const copy = join(dir, 'iterators.bpf.c');
   writeFileSync(copy, readFileSync(ITERATORS));
+  writeFileSync(join(dir, 'kernel_objects.h'), readFileSync(join(dirname(ITERATORS), 'kernel_objects.h')));
   await compileBpf(copy, join(dir, 'c.bpf.o'));
   t.ok(a.equals(readFileSync(join(dir, 'c.bpf.o'))), 'same bytes from another directory');
   t.notOk(a.includes(process.cwd()), 'the checkout path is not recorded');

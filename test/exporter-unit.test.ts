@@ -2,11 +2,12 @@
 // exporter, run as the unit runs it (its ExecStart arguments) with exactly
 // the unit's CapabilityBoundingSet (setpriv), serves run counters and
 // holders; without CAP_SYS_ADMIN --enable-stats is refused in one line, and
-// CAP_BPF + CAP_PERFMON alone serve everything but the run counters.
+// CAP_BPF + CAP_PERFMON alone serve everything but the run counters and the
+// maps' memlock bytes.
 // (That the unit starts under systemd is the boot test's: out of this file.)
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/cli/unit.js';
+import { EXPORTER_ARGS, EXPORTER_CAPABILITIES, EXPORTER_ENVIRONMENT, EXPORTER_NODE_FLAGS, renderExporterUnit } from '../src/cli/unit.js';
 import { CLI, userEnv, withBoundingSet } from './lib/cli.js';
 import { freePort } from './lib/prometheus.js';
 
@@ -33,10 +34,11 @@ async function withCaps(caps: readonly string[], args: readonly string[]): Promi
   return { code: await exited, stderr, metrics };
 }
 
-t.test("the unit's bounding set is exactly EXPORTER_CAPABILITIES and its ExecStart runs node with EXPORTER_NODE_FLAGS and the CLI with EXPORTER_ARGS", async (t) => {
+t.test("the unit's bounding set is exactly EXPORTER_CAPABILITIES, its ExecStart runs node with EXPORTER_NODE_FLAGS and the CLI with EXPORTER_ARGS, in EXPORTER_ENVIRONMENT", async (t) => {
   const unit = renderExporterUnit('/usr/lib/bpf-preload/bpf-preload.mjs', '/usr/bin/node');
   t.match(unit, new RegExp(`^CapabilityBoundingSet=${EXPORTER_CAPABILITIES.join(' ')}$`, 'm'));
   t.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${EXPORTER_NODE_FLAGS.join(' ')} /usr/lib/bpf-preload/bpf-preload.mjs ${EXPORTER_ARGS.join(' ')}$`, 'm'));
+  t.match(unit, new RegExp(`^Environment=${EXPORTER_ENVIRONMENT.join(' ')}$`, 'm'));
 });
 
 t.test("with the unit's capabilities alone: run counters and holders", async (t) => {
@@ -44,6 +46,7 @@ t.test("with the unit's capabilities alone: run counters and holders", async (t)
   t.equal(r.code, 0, r.stderr);
   t.match(r.metrics, /^bpf_prog_runs_total\{id="\d+"\} \d+$/m, 'run counters');
   t.match(r.metrics, /^bpf_prog_holder_info\{id="\d+",pid="\d+",comm="[^"]*"\} 1$/m, 'holders');
+  t.match(r.metrics, /^bpf_map_memlock_bytes\{id="\d+"\} \d+$/m, "maps' memlock bytes");
   t.match(r.metrics, /^bpf_exporter_errors_total 0$/m, 'no errors');
 });
 
@@ -59,6 +62,8 @@ t.test('without CAP_SYS_ADMIN, --enable-stats is one line and exit 1; CAP_BPF + 
   t.match(plain.metrics, /^bpf_prog_info\{/m);
   t.match(plain.metrics, /^bpf_prog_holder_info\{/m);
   t.notMatch(plain.metrics, /bpf_prog_runs_total/);
+  t.notMatch(plain.metrics, /bpf_map_memlock_bytes/, "no maps' memlock bytes: fdinfo needs an fd, and opening a map by id needs CAP_SYS_ADMIN");
+  t.match(plain.metrics, /^bpf_exporter_errors_total 0$/m, 'and that is no error');
   const none = await withCaps(['CAP_BPF'], ['exporter']);
   t.equal(none.code, 1, 'CAP_BPF alone cannot load the tracing iterators');
   t.match(none.stderr, /^bpf-preload: load BPF object exporter: EPERM/);

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { BpfObject, FdMap, mapUpdate, progInfo, progRunStatsById, type BpfLink } from '../src/libbpf/index.js';
+import { BpfObject, FdMap, mapInfo, mapUpdate, progInfo, progRunStatsById, type BpfLink } from '../src/libbpf/index.js';
 import { MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from '../src/exporter/server.js';
 import { runCli } from './lib/cli.js';
 import { fixture } from './lib/fixtures.js';
@@ -150,6 +150,34 @@ t.test('Prometheus scrapes the exporter: run counter, map entries, attach target
   t.same(promtoolCheck(text), { code: 0, output: '' }, 'promtool check metrics: zero problems');
   t.same(inconsistencies(text), [], 'the scrape is internally consistent');
   t.equal(statsSysctl(), '0', 'the sysctl is still 0');
+});
+
+t.test("run counters from the iterator agree with bpf_prog_info's; maps' memlock bytes are fdinfo's", async (t) => {
+  const { obj, hash } = loadFixture(t);
+  const progId = progInfo(obj.program(FIXTURE_PROG).fd).id;
+  const mapId = mapInfo(hash.fd).id;
+  const exporter = await startExporter(t, ['--enable-stats']);
+  fork(10);
+  // Forks anywhere on the machine run the program, so the scrape's counters
+  // lie between bpf_prog_info's just before and just after it.
+  const before = progRunStatsById(progId)!;
+  const text = await (await fetch(`${exporter.url}/metrics`)).text();
+  const after = progRunStatsById(progId)!;
+  const value = (name: string, id: number) => samples(text).find((x) => x.name === name && x.labels.id === String(id))?.value ?? NaN;
+  const runs = value('bpf_prog_runs_total', progId);
+  t.ok(before.runCount >= 10n, `the program ran (${before.runCount})`);
+  t.ok(runs >= Number(before.runCount) && runs <= Number(after.runCount), `runs ${runs} within [${before.runCount}, ${after.runCount}]`);
+  const seconds = value('bpf_prog_run_time_seconds_total', progId);
+  t.ok(seconds >= Number(before.runTimeNs) / 1e9 && seconds <= Number(after.runTimeNs) / 1e9, `run time ${seconds} s within bpf_prog_info's`);
+  t.equal(value('bpf_prog_recursion_misses_total', progId), Number(after.recursionMisses), 'recursion misses');
+
+  const fdinfo = /^memlock:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${hash.fd}`, 'utf8'));
+  t.ok(fdinfo, 'fdinfo has a memlock line');
+  t.equal(value('bpf_map_memlock_bytes', mapId), Number(fdinfo![1]), "the hash map's memlock bytes are what fdinfo shows");
+  const maps = samples(text).filter((x) => x.name === 'bpf_map_info').map((x) => x.labels.id);
+  const memlock = new Set(samples(text).filter((x) => x.name === 'bpf_map_memlock_bytes').map((x) => x.labels.id));
+  t.same(maps.filter((id) => !memlock.has(id)), [], 'every map has memlock bytes');
+  t.same(promtoolCheck(text), { code: 0, output: '' }, 'promtool check metrics: zero problems');
 });
 
 t.test('OpenMetrics when asked, the text format otherwise; HEAD and / work', async (t) => {

@@ -1,21 +1,27 @@
 // One scrape's data: one read of each iterator, and, where run-time
-// statistics are on, each program's counters from bpf_prog_info (the
-// iterator cannot read them: see docs/fleet.md, "Where the numbers come from").
+// statistics are on, each program's counters: from the iterator on kernels
+// with bpf_map_lookup_percpu_elem (5.19+), from bpf_prog_info before. Maps'
+// memlock bytes come from fdinfo, which needs an fd per map, so they are
+// read once per map and then refreshed a slice of the maps per scrape (see
+// docs/fleet.md, "Where the numbers come from").
 import { readFileSync } from 'node:fs';
-import { ErrnoError, progRunStatsById, type ProgRunStats } from '../libbpf/index.js';
+import { ErrnoError, mapMemlockById, progRunStatsById } from '../libbpf/index.js';
 import type { ExporterIterators } from './iterators.js';
-import { parseRecords, type Records } from './records.js';
+import { RecordParser, type Records } from './records.js';
 
 /** 1 while the sysctl has turned statistics on for everyone (our BPF_ENABLE_STATS fd does not show here). */
 export const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
+/** Maps whose memlock bytes a scrape reads again, besides those seen for the first time. */
+export const MEMLOCK_REFRESH_PER_SCRAPE = 256;
+
 export interface Snapshot extends Records {
-  /** Run counters by program id; empty when statistics are off. */
-  runStats: Map<number, ProgRunStats>;
-  /** Whether run counters are reported at all. */
+  /** Whether run counters are reported at all (every program row has them then). */
   statsOn: boolean;
   /** Statistics are on (the sysctl) but opening programs by id was refused (no CAP_SYS_ADMIN): no run counters. */
   statsDenied: boolean;
+  /** Memlock bytes by map id; null where opening maps by id is refused (no CAP_SYS_ADMIN). */
+  mapMemlock: Map<number, number> | null;
   /** Whether holders were asked for (--holders). */
   withHolders: boolean;
   /** Seconds the collection took. */
@@ -30,33 +36,74 @@ export function sysctlStatsOn(): boolean {
   }
 }
 
-/**
- * Reads everything once. A program that is unloaded between the iterator's
- * read and its counters is left out altogether, so every series of a scrape
- * describes the same set of programs.
- */
-export function collect(iters: ExporterIterators, holdingStatsFd: boolean): Snapshot {
-  const started = process.hrtime.bigint();
-  const text = iters.readProgs() + iters.readMaps() + iters.readLinks() + iters.readHolders();
-  const records = parseRecords(text);
-  let statsOn = holdingStatsFd || sysctlStatsOn();
-  let statsDenied = false;
-  const runStats = new Map<number, ProgRunStats>();
-  if (statsOn) {
-    try {
-      const live = records.progs.filter((p) => {
-        const s = progRunStatsById(p.id);
-        if (s) runStats.set(p.id, s);
-        return s !== null;
-      });
-      records.progs = live;
-    } catch (err) {
-      if (!(err instanceof ErrnoError && (err.code === 'EPERM' || err.code === 'EACCES'))) throw err;
-      runStats.clear();
-      statsOn = false;
-      statsDenied = true;
+const refused = (err: unknown): boolean => err instanceof ErrnoError && (err.code === 'EPERM' || err.code === 'EACCES');
+
+/** What the exporter keeps between scrapes: the iterators, the parsed records, the maps' memlock bytes. */
+export class Collector {
+  private readonly parser = new RecordParser();
+  private memlock = new Map<number, number>();
+  /** Where the next scrape's memlock refresh starts, as an index into the maps seen. */
+  private refreshAt = 0;
+
+  constructor(
+    private readonly iters: ExporterIterators,
+    private readonly holdingStatsFd: boolean,
+  ) {}
+
+  /**
+   * Reads everything once. A program that is unloaded between the iterator's
+   * read and its counters (kernels before 5.19) is left out altogether, so
+   * every series of a scrape describes the same set of programs.
+   */
+  collect(): Snapshot {
+    const started = process.hrtime.bigint();
+    const it = this.iters;
+    const records = this.parser.parse(it.readProgs() + it.readMaps() + it.readLinks() + it.readHolders());
+    let statsOn = this.holdingStatsFd || sysctlStatsOn();
+    let statsDenied = false;
+    if (statsOn && records.progs.some((p) => !p.run)) {
+      try {
+        records.progs = records.progs.filter((p) => {
+          if (p.run) return true;
+          const s = progRunStatsById(p.record.id);
+          if (s) p.run = { runs: `${s.runCount}`, runTimeNs: `${s.runTimeNs}`, recursionMisses: `${s.recursionMisses}` };
+          return s !== null;
+        });
+      } catch (err) {
+        if (!refused(err)) throw err;
+        statsOn = false;
+        statsDenied = true;
+      }
     }
+    const mapMemlock = this.readMemlock(records);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { ...records, statsOn, statsDenied, mapMemlock, withHolders: it.withHolders, seconds };
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { ...records, runStats, statsOn, statsDenied, withHolders: iters.withHolders, seconds };
+
+  /**
+   * fdinfo's memlock of every map: read for maps seen the first time, and
+   * again for MEMLOCK_REFRESH_PER_SCRAPE others in turn (the value changes
+   * only for maps that allocate as they fill, such as hash maps made with
+   * BPF_F_NO_PREALLOC). A map gone before its fd is opened is left out.
+   */
+  private readMemlock(records: Records): Map<number, number> | null {
+    const maps = records.maps;
+    const now = new Map<number, number>();
+    const refresh = new Set<number>();
+    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length]!.record.id);
+    this.refreshAt = maps.length === 0 ? 0 : (this.refreshAt + MEMLOCK_REFRESH_PER_SCRAPE) % maps.length;
+    try {
+      for (const { record } of maps) {
+        const known = this.memlock.get(record.id);
+        const bytes = known === undefined || refresh.has(record.id) ? mapMemlockById(record.id) : known;
+        if (bytes !== null) now.set(record.id, bytes);
+      }
+    } catch (err) {
+      if (!refused(err)) throw err;
+      this.memlock = new Map();
+      return null;
+    }
+    this.memlock = now;
+    return now;
+  }
 }

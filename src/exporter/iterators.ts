@@ -2,7 +2,7 @@
 // kept: a scrape is one BPF_ITER_CREATE and one sequential read per
 // iterator. libbpf loads them (CO-RE against the kernel's BTF, once).
 import { ExporterSkeleton } from '../../skel/exporter.skel.js';
-import { kernelHasFunction, readIterator, type BpfLink } from '../libbpf/index.js';
+import { kernelHasFunction, possibleCpus, readIterator, type BpfLink } from '../libbpf/index.js';
 import { ELEM_COUNT_KFUNC } from '../preload/iterators.js';
 
 /** The kernel function behind the bpf_link iterator target (5.19+). */
@@ -27,6 +27,7 @@ export function loadExporterIterators(opts: { holders: boolean }): ExporterItera
   const withLinks = kernelHasFunction(LINK_ITER_FUNC);
   const skel = ExporterSkeleton.open();
   try {
+    skel.rodata.nr_cpus = possibleCpus();
     skel.progs.exporter_maps.autoload = withCount;
     skel.progs.exporter_maps_compat.autoload = !withCount;
     skel.progs.exporter_links.autoload = withLinks;

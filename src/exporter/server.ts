@@ -1,15 +1,16 @@
 // `bpf-preload exporter`: the HTTP server. /metrics is one collection per
 // request (synchronous, so scrapes never interleave and a signal can only
-// arrive between them); / is a page linking to it. Malformed requests get
+// arrive between them), streamed a metric family at a time; / is a page
+// linking to it. Malformed requests get
 // their status from node:http (431 for oversized headers, 408 for a request
 // that never completes) and the server keeps serving.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeSync } from 'node:fs';
 import { ErrnoError, enableRunTimeStats } from '../libbpf/index.js';
 import { PreloadError } from '../cli/errors.js';
-import { collect } from './collect.js';
+import { Collector, type Snapshot } from './collect.js';
 import { loadExporterIterators, type ExporterIterators } from './iterators.js';
-import { CONTENT_TYPE, exposition, negotiate, type ExporterCounters } from './metrics.js';
+import { CONTENT_TYPE, negotiate, writeExposition, type ExporterCounters } from './metrics.js';
 import { formatListen, type ListenAddress } from './address.js';
 
 export const METRICS_PATH = '/metrics';
@@ -56,6 +57,7 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
     if (statsFd !== null) closeSync(statsFd);
     throw err;
   }
+  const collector = new Collector(iters, statsFd !== null);
   const counters: ExporterCounters = { scrapes: 0, errors: 0 };
   let released = false;
   const release = () => {
@@ -73,18 +75,21 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
       return reply(res, 405, 'text/plain; charset=utf-8', `${req.method}: not allowed; use GET\n`);
     }
     if (path === '/') return reply(res, 200, 'text/html; charset=utf-8', PAGE, req.method === 'HEAD');
-    let body: string;
     const format = negotiate(req.headers.accept);
+    let snapshot: Snapshot;
     try {
-      const snapshot = collect(iters, statsFd !== null);
-      counters.scrapes++;
-      counters.errors += snapshot.malformed + (snapshot.statsDenied ? 1 : 0);
-      body = exposition(snapshot, counters, format);
+      snapshot = collector.collect();
     } catch (err) {
       counters.errors++;
       return reply(res, 500, 'text/plain; charset=utf-8', `collecting failed: ${(err as Error).message}\n`);
     }
-    reply(res, 200, CONTENT_TYPE[format], body, req.method === 'HEAD');
+    counters.scrapes++;
+    counters.errors += snapshot.malformed + (snapshot.statsDenied ? 1 : 0);
+    // No Content-Length: the body goes out chunked as it is rendered.
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPE[format] });
+    if (req.method === 'HEAD') return res.end();
+    writeExposition(snapshot, counters, format, (chunk) => res.write(chunk));
+    res.end();
   };
 
   const server = createServer(

@@ -50,6 +50,7 @@ export { libbpfVersion } from './version.js';
 export {
   enableRunTimeStats,
   progRunStatsById,
+  mapMemlockById,
   progTypeName,
   mapTypeName,
   linkTypeName,

@@ -1,10 +1,12 @@
 // Run-time statistics of programs: turning them on for as long as an fd is
 // held (BPF_ENABLE_STATS), and reading a program's counters, which the
-// kernel sums over CPUs only in bpf_prog_info. Also the names libbpf gives
-// program, map and link types.
+// kernel sums over CPUs only in bpf_prog_info; a map's memlock bytes, which
+// the kernel reports only in fdinfo. Also the names libbpf gives program, map
+// and link types.
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { callSys } from './sys/call.js';
-import { PROG_INFO, progFdById } from './info.js';
+import { PROG_INFO, mapFdById, progFdById, withFd } from './info.js';
 import { SysError } from './error.js';
 import { native } from './sys/native.js';
 import { BPF_STATS_RUN_TIME } from './sys/uapi.js';
@@ -30,28 +32,45 @@ export interface ProgRunStats {
 const infoBuf = Buffer.alloc(PROG_INFO.size);
 const infoLen = [PROG_INFO.size];
 
-/** The run counters of the program with this id; null once it is gone. */
-export function progRunStatsById(id: number): ProgRunStats | null {
+/** `read` of an fd of the object with this id (opened by `open`, closed after); null once the object is gone. */
+function withIdFd<T>(open: (id: number) => number, id: number, read: (fd: number) => T): T | null {
   let fd: number;
   try {
-    fd = progFdById(id);
+    fd = open(id);
   } catch (err) {
     if (err instanceof SysError && err.errno === ENOENT) return null;
     throw err;
   }
-  const n = native();
-  try {
+  return withFd(fd, read);
+}
+
+/** The run counters of the program with this id; null once it is gone. */
+export function progRunStatsById(id: number): ProgRunStats | null {
+  return withIdFd(progFdById, id, (fd) => {
     infoBuf.fill(0);
     infoLen[0] = PROG_INFO.size;
-    callSys(`get program info of id ${id}`, () => n.bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
+    callSys(`get program info of id ${id}`, () => native().bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
     return {
       runTimeNs: infoBuf.readBigUInt64LE(PROG_INFO.runTimeNs),
       runCount: infoBuf.readBigUInt64LE(PROG_INFO.runCnt),
       recursionMisses: infoBuf.readBigUInt64LE(PROG_INFO.recursionMisses),
     };
-  } finally {
-    n.close(fd);
-  }
+  });
+}
+
+const MEMLOCK_LINE = /^memlock:\s+(\d+)$/m;
+
+/**
+ * The memlock bytes of the map with this id, as /proc/PID/fdinfo shows them
+ * (6.5+: what the map's memory use is now, bpf_map_memory_usage; before: an
+ * estimate from key, value and max entries, fixed at creation); null once
+ * the map is gone, or if the kernel shows no memlock line.
+ */
+export function mapMemlockById(id: number): number | null {
+  return withIdFd(mapFdById, id, (fd) => {
+    const m = MEMLOCK_LINE.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+    return m ? Number(m[1]) : null;
+  });
 }
 
 /** libbpf's name of a bpf_prog_type ("kprobe", "tracing", ...), or "unknown_N". */

@@ -14,6 +14,7 @@ import { type BpftoolLink, type BpftoolMap, type BpftoolProg, bpftoolJson, idPro
 import { parseMaps, parseProgs, type MapRow, type ProgRow } from '../../lib/listing.js';
 import { kernelPreloadChecks, type FixtureIds } from './preload.js';
 import { run } from '../../../harness/command.mjs';
+import { exporterChecks } from './exporter.js';
 import { MAPS, PROGS, attempt, cat, check, counts, emit, info, settings, sleep, startReader } from './report.js';
 
 const FIXTURE = new URL('./attach.bpf.o', import.meta.url).pathname;
@@ -339,6 +340,11 @@ async function main(): Promise<void> {
     } catch (err) {
       check('upgrade', false, `threw: ${(err as Error).message}`);
     }
+  }
+  try {
+    await exporterChecks((fx as Fixture | null)?.targetId);
+  } catch (err) {
+    check('exporter', false, `threw: ${(err as Error).message}`);
   }
   attempt('apt-remove', removeUnpins);
 
