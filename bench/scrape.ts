@@ -86,7 +86,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   };
   const objects = LoadedObjects.start(s.objectsHelper);
   const sizes: ScrapeSize[] = [];
-  let rss = { scrapes: 0, n: 0, idleMiB, startMiB: NaN, endMiB: NaN };
+  let rss: ScrapeResult['rss'];
   try {
     for (const n of s.sizes) {
       await objects.grow(n);

@@ -90,7 +90,7 @@ export class Collector {
     const maps = records.maps;
     const now = new Map<number, number>();
     const refresh = new Set<number>();
-    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length]!.record.id);
+    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length].record.id);
     this.refreshAt = maps.length === 0 ? 0 : (this.refreshAt + MEMLOCK_REFRESH_PER_SCRAPE) % maps.length;
     try {
       for (const { record } of maps) {

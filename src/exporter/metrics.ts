@@ -201,9 +201,9 @@ export function writeExposition(s: Snapshot, counters: ExporterCounters, format:
     const time: string[] = [];
     const misses: string[] = [];
     for (let i = 0; i < progs.length; i++) {
-      const run = progs[i]!.run;
+      const run = progs[i].run;
       if (!run) continue;
-      const label = pl[i]!.label;
+      const label = pl[i].label;
       runs.push(S.progRuns, label, run.runs, '\n');
       time.push(S.progRunTime, label, `${nsToSeconds(run.runTimeNs)}`, '\n');
       misses.push(S.progMisses, label, run.recursionMisses, '\n');
@@ -222,8 +222,8 @@ export function writeExposition(s: Snapshot, counters: ExporterCounters, format:
   const entries: string[] = [];
   const memlock: string[] = [];
   for (let i = 0; i < maps.length; i++) {
-    const m = maps[i]!;
-    const label = ml[i]!.label;
+    const m = maps[i];
+    const label = ml[i].label;
     if (m.entries !== undefined) entries.push(S.mapEntries, label, m.entries, '\n');
     const bytes = s.mapMemlock?.get(m.record.id);
     if (bytes !== undefined) memlock.push(S.mapMemlock, label, `${bytes}`, '\n');

@@ -170,8 +170,8 @@ export class RecordParser {
     const [runs, runTimeNs, recursionMisses] = split.moving.split('\t');
     let run: RunCounters | undefined;
     if (runs !== '-' || runTimeNs !== '-' || recursionMisses !== '-') {
-      if (!DECIMAL.test(runs!) || !DECIMAL.test(runTimeNs!) || !DECIMAL.test(recursionMisses!)) return false;
-      run = { runs: runs!, runTimeNs: runTimeNs!, recursionMisses: recursionMisses! };
+      if (!DECIMAL.test(runs) || !DECIMAL.test(runTimeNs) || !DECIMAL.test(recursionMisses)) return false;
+      run = { runs: runs, runTimeNs: runTimeNs, recursionMisses: recursionMisses };
     }
     const record = keep(this.progs, seen, split, parseProgRest);
     if (!record) return false;
@@ -228,12 +228,12 @@ function parseProgRest(id: number, rest: string): ProgRecord | null {
   const rec: ProgRecord = {
     id,
     type: num(f[0]),
-    tag: f[1]!,
+    tag: f[1],
     insns: num(f[2]),
     jitedBytes: num(f[3]),
     pages: num(f[4]),
-    name: f[6]!,
-    attached: f[7]!.trimEnd(),
+    name: f[6],
+    attached: f[7].trimEnd(),
   };
   if (f[5] !== '-') rec.verifiedInsns = num(f[5]);
   if (!/^[0-9a-f]{16}$/.test(rec.tag)) return null;
@@ -243,7 +243,7 @@ function parseProgRest(id: number, rest: string): ProgRecord | null {
 function parseMapRest(id: number, rest: string): MapRecord | null {
   const f = rest.split('\t');
   if (f.length !== 6) return null;
-  const rec: MapRecord = { id, type: num(f[0]), keySize: num(f[1]), valueSize: num(f[2]), maxEntries: num(f[3]), flags: num(f[4]), name: f[5]! };
+  const rec: MapRecord = { id, type: num(f[0]), keySize: num(f[1]), valueSize: num(f[2]), maxEntries: num(f[3]), flags: num(f[4]), name: f[5] };
   return allNumbers(rec.id, rec.type, rec.keySize, rec.valueSize, rec.maxEntries, rec.flags) ? rec : null;
 }
 
@@ -253,15 +253,15 @@ function parseOther(f: string[], r: Records): boolean {
     case 'l': {
       // l id type prog_id prog_name attached
       if (f.length !== 6) return false;
-      const rec: LinkRecord = { id: num(f[1]), type: num(f[2]), progId: num(f[3]), attached: f[5]!.trimEnd() };
+      const rec: LinkRecord = { id: num(f[1]), type: num(f[2]), progId: num(f[3]), attached: f[5].trimEnd() };
       if (!allNumbers(rec.id, rec.type, rec.progId)) return false;
       r.links.push(rec);
       return true;
     }
     case 'h': {
-      const kind = HOLDER_KINDS[f[1]!];
+      const kind = HOLDER_KINDS[f[1]];
       if (f.length !== 5 || !kind) return false;
-      const rec: HolderRecord = { kind, id: num(f[2]), pid: num(f[3]), comm: decodeComm(f[4]!) };
+      const rec: HolderRecord = { kind, id: num(f[2]), pid: num(f[3]), comm: decodeComm(f[4]) };
       if (!allNumbers(rec.id, rec.pid)) return false;
       r.holders.push(rec);
       return true;
