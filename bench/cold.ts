@@ -93,8 +93,7 @@ export function runCold(s: ColdSetup): ColdResult {
     };
   };
   const rows = { node: row('node'), c: row('c'), runner: row('runner') };
-  const perRound = (f: (runner: Sample, node: Sample, c: Sample) => number) =>
-    summarize(samples.runner.map((r, i) => f(r, samples.node[i], samples.c[i])));
+  const perRound = (f: (runner: Sample, node: Sample, c: Sample) => number) => summarize(samples.runner.map((r, i) => f(r, samples.node[i], samples.c[i])));
   return {
     rows,
     rounds: s.rounds,

@@ -146,7 +146,9 @@ export function renderRingPlot(r: RingResult, subtitle: string): string {
     const y = top + i * row + row / 2;
     const color = k.id === 'c' ? '#7f7f7f' : '#1f77b4';
     out.push(`<text x="${left - 10}" y="${y + 4}" text-anchor="end">${esc(k.label)}</text>`);
-    out.push(`<rect x="${left}" y="${y - 12}" width="${Math.max(1, px(s.median) - left)}" height="24" fill="${color}"><title>${(s.median / 1e6).toFixed(2)}M/s</title></rect>`);
+    out.push(
+      `<rect x="${left}" y="${y - 12}" width="${Math.max(1, px(s.median) - left)}" height="24" fill="${color}"><title>${(s.median / 1e6).toFixed(2)}M/s</title></rect>`,
+    );
     out.push(`<line x1="${px(s.min)}" y1="${y}" x2="${px(s.max)}" y2="${y}" stroke="#000"/>`);
     out.push(`<text x="${px(s.median) + 6}" y="${y - 14}">${(s.median / 1e6).toFixed(2)}M/s</text>`);
     if (k.target) {

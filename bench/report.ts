@@ -13,8 +13,7 @@ const thousands = (n: number) => n.toLocaleString('en-US');
 const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
 
 function coldTable(c: ColdResult): string[] {
-  const line = (r: ColdRow) =>
-    `| ${r.label} | ${range(r.wallMs)} | ${range(r.cpuMs)} | ${f(r.userMs.median)} / ${f(r.sysMs.median)} | ${range(r.maxRssMiB)} |`;
+  const line = (r: ColdRow) => `| ${r.label} | ${range(r.wallMs)} | ${range(r.cpuMs)} | ${f(r.userMs.median)} / ${f(r.sysMs.median)} | ${range(r.maxRssMiB)} |`;
   return [
     '| command | wall ms | CPU ms (user+sys) | user / sys ms | peak RSS MiB |',
     '| --- | --- | --- | --- | --- |',
@@ -77,12 +76,12 @@ function coldSection(c: ColdResult, phases: Phase[]): string[] {
     '## Cold runner',
     '',
     `Each command on a fresh bpffs directory, ${c.rounds} measured rounds after ${c.warmup} warm-up rounds, interleaved`,
-    'in rotating order. Wall time is fork to reap; CPU time and peak RSS come from the child\'s wait4() rusage.',
+    "in rotating order. Wall time is fork to reap; CPU time and peak RSS come from the child's wait4() rusage.",
     'Cells: median (min–max).',
     '',
     ...coldTable(c),
     '',
-    'Per-round figures: each round\'s three commands ran back to back, so the ratio and differences are taken',
+    "Per-round figures: each round's three commands ran back to back, so the ratio and differences are taken",
     'within a round, then summarized as median (min–max) over the rounds.',
     '',
     '| measure | value | target |',
@@ -106,7 +105,7 @@ function readSection(read: SizeResult[], readRounds: number, plot: string | unde
     `The bench loads N tiny socket-filter programs and N one-element array maps (held by one helper process, freed`,
     `when it exits), then times full listings: ${readRounds} measured rounds after one warm-up, interleaved. Processes`,
     'are timed fork to reap with stdout to /dev/null; "in-process" is one readFileSync() in the bench itself, the',
-    'kernel\'s share without any process start-up. Counts listed include what else the system had loaded.',
+    "kernel's share without any process start-up. Counts listed include what else the system had loaded.",
     '',
     ...read.map((s) => `- grown to ${thousands(s.n)} of each in ${f(s.loadMs / 1000, 2)} s`),
     '',
@@ -139,8 +138,8 @@ function ringSection(r: RingResult, plot: string | undefined): string[] {
     'while it is full). Each consumer takes the same number of records and checks every sequence number and size',
     '(the decoded one, whose records are objects made by the decoder gen skeleton wrote in bench/ringprod.skel.ts:',
     'every sequence number and the last fill byte): a record lost, duplicated or altered stops the bench. The C',
-    'reference is libbpf\'s `ring_buffer__poll` in a process of its own (bench/ringbuf.c); the library\'s consumers',
-    'run in the bench\'s Node process. Rate: records per second of the consumer process\'s CPU time (user + system;',
+    "reference is libbpf's `ring_buffer__poll` in a process of its own (bench/ringbuf.c); the library's consumers",
+    "run in the bench's Node process. Rate: records per second of the consumer process's CPU time (user + system;",
     `waiting costs none), ${r.rounds} measured rounds of ${thousands(r.records)} records after one warm-up round, consumers`,
     'interleaved. Cells: median (min–max).',
     '',
@@ -153,8 +152,8 @@ function ringSection(r: RingResult, plot: string | undefined): string[] {
       return `| ${k.label} | ${mega(s.median)} (${mega(s.min)}–${mega(s.max)}) | ${f(1e9 / s.median, 0)} | 1/${f(1 / ratio, 1)} | ${target} |`;
     }),
     '',
-    'Event-loop lateness of a 10 ms `setInterval` in the consumer\'s process, ms: with nothing else running (what',
-    'the machine\'s scheduling alone costs: other work on it delays every row alike), while `for await` waits on an',
+    "Event-loop lateness of a 10 ms `setInterval` in the consumer's process, ms: with nothing else running (what",
+    "the machine's scheduling alone costs: other work on it delays every row alike), while `for await` waits on an",
     `idle ring for 2 s, and while the producer emits at about 1M records/s for 3 s (consumed: ${mega(r.flowing.rate)}/s):`,
     '',
     '| while | median | p99 | max | ticks | target |',

@@ -54,7 +54,9 @@ async function main(argv: string[]): Promise<void> {
   if (runs('cold')) {
     log(`cold runner: ${opts.warmup} warm-up + ${opts.rounds} rounds of node -e 0, C loader, runner`);
     cold = runCold({ ...helpers, runner: opts.runner, object: opts.object, bpffs, rounds: opts.rounds, warmup: opts.warmup });
-    log(`cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`);
+    log(
+      `cold runner: ratio ${cold.ratio.median.toFixed(2)}, overhead ${cold.overheadWallMs.median.toFixed(1)} ms, RSS +${cold.overheadRssMiB.median.toFixed(1)} MiB`,
+    );
     phases = runPhases(opts.runner, bpffs, Math.min(opts.rounds, 10));
   }
 
@@ -64,10 +66,7 @@ async function main(argv: string[]): Promise<void> {
     const dir = bpffs.freshDir();
     const pinned = spawnSync(process.execPath, [opts.runner, '--bpffs', dir], { encoding: 'utf8' });
     if (pinned.status !== 0) throw new Error(`runner failed to pin for the read path: ${pinned.stderr.trim()}`);
-    read = await runReadPath(
-      { rusage: helpers.rusage, objectsHelper: helpers.objects, dir, sizes: opts.sizes, rounds: opts.readRounds },
-      log,
-    );
+    read = await runReadPath({ rusage: helpers.rusage, objectsHelper: helpers.objects, dir, sizes: opts.sizes, rounds: opts.readRounds }, log);
     bpffs.remove(dir);
   }
 
@@ -83,7 +82,14 @@ async function main(argv: string[]): Promise<void> {
   // The exporter's section (bench/scrape.ts).
   const scrape = runs('scrape')
     ? await runScrape(
-        { rusage: helpers.rusage, objectsHelper: helpers.objects, runner: opts.runner, sizes: opts.sizes, rounds: opts.readRounds, rssScrapes: opts.rssScrapes },
+        {
+          rusage: helpers.rusage,
+          objectsHelper: helpers.objects,
+          runner: opts.runner,
+          sizes: opts.sizes,
+          rounds: opts.readRounds,
+          rssScrapes: opts.rssScrapes,
+        },
         log,
       )
     : undefined;

@@ -65,7 +65,10 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   const port = await freePort();
   // As the packaged unit runs it: node's flags and malloc's environment included (they bound its RSS).
   const env = { ...process.env, ...Object.fromEntries(EXPORTER_ENVIRONMENT.map((e) => e.split('=') as [string, string])) };
-  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exporter = spawn(process.execPath, [...EXPORTER_NODE_FLAGS, s.runner, ...EXPORTER_ARGS, '--listen', `127.0.0.1:${port}`], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const release = onCleanup('the exporter', () => exporter.kill('SIGKILL'));
   let out = '';
   exporter.stdout.on('data', (d) => (out += d));

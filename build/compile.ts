@@ -43,7 +43,10 @@ export const EXAMPLES_DIR = 'examples';
 // tests, each examples/NAME/ is a tool of its own.
 function trees(root: string): Tree[] {
   const examples = existsSync(join(root, EXAMPLES_DIR))
-    ? readdirSync(join(root, EXAMPLES_DIR), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
+    ? readdirSync(join(root, EXAMPLES_DIR), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
     : [];
   return [
     { kind: 'bpf', from: 'bpf', to: 'dist/bpf' },
@@ -126,15 +129,19 @@ export async function compileBpf(source: string, output: string): Promise<void> 
   const tmp = `${out}.tmp${process.pid}`;
   const file = basename(src);
   const clangArgs = [
-    '-target', 'bpf',
+    '-target',
+    'bpf',
     '-O2',
     '-g',
     '-Wall',
     `-D__TARGET_ARCH_${targetArch()}`,
-    '-I', include,
+    '-I',
+    include,
     '-fdebug-compilation-dir=.',
-    '-c', file,
-    '-o', tmp,
+    '-c',
+    file,
+    '-o',
+    tmp,
   ];
   try {
     try {
@@ -169,7 +176,9 @@ export async function compileAll(root: string = process.cwd()): Promise<Compiled
   const objects: CompiledObject[] = [];
   for (const { kind, from, to } of trees(root)) {
     const sources = existsSync(join(root, from))
-      ? readdirSync(join(root, from)).filter((f) => f.endsWith('.bpf.c')).sort()
+      ? readdirSync(join(root, from))
+          .filter((f) => f.endsWith('.bpf.c'))
+          .sort()
       : [];
     const wanted = new Set(sources.map((f) => f.replace(/\.c$/, '.o')));
     if (existsSync(join(root, to))) {

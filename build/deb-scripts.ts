@@ -41,7 +41,7 @@ esac
 exit 0
 `;
 
-export const PRERM = `${header('Stops the units when the package is removed: the populate unit\'s ExecStop unpins the files.')}
+export const PRERM = `${header("Stops the units when the package is removed: the populate unit's ExecStop unpins the files.")}
 # Not on an upgrade: the unit keeps running and postinst reloads it.
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
 	deb-systemd-invoke stop "$unit" "$exporter" >/dev/null || true

@@ -8,7 +8,20 @@
 //   --version  package version (default: package.json's)
 //   --out      directory for the .deb (default: dist)
 import { spawnSync } from 'node:child_process';
-import { type Stats, chmodSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  type Stats,
+  chmodSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { OLDEST_NODE } from './bundle-options.js';

@@ -11,5 +11,11 @@ export interface CommandResult {
 }
 
 export function run(cmd: string, args: readonly string[], opts?: SpawnSyncOptions): CommandResult;
-export function commandFailed(cmd: string, args: readonly string[], status: number | string, output: string, says?: (output: string) => string): Error & { log: string };
+export function commandFailed(
+  cmd: string,
+  args: readonly string[],
+  status: number | string,
+  output: string,
+  says?: (output: string) => string,
+): Error & { log: string };
 export function sh(cmd: string, args: readonly string[], opts?: SpawnSyncOptions, says?: (output: string) => string): string;

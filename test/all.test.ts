@@ -12,7 +12,6 @@ import { CLI, catFile, nodeCommand, runCli, userEnv, type Run } from './lib/cli.
 import { bpffsInstances } from '../src/preload/mounts.js';
 import { PROGS_HEADER } from '../src/preload/names.js';
 
-
 /** Runs the CLI where the only bpffs mounts are those under `keep`. */
 function runAlone(keep: string, args: string[]): Run {
   const others = bpffsInstances(readFileSync('/proc/self/mountinfo', 'utf8'))
@@ -69,7 +68,7 @@ t.test('populate, status and unpin --all: each instance once, one failure does n
   t.match(r.stdout, `pinned into ${b1}/preload/ instead`);
   t.equal(r.stdout.match(/^pinned /gm)?.length, 4, 'two instances, two files each');
   t.notMatch(r.stdout, b2, 'the second mount of B is not a second target');
-  t.notMatch(r.stdout, a.dir, 'nor is the bind mount of A\'s subdirectory');
+  t.notMatch(r.stdout, a.dir, "nor is the bind mount of A's subdirectory");
   for (const dir of [join(a.root, 'preload'), join(b1, 'preload')]) {
     t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `${dir}/progs.debug works`);
   }
@@ -79,8 +78,14 @@ t.test('populate, status and unpin --all: each instance once, one failure does n
   const s = runAlone(tmp, ['status', '--all', '--json']);
   t.equal(s.code, 0, s.stderr);
   const st = JSON.parse(s.stdout) as { bpffs: string; files: { state: string }[] }[];
-  t.same(st.map((x) => x.bpffs), [a.root, b1, c]);
-  t.same(st.map((x) => x.files.filter((f) => f.state === 'ours').length), [2, 2, 0]);
+  t.same(
+    st.map((x) => x.bpffs),
+    [a.root, b1, c],
+  );
+  t.same(
+    st.map((x) => x.files.filter((f) => f.state === 'ours').length),
+    [2, 2, 0],
+  );
 
   const u = runAlone(tmp, ['unpin', '--all']);
   t.equal(u.code, 0, u.stderr);

@@ -8,13 +8,31 @@ import { join } from 'node:path';
 import { bpftoolMaps, bpftoolProgs, eventually } from './lib/kernel.js';
 
 const benchTemps = () => new Set(readdirSync('/tmp').filter((n) => n.startsWith('bpfpreloadbench')));
-const benchMounts = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes('/tmp/bpfpreloadbench'));
-const benchObjects = () =>
-  bpftoolProgs().filter((p) => /^bench_/.test(p.name ?? '')).length +
-  bpftoolMaps().filter((m) => /^bench_/.test(m.name ?? '')).length;
+const benchMounts = () =>
+  readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('/tmp/bpfpreloadbench'));
+const benchObjects = () => bpftoolProgs().filter((p) => /^bench_/.test(p.name ?? '')).length + bpftoolMaps().filter((m) => /^bench_/.test(m.name ?? '')).length;
 
 /** Every part at its smallest. */
-const TINY = ['--rounds', '1', '--warmup', '0', '--read-rounds', '1', '--sizes', '10', '--ring-records', '20000', '--ring-rounds', '1', '--ring-rss-records', '50000', '--rss-scrapes', '3'];
+const TINY = [
+  '--rounds',
+  '1',
+  '--warmup',
+  '0',
+  '--read-rounds',
+  '1',
+  '--sizes',
+  '10',
+  '--ring-records',
+  '20000',
+  '--ring-rounds',
+  '1',
+  '--ring-rss-records',
+  '50000',
+  '--rss-scrapes',
+  '3',
+];
 
 function runBench(args: string[]) {
   return spawnSync(process.execPath, ['build/run.mjs', 'bench/run.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -22,7 +40,11 @@ function runBench(args: string[]) {
 
 /** Checks that a bench run left nothing behind that was not there before. */
 async function leftNothing(t: Test, tempsBefore: Set<string>) {
-  t.same([...benchTemps()].filter((n) => !tempsBefore.has(n)), [], 'no temp directory left in /tmp');
+  t.same(
+    [...benchTemps()].filter((n) => !tempsBefore.has(n)),
+    [],
+    'no temp directory left in /tmp',
+  );
   t.same(benchMounts(), [], 'no bench bpffs left mounted');
   t.ok(await eventually(() => benchObjects() === 0), 'no bench_* programs or maps left loaded');
 }
@@ -53,7 +75,11 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   t.match(md, /\| 10 loaded \(\d+ programs listed\) \|/, 'size column');
   t.match(md, /!\[[^\]]*\]\(read-path\.svg\)/, 'report links the plot');
   t.match(md, /^## Exporter: one scrape vs bpftool$/m, "the exporter's section");
-  t.match(md, /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \|$/m, 'scrape row');
+  t.match(
+    md,
+    /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \|$/m,
+    'scrape row',
+  );
   t.match(md, /^Exporter RSS: [\d.]+ MiB before, [\d.]+ MiB after 3 scrapes at 10 objects each/m, 'exporter RSS');
   const svg = readFileSync(join(out, 'read-path.svg'), 'utf8');
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
@@ -61,8 +87,17 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   t.match(svg, /<circle /, 'plot has data points');
 
   t.match(md, /^## Ring buffer$/m, 'ring buffer section');
-  for (const row of ['C libbpf `ring_buffer__poll` (reference)', '`rb.runRaw((data, offset, size) => …)`', '`rb.run((record) => …)`', '`for await (const record of rb)`']) {
-    t.match(md, new RegExp(`^\\| ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [\\d.]+M \\([\\d.]+M–[\\d.]+M\\) \\| \\d+ \\| 1/[\\d.]+ \\|`, 'm'), `ring row ${row}`);
+  for (const row of [
+    'C libbpf `ring_buffer__poll` (reference)',
+    '`rb.runRaw((data, offset, size) => …)`',
+    '`rb.run((record) => …)`',
+    '`for await (const record of rb)`',
+  ]) {
+    t.match(
+      md,
+      new RegExp(`^\\| ${row.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\| [\\d.]+M \\([\\d.]+M–[\\d.]+M\\) \\| \\d+ \\| 1/[\\d.]+ \\|`, 'm'),
+      `ring row ${row}`,
+    );
   }
   t.match(md, /^\| nothing \(baseline\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \|$/m, 'baseline lateness');
   t.match(md, /^\| waiting on an idle ring \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| p99 ≤ 5 ms: /m, 'idle lateness');

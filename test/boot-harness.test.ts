@@ -32,7 +32,9 @@ t.test("apt's unmet dependency is in the one-line error of a failed install", as
   t.equal(spawnSync('dpkg-deb', ['--build', pkg, deb]).status, 0, 'probe package built');
   // -s: apt only simulates; nothing on this machine changes.
   for (const call of ['util.sh', 'await util.shAsync']) {
-    const message = withUtil(`try { ${call}('bash', ['-c', 'apt-get install -s "$0"', ${JSON.stringify(deb)}]); console.log('no error'); } catch (err) { console.log(err.message); }`);
+    const message = withUtil(
+      `try { ${call}('bash', ['-c', 'apt-get install -s "$0"', ${JSON.stringify(deb)}]); console.log('no error'); } catch (err) { console.log(err.message); }`,
+    );
     t.equal(message.split('\n').length, 1, `${call}: one line`);
     t.match(message, /^bash -c SCRIPT exited 100: /, `${call}: the command, shortly, and its exit code`);
     t.match(message, /bpf-preload-harness-probe : Depends: bpf-preload-no-such-package but it is not installable/, `${call}: the unmet dependency`);

@@ -51,7 +51,11 @@ t.test('objects keep BTF, lose DWARF, and do not depend on where they are built'
 
   const names = sections(join(dir, 'a.bpf.o'));
   t.ok(names.includes('.BTF') && names.includes('.BTF.ext'), `.BTF and .BTF.ext kept: ${names.join(' ')}`);
-  t.same(names.filter((n) => n.startsWith('.debug')), [], 'no DWARF');
+  t.same(
+    names.filter((n) => n.startsWith('.debug')),
+    [],
+    'no DWARF',
+  );
 });
 
 t.test('the iterator object: programs, sections and the marker in .rodata', async (t) => {
@@ -68,10 +72,7 @@ t.test('the iterator object: programs, sections and the marker in .rodata', asyn
   const rodata = /DATASEC '\.rodata'[^\n]*\n((?:\t[^\n]*\n)*)/.exec(btf.stdout)?.[1] ?? '';
   t.match(rodata, /VAR 'bpf_preload_marker'/, 'the marker is a .rodata variable');
   const dump = spawnSync('llvm-objdump', ['-s', '-j', '.rodata', file], { encoding: 'utf8' }).stdout;
-  const bytes = Buffer.from(
-    [...dump.matchAll(/^ [0-9a-f]{4} ((?:[0-9a-f]{2,8} ?){1,4})/gm)].map((m) => m[1].replace(/ /g, '')).join(''),
-    'hex',
-  );
+  const bytes = Buffer.from([...dump.matchAll(/^ [0-9a-f]{4} ((?:[0-9a-f]{2,8} ?){1,4})/gm)].map((m) => m[1].replace(/ /g, '')).join(''), 'hex');
   t.ok(bytes.includes(Buffer.from(`${MARKER}\0`)), 'the marker string is in .rodata');
 });
 

@@ -8,14 +8,29 @@
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { COMMANDS, COMMAND_NAMES, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type CommandSpec, type OptionName, type OptionSpec } from '../src/cli/commands.js';
+import {
+  COMMANDS,
+  COMMAND_NAMES,
+  OPTIONS,
+  SYNOPSIS,
+  commandTerm,
+  optionTerm,
+  type CommandSpec,
+  type OptionName,
+  type OptionSpec,
+} from '../src/cli/commands.js';
 import { parseArgs } from '../src/cli/cli.js';
 import { UsageError } from '../src/cli/errors.js';
 import { LibraryMissingError } from '../src/libbpf/index.js';
 import { LIBBPF_SONAME } from '../src/libbpf/sys/native.js';
 
 const REPO = resolve('.');
-const DOCS = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync('docs')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const read = (doc: string) => readFileSync(join(REPO, doc), 'utf8');
 const PROGRAM = 'bpf-preload';
 
@@ -23,7 +38,7 @@ const PROGRAM = 'bpf-preload';
 function fencedBlocks(text: string): { lang: string; body: string; line: number }[] {
   const blocks: { lang: string; body: string; line: number }[] = [];
   const re = /^```(\S*)\n([\s\S]*?)^```$/gm;
-  for (let m; (m = re.exec(text)); ) blocks.push({ lang: m[1], body: m[2], line: text.slice(0, m.index).split('\n').length });
+  for (let m; (m = re.exec(text));) blocks.push({ lang: m[1], body: m[2], line: text.slice(0, m.index).split('\n').length });
   return blocks;
 }
 
@@ -35,7 +50,8 @@ function codeSpans(text: string): { code: string; line: number }[] {
   const spans: { code: string; line: number }[] = [];
   const body = prose(text);
   const re = /`([^`]+)`/g;
-  for (let m; (m = re.exec(body)); ) spans.push({ code: m[1].replace(/\s+/g, ' ').replaceAll('\\|', '|').trim(), line: body.slice(0, m.index).split('\n').length });
+  for (let m; (m = re.exec(body));)
+    spans.push({ code: m[1].replace(/\s+/g, ' ').replaceAll('\\|', '|').trim(), line: body.slice(0, m.index).split('\n').length });
   return spans;
 }
 
@@ -70,7 +86,10 @@ t.test("README's synopsis is the CLI's, line for line", async (t) => {
   const usage = read('README.md').split('## Usage\n')[1];
   const block = fencedBlocks(usage ?? '')[0];
   t.ok(block, 'README has a code block under ## Usage');
-  t.same(block?.body.trimEnd().split('\n'), SYNOPSIS.map((s) => `${PROGRAM} ${s}`));
+  t.same(
+    block?.body.trimEnd().split('\n'),
+    SYNOPSIS.map((s) => `${PROGRAM} ${s}`),
+  );
 });
 
 t.test("README's sample error for a missing libbpf is the CLI's (test/environment.test.ts runs it without libbpf)", async (t) => {
@@ -131,8 +150,7 @@ function invocations(code: string): string[][] {
   const at = words.findIndex((w) => w === PROGRAM || w.endsWith('/bpf-preload.js'));
   if (at < 0) return [];
   const before = words.slice(0, at);
-  const runs =
-    words[at] === PROGRAM ? before.every((w) => /^[A-Z_]+=\S*$/.test(w) || w === 'sudo') || before[0] === 'nsenter' : before.join(' ') === 'node';
+  const runs = words[at] === PROGRAM ? before.every((w) => /^[A-Z_]+=\S*$/.test(w) || w === 'sudo') || before[0] === 'nsenter' : before.join(' ') === 'node';
   if (!runs) return [];
   const args: string[] = [];
   for (const w of words.slice(at + 1)) {
@@ -154,7 +172,7 @@ function invocations(code: string): string[][] {
  */
 function withOperands(args: string[]): string[] {
   const command = COMMAND_NAMES.find((c) => c === args[0]);
-  const operands = command ? (COMMANDS[command] as CommandSpec).operands?.split(' ') ?? [] : [];
+  const operands = command ? ((COMMANDS[command] as CommandSpec).operands?.split(' ') ?? []) : [];
   let given = 0;
   for (let i = 1; i < args.length; i++) {
     const option = args[i].startsWith('--') ? (OPTIONS[args[i].slice(2) as OptionName] as OptionSpec | undefined) : undefined;
@@ -164,7 +182,7 @@ function withOperands(args: string[]): string[] {
   return [...args, ...operands.slice(given).map((w) => w.split('|')[0])];
 }
 
-t.test('every `bpf-preload ...` command shown is accepted by the CLI; every synopsis line shown is the CLI\'s', async (t) => {
+t.test("every `bpf-preload ...` command shown is accepted by the CLI; every synopsis line shown is the CLI's", async (t) => {
   const synopsis = SYNOPSIS.map((s) => `${PROGRAM} ${s}`);
   let count = 0;
   for (const doc of DOCS) {

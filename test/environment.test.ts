@@ -68,7 +68,11 @@ t.test('without libbpf.so.1: one line saying how to install it, exit 1', async (
   t.ok(lib, `found ${lib}`);
   const r = inNamespace(`mount --bind /dev/null "$(readlink -f ${lib})"; "$NODE" "$CLI" --bpffs /nonexistent-bpffs-dir`);
   t.equal(r.code, 1);
-  t.equal(r.stderr, 'bpf-preload: /nonexistent-bpffs-dir does not exist: create it on a bpffs, or mount one (mount -t bpf bpf /nonexistent-bpffs-dir)\n', 'argument checks come first');
+  t.equal(
+    r.stderr,
+    'bpf-preload: /nonexistent-bpffs-dir does not exist: create it on a bpffs, or mount one (mount -t bpf bpf /nonexistent-bpffs-dir)\n',
+    'argument checks come first',
+  );
   const { dir } = privateBpffs(t);
   const s = inNamespace(`mount --bind /dev/null "$(readlink -f ${lib})"; "$NODE" "$CLI" --bpffs ${dir}`);
   t.equal(s.code, 1);

@@ -122,7 +122,7 @@ t.test('the committed skeleton is what gen skeleton makes of the object it embed
   const gen = runCli(['gen', 'skeleton', object]);
   t.equal(gen.code, 0, gen.stderr);
   t.equal(gen.stdout, committed, `gen skeleton prints the committed file (npm run build:bpf regenerates it)`);
-  t.same(objectFacts(readFileSync(OBJECT), NAME), objectFacts(bytes, NAME), 'programs, maps and globals of the object built here are the embedded one\'s');
+  t.same(objectFacts(readFileSync(OBJECT), NAME), objectFacts(bytes, NAME), "programs, maps and globals of the object built here are the embedded one's");
 });
 
 t.test('prints a line for each exec while it runs, then exits 0', async (t) => {
@@ -136,7 +136,11 @@ t.test('prints a line for each exec while it runs, then exits 0', async (t) => {
   const seen = execs(r.stdout);
   for (const { path, pid } of started) {
     const comm = path.split('/').pop() ?? '';
-    t.same(seen.filter((e) => e.filename === path), [{ pid, ppid: process.pid, uid: 0, comm, filename: path }], `${comm}: pid, parent, uid, command name, file`);
+    t.same(
+      seen.filter((e) => e.filename === path),
+      [{ pid, ppid: process.pid, uid: 0, comm, filename: path }],
+      `${comm}: pid, parent, uid, command name, file`,
+    );
   }
   const [, traced, dropped] = /^exectrace: (\d+) execs traced, (\d+) dropped \(ring buffer full\)\n$/.exec(r.stderr) ?? [];
   t.ok(Number(traced) >= started.length, `the summary counts them (${traced})`);
@@ -144,7 +148,7 @@ t.test('prints a line for each exec while it runs, then exits 0', async (t) => {
   await assertUnloaded(t);
 });
 
-t.test('--uid: the .rodata filter leaves out other users\' execs', async (t) => {
+t.test("--uid: the .rodata filter leaves out other users' execs", async (t) => {
   const paths = programs(t, ['root', 'nobody']);
   const tool = startTool(['--duration', '3', '--uid', String(NOBODY)]);
   await tool.attached;
@@ -153,9 +157,21 @@ t.test('--uid: the .rodata filter leaves out other users\' execs', async (t) => 
   const r = await tool.done;
   t.equal(r.code, 0, r.stderr);
   const seen = execs(r.stdout);
-  t.same(seen.filter((e) => e.pid === nobodyPid).map((e) => [e.uid, e.filename]), [[NOBODY, paths.nobody]], 'nobody\'s exec is there');
-  t.same(seen.filter((e) => e.pid === rootPid || e.filename === paths.root), [], 'root\'s is not');
-  t.same(seen.filter((e) => e.uid !== NOBODY), [], 'no line for any other user');
+  t.same(
+    seen.filter((e) => e.pid === nobodyPid).map((e) => [e.uid, e.filename]),
+    [[NOBODY, paths.nobody]],
+    "nobody's exec is there",
+  );
+  t.same(
+    seen.filter((e) => e.pid === rootPid || e.filename === paths.root),
+    [],
+    "root's is not",
+  );
+  t.same(
+    seen.filter((e) => e.uid !== NOBODY),
+    [],
+    'no line for any other user',
+  );
   await assertUnloaded(t);
 });
 

@@ -39,7 +39,16 @@ t.test('every bpf_ metric the doc names is served', async (t) => {
   const served = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
   // Words of the doc that look like metric names but are kernel or libbpf
   // names, or the prefixes of recording rules (bpf_prog:...).
-  const notMetrics = new Set(['bpf_enable_stats', 'bpf_map_sum_elem_count', 'bpf_map_lookup_percpu_elem', 'bpf_prog_stats', 'bpf_stats_enabled', 'bpf_per_cpu_ptr', 'bpf_prog', 'bpf_map']);
+  const notMetrics = new Set([
+    'bpf_enable_stats',
+    'bpf_map_sum_elem_count',
+    'bpf_map_lookup_percpu_elem',
+    'bpf_prog_stats',
+    'bpf_stats_enabled',
+    'bpf_per_cpu_ptr',
+    'bpf_prog',
+    'bpf_map',
+  ]);
   const named = new Set([...doc.matchAll(/\b(bpf_[a-z_]+)\b/g)].map((m) => m[1]).filter((n) => !notMetrics.has(n)));
   t.ok(named.size > 15, `the doc names ${named.size} metrics`);
   const missing = [...named].filter((n) => !served.has(n));

@@ -34,12 +34,18 @@ async function withCaps(caps: readonly string[], args: readonly string[]): Promi
   return { code: await exited, stderr, metrics };
 }
 
-t.test("the unit's bounding set is exactly EXPORTER_CAPABILITIES, its ExecStart runs node with EXPORTER_NODE_FLAGS and the CLI with EXPORTER_ARGS, in EXPORTER_ENVIRONMENT", async (t) => {
-  const unit = renderExporterUnit('/usr/lib/bpf-preload/bpf-preload.mjs', '/usr/bin/node');
-  t.match(unit, new RegExp(`^CapabilityBoundingSet=${EXPORTER_CAPABILITIES.join(' ')}$`, 'm'));
-  t.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${EXPORTER_NODE_FLAGS.join(' ')} /usr/lib/bpf-preload/bpf-preload.mjs ${EXPORTER_ARGS.join(' ')}$`, 'm'));
-  t.match(unit, new RegExp(`^Environment=${EXPORTER_ENVIRONMENT.join(' ')}$`, 'm'));
-});
+t.test(
+  "the unit's bounding set is exactly EXPORTER_CAPABILITIES, its ExecStart runs node with EXPORTER_NODE_FLAGS and the CLI with EXPORTER_ARGS, in EXPORTER_ENVIRONMENT",
+  async (t) => {
+    const unit = renderExporterUnit('/usr/lib/bpf-preload/bpf-preload.mjs', '/usr/bin/node');
+    t.match(unit, new RegExp(`^CapabilityBoundingSet=${EXPORTER_CAPABILITIES.join(' ')}$`, 'm'));
+    t.match(
+      unit,
+      new RegExp(`^ExecStart=/usr/bin/node ${EXPORTER_NODE_FLAGS.join(' ')} /usr/lib/bpf-preload/bpf-preload.mjs ${EXPORTER_ARGS.join(' ')}$`, 'm'),
+    );
+    t.match(unit, new RegExp(`^Environment=${EXPORTER_ENVIRONMENT.join(' ')}$`, 'm'));
+  },
+);
 
 t.test("with the unit's capabilities alone: run counters and holders", async (t) => {
   const r = await withCaps(EXPORTER_CAPABILITIES, [...EXPORTER_ARGS, '--holders']);

@@ -113,7 +113,7 @@ t.test('Prometheus scrapes the exporter: run counter, map entries, attach target
   }
   t.ok(progId, "Prometheus has the fixture program's info series");
   const info = (await prom.query(`bpf_prog_info{id="${progId}"}`))[0].metric;
-  t.equal(info.type, 'tracing', 'type by libbpf\'s name');
+  t.equal(info.type, 'tracing', "type by libbpf's name");
   t.match(info.tag, /^[0-9a-f]{16}$/, 'tag');
   t.equal(info.attached, progsDebugAttached(Number(progId)), 'attach target as progs.debug shows it');
   t.equal(info.attached, 'task_newtask');
@@ -135,7 +135,7 @@ t.test('Prometheus scrapes the exporter: run counter, map entries, attach target
   t.equal(statsSysctl(), '0', 'the sysctl stayed 0 while the counters moved');
 
   const mapInfo = await prom.query(`bpf_map_info{name="${FIXTURE_HASH}"}`);
-  t.equal(mapInfo.length, 1, 'the hash map\'s info series');
+  t.equal(mapInfo.length, 1, "the hash map's info series");
   const mapId = mapInfo[0].metric.id;
   t.equal(mapInfo[0].metric.type, 'hash');
   t.equal((await prom.query(`bpf_map_entries{id="${mapId}"}`))[0]?.value[1], String(INSERTED), 'current entries are what the test inserted');
@@ -144,7 +144,10 @@ t.test('Prometheus scrapes the exporter: run counter, map entries, attach target
   t.same(await prom.query(`bpf_map_entries{id="${arrayId}"}`), [], 'an array, which the kernel does not count, has no entries series (absent, not 0)');
 
   const holders = await prom.query(`bpf_prog_holder_info{id="${progId}"}`);
-  t.ok(holders.some((h) => h.metric.pid === String(process.pid) && h.metric.comm === 'node'), 'the test process holds the program (--holders)');
+  t.ok(
+    holders.some((h) => h.metric.pid === String(process.pid) && h.metric.comm === 'node'),
+    'the test process holds the program (--holders)',
+  );
 
   const text = await (await fetch(`${exporter.url}/metrics`)).text();
   t.same(promtoolCheck(text), { code: 0, output: '' }, 'promtool check metrics: zero problems');
@@ -174,9 +177,19 @@ t.test("run counters from the iterator agree with bpf_prog_info's; maps' memlock
   const fdinfo = /^memlock:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${hash.fd}`, 'utf8'));
   t.ok(fdinfo, 'fdinfo has a memlock line');
   t.equal(value('bpf_map_memlock_bytes', mapId), Number(fdinfo![1]), "the hash map's memlock bytes are what fdinfo shows");
-  const maps = samples(text).filter((x) => x.name === 'bpf_map_info').map((x) => x.labels.id);
-  const memlock = new Set(samples(text).filter((x) => x.name === 'bpf_map_memlock_bytes').map((x) => x.labels.id));
-  t.same(maps.filter((id) => !memlock.has(id)), [], 'every map has memlock bytes');
+  const maps = samples(text)
+    .filter((x) => x.name === 'bpf_map_info')
+    .map((x) => x.labels.id);
+  const memlock = new Set(
+    samples(text)
+      .filter((x) => x.name === 'bpf_map_memlock_bytes')
+      .map((x) => x.labels.id),
+  );
+  t.same(
+    maps.filter((id) => !memlock.has(id)),
+    [],
+    'every map has memlock bytes',
+  );
   t.same(promtoolCheck(text), { code: 0, output: '' }, 'promtool check metrics: zero problems');
 });
 
@@ -249,9 +262,19 @@ t.test('every scrape succeeds and is consistent while programs and maps come and
   t.ok(loads > 5, `objects loaded and unloaded during the scrapes (${loads})`);
   t.same(problems, [], 'every scrape 200 and consistent');
 
-  const all = await Promise.all(Array.from({ length: 50 }, () => fetch(`${exporter.url}/metrics`).then(async (r) => ({ status: r.status, text: await r.text() }))));
-  t.same(all.map((r) => r.status), Array(50).fill(200), '50 concurrent scrapes all 200');
-  t.same(all.flatMap((r) => inconsistencies(r.text)), [], 'and each consistent');
+  const all = await Promise.all(
+    Array.from({ length: 50 }, () => fetch(`${exporter.url}/metrics`).then(async (r) => ({ status: r.status, text: await r.text() }))),
+  );
+  t.same(
+    all.map((r) => r.status),
+    Array(50).fill(200),
+    '50 concurrent scrapes all 200',
+  );
+  t.same(
+    all.flatMap((r) => inconsistencies(r.text)),
+    [],
+    'and each consistent',
+  );
   const text = all[49].text;
   t.same(promtoolCheck(text), { code: 0, output: '' }, 'promtool on one of them');
 });

@@ -70,7 +70,18 @@ t.test('globals round-trip between TypeScript and the program', async (t) => {
   t.equal(skel.rodata.verbose, false);
   t.equal(skel.rodata.mode, Mode.MODE_ON);
   t.equal(skel.rodata.greeting, 'hello');
-  t.same(skel.rodata.cfg, { level: 2, port: 8080, flags: 0, offset: 0n, on: false, label: 'cfg', at: [{ x: 1, y: 2 }, { x: 3, y: 4 }] });
+  t.same(skel.rodata.cfg, {
+    level: 2,
+    port: 8080,
+    flags: 0,
+    offset: 0n,
+    on: false,
+    label: 'cfg',
+    at: [
+      { x: 1, y: 2 },
+      { x: 3, y: 4 },
+    ],
+  });
   t.same(skel.rodata.ports, [22, 80, 443]);
   t.equal(skel.rodata.ratio, 0.5);
   t.equal(skel.rodata_limits.limit, 42);
@@ -89,7 +100,18 @@ t.test('globals round-trip between TypeScript and the program', async (t) => {
   t.throws(() => (skel.rodata.cfg.level = 1), TypeError, 'struct values are copies, frozen: set the whole struct');
   t.throws(() => skel.links.record, { message: /program record has no link \(attach\(\) not called/ });
 
-  const cfg = { level: 9, port: 65535, flags: 0xdeadbeef, offset: -9n, on: true, label: 'set from ts', at: [{ x: -1, y: 2 }, { x: 3, y: -4 }] };
+  const cfg = {
+    level: 9,
+    port: 65535,
+    flags: 0xdeadbeef,
+    offset: -9n,
+    on: true,
+    label: 'set from ts',
+    at: [
+      { x: -1, y: 2 },
+      { x: 3, y: -4 },
+    ],
+  };
   skel.rodata.step = 5;
   skel.rodata.tiny = -4;
   skel.rodata.big = 2n ** 63n;
@@ -131,7 +153,11 @@ t.test('typed maps: keys and values as JS values, through the kernel and the pro
   const { GlobalsSkeleton } = await importSkeleton(t);
   const skel = GlobalsSkeleton.open();
   t.teardown(() => skel.destroy());
-  t.same(Object.keys(skel.typed), ['points', 'totals', 'per_cpu', 'configs'], 'the maps with plain keys and values; not the ring buffer, not the map of unions');
+  t.same(
+    Object.keys(skel.typed),
+    ['points', 'totals', 'per_cpu', 'configs'],
+    'the maps with plain keys and values; not the ring buffer, not the map of unions',
+  );
   t.equal(skel.maps.unions.valueSize, 4, 'the map of unions is there, as bytes');
   skel.load();
 
@@ -146,7 +172,18 @@ t.test('typed maps: keys and values as JS values, through the kernel and the pro
   t.same([...(skel.maps.points.lookup(Buffer.from([1, 0, 0, 0])) ?? [])], [0xf9, 0xff, 0xff, 0xff, 8, 0, 0, 0], 'skel.maps keeps the bytes');
 
   const at = { x: 3, y: -4 };
-  const cfg = { level: 1, port: 443, flags: 7, offset: -(2n ** 40n), on: true, label: 'in a map', at: [{ x: 5, y: 6 }, { x: -7, y: -8 }] };
+  const cfg = {
+    level: 1,
+    port: 443,
+    flags: 7,
+    offset: -(2n ** 40n),
+    on: true,
+    label: 'in a map',
+    at: [
+      { x: 5, y: 6 },
+      { x: -7, y: -8 },
+    ],
+  };
   configs.set(at, cfg);
   t.same(configs.get(at), cfg, 'a struct key, a nested struct value');
   t.same(configs.entries(), [[at, cfg]]);
@@ -158,13 +195,28 @@ t.test('typed maps: keys and values as JS values, through the kernel and the pro
 
   totals.set(0, 2n ** 64n - 10n);
   const cpus = possibleCpus();
-  perCpu.setPerCpu(0, Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })));
-  t.same(perCpu.getPerCpu(0), Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })), `one value per possible CPU (${cpus})`);
+  perCpu.setPerCpu(
+    0,
+    Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })),
+  );
+  t.same(
+    perCpu.getPerCpu(0),
+    Array.from({ length: cpus }, (_, i) => ({ x: 100, y: i })),
+    `one value per possible CPU (${cpus})`,
+  );
 
   readIterator(skel.attach().record.fd);
   t.same(skel.bss.point_echo, { x: -7, y: 8 }, 'the program read the struct TypeScript set');
   t.equal(totals.get(0), 2n ** 64n - 9n, 'and added to the u64 TypeScript set, which reads it back exact');
   const after = perCpu.getPerCpu(0);
-  t.equal(after.reduce((sum: number, v: { x: number }) => sum + v.x, 0), 100 * cpus + 1, 'the CPU it ran on added one to its own value');
-  t.same(after.map((v: { y: number }) => v.y), Array.from({ length: cpus }, (_, i) => i), 'the other fields untouched');
+  t.equal(
+    after.reduce((sum: number, v: { x: number }) => sum + v.x, 0),
+    100 * cpus + 1,
+    'the CPU it ran on added one to its own value',
+  );
+  t.same(
+    after.map((v: { y: number }) => v.y),
+    Array.from({ length: cpus }, (_, i) => i),
+    'the other fields untouched',
+  );
 });

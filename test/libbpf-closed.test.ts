@@ -202,10 +202,13 @@ t.test('a destroyed skeleton: its links and every variable of its globals views 
     // the generated class's globals views: objects of accessors
     if (key !== 'links' && value && typeof value === 'object' && Object.values(Object.getOwnPropertyDescriptors(value)).some((d) => d.get !== undefined)) {
       views[key] = value;
-      values[key] = { ...(value) };
+      values[key] = { ...value };
     }
   }
-  t.ok(['rodata', 'data', 'bss'].every((k) => k in views), `globals views found: ${Object.keys(views).join(', ')}`);
+  t.ok(
+    ['rodata', 'data', 'bss'].every((k) => k in views),
+    `globals views found: ${Object.keys(views).join(', ')}`,
+  );
   const links = skel.links as object;
   skel.destroy();
   for (const [key, view] of Object.entries(views)) {

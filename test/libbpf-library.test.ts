@@ -78,7 +78,10 @@ t.test('objects open from a file or from memory alike; options name the object',
 });
 
 t.test('kconfig sets a __kconfig extern; the ring buffer delivers a record per fork', async (t) => {
-  for (const [kconfig, expected] of [[undefined, 0], ['CONFIG_BPF_PRELOAD_LIBRARY_TEST=42', 42]] as const) {
+  for (const [kconfig, expected] of [
+    [undefined, 0],
+    ['CONFIG_BPF_PRELOAD_LIBRARY_TEST=42', 42],
+  ] as const) {
     const obj = loaded(t, { kconfig });
     const link = obj.program('on_newtask').attach();
     t.teardown(() => link.destroy());
@@ -89,7 +92,10 @@ t.test('kconfig sets a __kconfig extern; the ring buffer delivers a record per f
       records.push(r);
       if (records.filter((r) => r.readUInt32LE(0) === process.pid).length >= 3) break;
     }
-    t.ok(records.every((r) => r.length === 8), 'records are as long as the struct sent');
+    t.ok(
+      records.every((r) => r.length === 8),
+      'records are as long as the struct sent',
+    );
     t.same(new Set(records.map((r) => r.readUInt32LE(4))), new Set([expected]), `the extern reads ${expected}`);
   }
 });
@@ -141,7 +147,10 @@ t.test('maps: lookup, update with flags, delete, keys, batch lookup, codecs', as
   t.equal(typed.get(7), undefined);
   typed.set(7, 7n);
   t.same(
-    typed.entries().sort(([a], [b]) => a - b).slice(0, 3),
+    typed
+      .entries()
+      .sort(([a], [b]) => a - b)
+      .slice(0, 3),
     [
       [1, 11n],
       [2, 200n],
@@ -172,7 +181,10 @@ t.test('per-CPU maps: one value per possible CPU', async (t) => {
   const values = Array.from({ length: cpus }, (_, i) => Buffer.alloc(12, i + 1));
   map.updatePerCpu(u32(1), values);
   t.same(map.lookupPerCpu(u32(1)), values);
-  t.same(map.lookupPerCpu(u32(0)), Array.from({ length: cpus }, () => Buffer.alloc(12)));
+  t.same(
+    map.lookupPerCpu(u32(0)),
+    Array.from({ length: cpus }, () => Buffer.alloc(12)),
+  );
   t.throws(() => map.lookup(u32(1)), /is per-CPU: use lookupPerCpu/);
   t.throws(() => map.updatePerCpu(u32(1), values.slice(1)), RangeError, 'one value per possible CPU is required');
   const batch = map.lookupBatchPerCpu();
@@ -187,11 +199,18 @@ t.test('iterator links: read without pinning (BPF_ITER_CREATE) and pinned', asyn
   const text = link.read().toString();
   t.match(text, new RegExp(`^${countsId} counts$`, 'm'), 'the iterator lists our map');
   const listed = text.trimEnd().split('\n');
-  t.ok(listed.every((l) => /^\d+ [\w.]*$/.test(l)), 'each line is "id name"');
+  t.ok(
+    listed.every((l) => /^\d+ [\w.]*$/.test(l)),
+    'each line is "id name"',
+  );
   const ours = [...obj.maps.values()].map((m) => `${mapInfo(m.fd).id} ${mapInfo(m.fd).name}`);
   t.same(listed.filter((l) => ours.includes(l)).sort(), ours.sort(), 'every map of the object is listed');
   const ids = listed.map((l) => Number(l.split(' ')[0]));
-  t.same(ids, [...ids].sort((a, b) => a - b), 'in id order, as the kernel walks them');
+  t.same(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'in id order, as the kernel walks them',
+  );
   t.ok(mapIds().includes(countsId), 'the map ids the kernel lists include it');
   t.equal(link.info().type, BPF_LINK_TYPE_ITER);
 
@@ -214,7 +233,10 @@ t.test('tp_btf, raw tracepoint and kprobe links count forks; info by fd and by i
   else t.comment('kprobe: skipped, the kernel has no kprobes (no /sys/bus/event_source/devices/kprobe)');
   t.teardown(() => links.forEach((l) => l.destroy()));
   forkSome();
-  const kinds: [string, number][] = [['tp_btf', KEY.tpBtf], ['raw tracepoint', KEY.rawTp]];
+  const kinds: [string, number][] = [
+    ['tp_btf', KEY.tpBtf],
+    ['raw tracepoint', KEY.rawTp],
+  ];
   if (kprobes) kinds.push(['kprobe', KEY.kprobe]);
   for (const [what, key] of kinds) {
     t.ok((counts.get(key) ?? 0n) >= 3n, `${what} program ran for each fork (${counts.get(key)})`);

@@ -149,7 +149,7 @@ t.test("a generated skeleton's wrong-state uses are compile-time errors, and onl
   t.same(failed, marked, 'without them, tsc fails at exactly the lines after each');
 });
 
-t.test('at run time: a skeleton\'s load() gives the open skeleton itself', async (t) => {
+t.test("at run time: a skeleton's load() gives the open skeleton itself", async (t) => {
   const { RecordsSkeleton } = await import(join(workDir(t, resolve('src/libbpf/index.js')), 'records.skel.ts'));
   using open = RecordsSkeleton.open();
   open.rodata.first_seq = 7n;

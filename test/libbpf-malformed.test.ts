@@ -66,7 +66,11 @@ t.test('what the BTF check refuses, it names; a sound object passes it', async (
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'bad.bpf.o');
   writeFileSync(file, bad);
-  t.match((t.throws(() => BpfObject.openFile(file)) as LibbpfError).message, /^open BPF object \/tmp\/libbpfmalformed\w+\/bad\.bpf\.o: malformed BTF/, 'openFile checks too');
+  t.match(
+    (t.throws(() => BpfObject.openFile(file)) as LibbpfError).message,
+    /^open BPF object \/tmp\/libbpfmalformed\w+\/bad\.bpf\.o: malformed BTF/,
+    'openFile checks too',
+  );
   const gen = runCli(['gen', 'skeleton', file]);
   t.equal(gen.code, 1, 'gen skeleton: exit 1');
   t.equal(gen.stdout, '');

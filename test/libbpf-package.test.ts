@@ -81,7 +81,9 @@ t.test('npm pack: only what runs, and its size', async (t) => {
   const [info] = JSON.parse(out) as { size: number; unpackedSize: number; files: { path: string }[] }[];
   const files = info.files.map((f) => f.path).sort();
   t.comment(`packed ${files.length} files, ${info.size} bytes (${info.unpackedSize} unpacked)`);
-  const unexpected = files.filter((f) => !/^(dist\/bpf-preload\.js|dist\/libbpf\/(?:(?:btf|sys)\/)?[\w-]+\.(js|d\.ts)|docs\/libbpf\.md|README\.md|LICENSE|package\.json)$/.test(f));
+  const unexpected = files.filter(
+    (f) => !/^(dist\/bpf-preload\.js|dist\/libbpf\/(?:(?:btf|sys)\/)?[\w-]+\.(js|d\.ts)|docs\/libbpf\.md|README\.md|LICENSE|package\.json)$/.test(f),
+  );
   t.same(unexpected, [], 'nothing but the CLI, the library, its docs, README, LICENSE and package.json');
   for (const f of ['dist/bpf-preload.js', 'dist/libbpf/index.js', 'dist/libbpf/index.d.ts', 'docs/libbpf.md', 'LICENSE']) {
     t.ok(files.includes(f), `${f} is packed`);
@@ -111,7 +113,11 @@ t.test('another project installs the tarball, uses bpf-preload/libbpf from JS an
 
   writeFileSync(join(project, 'consumer.ts'), consumer(true));
   // The installed package's own CLI, as npm linked it.
-  const skeleton = ok(t, run(join(project, 'node_modules/.bin/bpf-preload'), ['gen', 'skeleton', fixture('globals')], project), 'the installed bpf-preload gen skeleton');
+  const skeleton = ok(
+    t,
+    run(join(project, 'node_modules/.bin/bpf-preload'), ['gen', 'skeleton', fixture('globals')], project),
+    'the installed bpf-preload gen skeleton',
+  );
   t.match(skeleton, /^import \{[^}]*\} from 'bpf-preload\/libbpf';$/m, 'the skeleton imports the library by its package name');
   writeFileSync(join(project, 'globals.skel.ts'), skeleton);
   writeFileSync(join(project, 'skeleton-consumer.ts'), skeletonConsumer);
@@ -135,7 +141,11 @@ t.test('another project installs the tarball, uses bpf-preload/libbpf from JS an
     }),
   );
   const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/bin/tsc');
-  ok(t, run(process.execPath, [tsc, '-p', '.'], project), 'tsc (strict, isolatedModules, library checked too) compiles the consumers and the generated skeleton');
+  ok(
+    t,
+    run(process.execPath, [tsc, '-p', '.'], project),
+    'tsc (strict, isolatedModules, library checked too) compiles the consumers and the generated skeleton',
+  );
   const ts = ok(t, run(process.execPath, ['out/consumer.js', object], project), 'compiled TS consumer runs');
   t.same(JSON.parse(ts || '{}'), expected, 'TypeScript: map and iterator work');
   const skel = ok(t, run(process.execPath, ['out/skeleton-consumer.js'], project), 'the consumer of the generated skeleton runs');

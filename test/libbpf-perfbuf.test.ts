@@ -50,8 +50,14 @@ t.test('every record once, in consume and for await; a wait wakes on records; cl
     );
   }
   t.equal(seen.size, 10 * 40 * RECORDS_PER_RUN, 'every record');
-  t.ok([...seen.values()].every((n) => n === 1), 'none twice');
-  t.ok([...seen.keys()].every((k) => k < BigInt(seen.size)), 'nothing else');
+  t.ok(
+    [...seen.values()].every((n) => n === 1),
+    'none twice',
+  );
+  t.ok(
+    [...seen.keys()].every((k) => k < BigInt(seen.size)),
+    'nothing else',
+  );
   t.same([...sources], ['events'], 'handlers get the name');
   t.equal(pb.lost, 0, 'nothing lost');
 

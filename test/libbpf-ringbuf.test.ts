@@ -60,10 +60,13 @@ t.test('consume and consumeRaw deliver every record once, in order, over several
   for (let round = 0; round < 8; round++) {
     t.equal(produce(6000), 6000, `round ${round}: the ring had room`);
     if (round % 2) {
-      raw += rb.consumeRaw((data, offset, size, ring) => {
-        if (ring !== 'records') seq.errors.push(`a record named ${ring}`);
-        seq.check(data, offset, size);
-      }, { maxRecords: 100_000, maxMs: 10_000 });
+      raw += rb.consumeRaw(
+        (data, offset, size, ring) => {
+          if (ring !== 'records') seq.errors.push(`a record named ${ring}`);
+          seq.check(data, offset, size);
+        },
+        { maxRecords: 100_000, maxMs: 10_000 },
+      );
     } else {
       buffers += rb.consume((record) => seq.check(record), { maxRecords: 100_000, maxMs: 10_000 });
     }
@@ -71,10 +74,16 @@ t.test('consume and consumeRaw deliver every record once, in order, over several
   t.same(seq.errors, [], 'no record lost, duplicated or altered');
   t.equal(buffers + raw, 48_000);
   t.equal(seq.next[0], 48_000n);
-  t.equal(rb.consume(() => t.fail('nothing is left')), 0);
+  t.equal(
+    rb.consume(() => t.fail('nothing is left')),
+    0,
+  );
   // A full ring: the producer stops at what fits, the consumer empties it.
   t.equal(produce(PER_LAP + 100), PER_LAP, 'the producer stops when the ring is full');
-  t.equal(rb.consume((r) => seq.check(r), { maxRecords: 100_000, maxMs: 10_000 }), PER_LAP);
+  t.equal(
+    rb.consume((r) => seq.check(r), { maxRecords: 100_000, maxMs: 10_000 }),
+    PER_LAP,
+  );
   t.same(seq.errors, []);
 });
 
@@ -85,7 +94,11 @@ t.test('a slice is bounded: maxRecords, and a handler that throws keeps the rest
   produce(1000);
   // maxMs out of the way: this machine is shared, a slice may be descheduled.
   const slow = { maxMs: 10_000 };
-  t.equal(rb.consume((r) => seq.check(r), { ...slow, maxRecords: 300 }), 300, 'at most maxRecords');
+  t.equal(
+    rb.consume((r) => seq.check(r), { ...slow, maxRecords: 300 }),
+    300,
+    'at most maxRecords',
+  );
   let calls = 0;
   t.throws(
     () =>
@@ -95,7 +108,11 @@ t.test('a slice is bounded: maxRecords, and a handler that throws keeps the rest
       }, slow),
     /handler failed/,
   );
-  t.equal(rb.consume((r) => seq.check(r), slow), 695, 'the records after the one that threw are delivered next time, that one is not');
+  t.equal(
+    rb.consume((r) => seq.check(r), slow),
+    695,
+    'the records after the one that threw are delivered next time, that one is not',
+  );
   t.same(seq.errors, []);
 });
 
@@ -115,13 +132,16 @@ t.test('wait: off the main thread; false on timeout, true when records come, fal
   const started = performance.now();
   t.equal(await rb.wait({ timeoutMs: 5000 }), true, 'records wake the wait');
   t.ok(performance.now() - started < 1000, 'soon after they came');
-  t.equal(rb.consume(() => {}), 3);
+  t.equal(
+    rb.consume(() => {}),
+    3,
+  );
 
   // Two waits at once share one poll; each keeps its own timeout.
   const endless = rb.wait();
   const started2 = performance.now();
   t.equal(await rb.wait({ timeoutMs: 100 }), false, 'a second wait times out on its own');
-  t.ok(performance.now() - started2 < 1000, 'after its 100 ms, not the first one\'s');
+  t.ok(performance.now() - started2 < 1000, "after its 100 ms, not the first one's");
   const waiting = endless;
   const closedAt = performance.now();
   setTimeout(() => rb.close(), 20);
@@ -157,7 +177,10 @@ t.test('for await: every record once; close() ends the iteration, an AbortSignal
     break;
   }
   t.equal(await rb.wait({ timeoutMs: 0 }), true, 'the rest are there to wait for');
-  t.equal(rb.consume((r) => seq.check(r), { maxRecords: 50 }), 50);
+  t.equal(
+    rb.consume((r) => seq.check(r), { maxRecords: 50 }),
+    50,
+  );
   for await (const record of rb.records()) {
     seq.check(record);
     if (seq.next[0] === BigInt(total + 100)) break;
@@ -234,7 +257,11 @@ t.test('run: until close(), or the signal aborts, or a handler throws; the event
   }
   using rb = new RingBuffer(obj.map('records').fd, 'records');
   rb.consume((r) => seq.check(r), { maxRecords: 1e6, maxMs: 1e4 });
-  await t.rejects(rb.run(() => {}, { signal: AbortSignal.timeout(50) }), { name: 'TimeoutError' }, 'the signal ends run()');
+  await t.rejects(
+    rb.run(() => {}, { signal: AbortSignal.timeout(50) }),
+    { name: 'TimeoutError' },
+    'the signal ends run()',
+  );
   produce(3);
   await t.rejects(
     rb.run((r) => {
@@ -244,7 +271,11 @@ t.test('run: until close(), or the signal aborts, or a handler throws; the event
     /handler failed/,
     "a handler's exception ends run()",
   );
-  t.equal(rb.consume((r) => seq.check(r)), 2, 'the others stay');
+  t.equal(
+    rb.consume((r) => seq.check(r)),
+    2,
+    'the others stay',
+  );
   t.same(seq.errors, []);
 });
 
@@ -278,5 +309,8 @@ t.test('only ring buffer maps; a failed add leaves the consumer as it was', asyn
   using rb = new RingBuffer(obj.map('records').fd, 'records');
   t.throws(() => rb.add(hash.fd, 'hash'), /hash is not a ring buffer map/);
   produce(5);
-  t.equal(rb.consume(() => {}), 5);
+  t.equal(
+    rb.consume(() => {}),
+    5,
+  );
 });

@@ -67,35 +67,39 @@ function tracer(t: Test) {
 // Kernels built without CONFIG_UPROBES have no uprobe PMU.
 const uprobes = existsSync('/sys/bus/event_source/devices/uprobe');
 
-t.test('uprobe and uretprobe on a function of a binary, by path and symbol', { skip: uprobes ? false : 'the kernel has no uprobes (no /sys/bus/event_source/devices/uprobe)' }, async (t) => {
-  const binary = compile(t, 'target', TARGET_C);
-  const { obj, seen } = tracer(t);
-  {
-    using call = obj.program('on_call').attachUprobe(binary, 'target');
-    using ret = obj.program('on_return').attachUprobe(binary, 'target', { retprobe: true });
-    t.equal(spawnSync(binary, ['a', 'b', 'c', 'd']).status, 0);
-    t.equal(seen.get(0), 4n, 'the uprobe ran once per call');
-    t.equal(seen.get(1), 100n, 'the uretprobe saw each return value (10 + 20 + 30 + 40)');
-    t.ok(call.info().id > 0 && ret.info().id > 0);
-  }
-  t.equal(spawnSync(binary, ['a']).status, 0);
-  t.equal(seen.get(0), 4n, 'destroyed links see no more calls');
+t.test(
+  'uprobe and uretprobe on a function of a binary, by path and symbol',
+  { skip: uprobes ? false : 'the kernel has no uprobes (no /sys/bus/event_source/devices/uprobe)' },
+  async (t) => {
+    const binary = compile(t, 'target', TARGET_C);
+    const { obj, seen } = tracer(t);
+    {
+      using call = obj.program('on_call').attachUprobe(binary, 'target');
+      using ret = obj.program('on_return').attachUprobe(binary, 'target', { retprobe: true });
+      t.equal(spawnSync(binary, ['a', 'b', 'c', 'd']).status, 0);
+      t.equal(seen.get(0), 4n, 'the uprobe ran once per call');
+      t.equal(seen.get(1), 100n, 'the uretprobe saw each return value (10 + 20 + 30 + 40)');
+      t.ok(call.info().id > 0 && ret.info().id > 0);
+    }
+    t.equal(spawnSync(binary, ['a']).status, 0);
+    t.equal(seen.get(0), 4n, 'destroyed links see no more calls');
 
-  // Only one process: another one's calls are not counted.
-  const waiting = spawn(binary, ['wait', 'x', 'y'], { stdio: ['pipe', 'ignore', 'ignore'] });
-  const exited = new Promise((resolve) => waiting.on('close', resolve));
-  {
-    using _ = obj.program('on_call').attachUprobe(binary, 'target', { pid: waiting.pid });
-    t.equal(spawnSync(binary, ['a', 'b']).status, 0);
-    waiting.stdin.end('\n');
-    t.equal(await exited, 0);
-  }
-  t.equal(seen.get(0), 4n + 3n, 'with pid: only that process\'s three calls');
-  const err = t.throws(() => obj.program('on_call').attachUprobe(binary, 'no_such_function')) as LibbpfError;
-  t.type(err, LibbpfError);
-  t.match(err.message, new RegExp(`^attach on_call as uprobe on no_such_function in ${binary}: E`));
-  t.equal((t.throws(() => obj.program('on_call').attachUprobe(`${binary}-missing`, 'target')) as LibbpfError).code, 'ENOENT');
-});
+    // Only one process: another one's calls are not counted.
+    const waiting = spawn(binary, ['wait', 'x', 'y'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise((resolve) => waiting.on('close', resolve));
+    {
+      using _ = obj.program('on_call').attachUprobe(binary, 'target', { pid: waiting.pid });
+      t.equal(spawnSync(binary, ['a', 'b']).status, 0);
+      waiting.stdin.end('\n');
+      t.equal(await exited, 0);
+    }
+    t.equal(seen.get(0), 4n + 3n, "with pid: only that process's three calls");
+    const err = t.throws(() => obj.program('on_call').attachUprobe(binary, 'no_such_function')) as LibbpfError;
+    t.type(err, LibbpfError);
+    t.match(err.message, new RegExp(`^attach on_call as uprobe on no_such_function in ${binary}: E`));
+    t.equal((t.throws(() => obj.program('on_call').attachUprobe(`${binary}-missing`, 'target')) as LibbpfError).code, 'ENOENT');
+  },
+);
 
 // A USDT probe as <sys/sdt.h>'s STAP_PROBE makes one (without arguments): a
 // nop, and a .note.stapsdt entry naming it, written out here so the test
@@ -127,18 +131,22 @@ const USDT_C = `
 int main(int argc, char **argv) { for (int i = 1; i < argc; i++) PROBE(libbpftest, tick); return 0; }
 `;
 
-t.test('a USDT program on a probe of a binary, by provider and name', { skip: uprobes ? false : 'the kernel has no uprobes (USDT probes are uprobes)' }, async (t) => {
-  const binary = compile(t, 'probed', USDT_C);
-  const { obj, seen } = tracer(t);
-  {
-    using _ = obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'tick');
-    t.equal(spawnSync(binary, ['a', 'b', 'c']).status, 0);
-  }
-  t.equal(seen.get(5), 3n, 'the program ran at each hit of the probe');
-  const err = t.throws(() => obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'no_such_probe')) as LibbpfError;
-  t.type(err, LibbpfError);
-  t.match(err.message, new RegExp(`^attach on_tick to USDT libbpftest:no_such_probe in ${binary}: E`));
-});
+t.test(
+  'a USDT program on a probe of a binary, by provider and name',
+  { skip: uprobes ? false : 'the kernel has no uprobes (USDT probes are uprobes)' },
+  async (t) => {
+    const binary = compile(t, 'probed', USDT_C);
+    const { obj, seen } = tracer(t);
+    {
+      using _ = obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'tick');
+      t.equal(spawnSync(binary, ['a', 'b', 'c']).status, 0);
+    }
+    t.equal(seen.get(5), 3n, 'the program ran at each hit of the probe');
+    const err = t.throws(() => obj.program('on_tick').attachUsdt(binary, 'libbpftest', 'no_such_probe')) as LibbpfError;
+    t.type(err, LibbpfError);
+    t.match(err.message, new RegExp(`^attach on_tick to USDT libbpftest:no_such_probe in ${binary}: E`));
+  },
+);
 
 t.test('a perf_event program samples the CPU clock of this thread', async (t) => {
   using obj = BpfObject.openFile(fixture('tracer'));
@@ -189,7 +197,12 @@ t.test('a tracepoint program, by category and name and as its section says', asy
   // (gone with the namespace).
   const r = spawnSync(
     'unshare',
-    ['-m', 'sh', '-c', `mount -t tracefs nodev /sys/kernel/tracing && exec ${process.execPath} build/run.mjs test/lib/tracepoint-child.ts ${fixture('tracer')}`],
+    [
+      '-m',
+      'sh',
+      '-c',
+      `mount -t tracefs nodev /sys/kernel/tracing && exec ${process.execPath} build/run.mjs test/lib/tracepoint-child.ts ${fixture('tracer')}`,
+    ],
     { encoding: 'utf8' },
   );
   t.equal(r.status, 0, r.stderr);
@@ -209,7 +222,11 @@ t.test('programs and maps pin and unpin; the pins hold the same objects', async 
   const mapPin = join(dir, 'map');
   prog.pin(progPin);
   map.pin(mapPin);
-  t.equal(withFd(objGet(progPin), (fd) => progInfo(fd).id), progInfo(prog.fd).id, 'the program pin holds the program');
+  t.equal(
+    withFd(objGet(progPin), (fd) => progInfo(fd).id),
+    progInfo(prog.fd).id,
+    'the program pin holds the program',
+  );
   using pinned = FdMap.fromPin(mapPin);
   t.equal(mapInfo(pinned.fd).id, mapInfo(map.fd).id, 'the map pin holds the map');
   prog.unpin(progPin);
@@ -244,7 +261,10 @@ t.test('lookupAndDelete: the value, gone in the same step; a queue pops in order
 t.test('updateBatch and deleteBatch', async (t) => {
   using map = FdMap.create(BPF_MAP_TYPE_HASH, 'tracetest_bat', 4, 8, 32);
   const keys = Array.from({ length: 10 }, (_, i) => u32(i));
-  map.updateBatch(keys, keys.map((_, i) => u64(BigInt(i * 100))));
+  map.updateBatch(
+    keys,
+    keys.map((_, i) => u64(BigInt(i * 100))),
+  );
   const all = () => new Map(map.lookupBatch().map(([k, v]) => [k.readUInt32LE(0), v.readBigUInt64LE(0)]));
   t.equal(all().size, 10);
   t.equal(all().get(7), 700n);

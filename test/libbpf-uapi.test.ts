@@ -24,7 +24,8 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
     for (const item of items) {
       for (const [name, value] of 'defines' in item ? parseDefines(text, item.defines) : parseEnum(text, item)) {
         const want = module === 'uapi' ? value : undefined;
-        if (exported[name] !== want) t.fail(`bpf-preload/libbpf exports ${name}${module === 'uapi' ? ` = ${value}` : ' (internal: should not)'}, not ${String(exported[name])}`);
+        if (exported[name] !== want)
+          t.fail(`bpf-preload/libbpf exports ${name}${module === 'uapi' ? ` = ${value}` : ' (internal: should not)'}, not ${String(exported[name])}`);
       }
     }
   }

@@ -3,19 +3,7 @@
 // and what we load is released.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import {
-  BpfObject,
-  ErrnoError,
-  LibbpfError,
-  SysError,
-  errnoName,
-  libbpfVersion,
-  objGet,
-  progFdById,
-  progIds,
-  progInfo,
-  withFd,
-} from '../src/libbpf/index.js';
+import { BpfObject, ErrnoError, LibbpfError, SysError, errnoName, libbpfVersion, objGet, progFdById, progIds, progInfo, withFd } from '../src/libbpf/index.js';
 import { fixture } from './lib/fixtures.js';
 import { eventually } from './lib/kernel.js';
 
@@ -47,8 +35,14 @@ t.test('a verifier rejection carries the verifier log', async (t) => {
   t.type(err, LibbpfError);
   t.equal(err.code, 'EACCES');
   t.match(err.message, /^load BPF object invalid: EACCES/);
-  t.ok(err.log.some((l) => l.includes('-- BEGIN PROG LOAD LOG --')), 'libbpf framed the verifier log');
-  t.ok(err.log.some((l) => /invalid mem access/.test(l)), "the verifier's own complaint is there");
+  t.ok(
+    err.log.some((l) => l.includes('-- BEGIN PROG LOAD LOG --')),
+    'libbpf framed the verifier log',
+  );
+  t.ok(
+    err.log.some((l) => /invalid mem access/.test(l)),
+    "the verifier's own complaint is there",
+  );
 });
 
 t.test('garbage and truncated objects are refused with libbpf reasons', async (t) => {
@@ -68,7 +62,10 @@ t.test('load, inspect, close: programs go away with the object', async (t) => {
   const info = progInfo(prog.fd);
   t.equal(info.name, 'dump_bpf_prog');
   t.ok(progIds().includes(info.id));
-  t.equal(withFd(progFdById(info.id), (fd) => progInfo(fd).id), info.id);
+  t.equal(
+    withFd(progFdById(info.id), (fd) => progInfo(fd).id),
+    info.id,
+  );
   obj.close();
   t.throws(() => obj.load(), /used after close/);
   t.ok(await eventually(() => !progIds().includes(info.id)), 'program unloaded after close');

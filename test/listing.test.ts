@@ -21,13 +21,17 @@ t.test('progs.debug rows, empty columns and long names', async (t) => {
 });
 
 t.test('maps.debug in both formats', async (t) => {
-  const withCount = parseMaps(
-    '  id name             max_entries  cur_entries\n' + '   7 selftest_hash             16            5\n',
-  );
+  const withCount = parseMaps('  id name             max_entries  cur_entries\n' + '   7 selftest_hash             16            5\n');
   t.equal(withCount.withCount, true);
-  t.same(withCount.rows.map((r) => [r.id, r.name, r.maxEntries, r.curEntries]), [[7, 'selftest_hash', 16, 5]]);
+  t.same(
+    withCount.rows.map((r) => [r.id, r.name, r.maxEntries, r.curEntries]),
+    [[7, 'selftest_hash', 16, 5]],
+  );
   const compat = parseMaps('  id name             max_entries\n' + '   7 selftest_hash       16\n');
   t.equal(compat.withCount, false);
-  t.same(compat.rows.map((r) => [r.id, r.name, r.maxEntries, r.curEntries]), [[7, 'selftest_hash', 16, undefined]]);
+  t.same(
+    compat.rows.map((r) => [r.id, r.name, r.maxEntries, r.curEntries]),
+    [[7, 'selftest_hash', 16, undefined]],
+  );
   t.throws(() => parseMaps('  id name\n'), ListingError);
 });

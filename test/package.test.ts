@@ -12,7 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OLDEST_NODE } from '../build/bundle-options.js';
-import { DEB_BIN, DEB_CLI, DEB_DOC_DIR, DEB_EXPORTER_UNIT, DEB_MAN, DEB_NODE, DEB_UNIT, PACKAGE, UPGRADE_VERSION as UPGRADE, VERSION, debFileName, koffiModulePath } from '../build/deb-layout.js';
+import {
+  DEB_BIN,
+  DEB_CLI,
+  DEB_DOC_DIR,
+  DEB_EXPORTER_UNIT,
+  DEB_MAN,
+  DEB_NODE,
+  DEB_UNIT,
+  PACKAGE,
+  UPGRADE_VERSION as UPGRADE,
+  VERSION,
+  debFileName,
+  koffiModulePath,
+} from '../build/deb-layout.js';
 import { COMMAND_ITEMS, OPTION_ITEMS, helpText, manPage } from '../src/cli/help.js';
 import { EXPORTER_UNIT_NAME, UNIT_NAME, WANTED_BY, renderExporterUnit, renderUnit } from '../src/cli/unit.js';
 import { run } from '../harness/command.mjs';
@@ -42,7 +55,20 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 function buildDeb(version: string, forArch = arch, env: Record<string, string> = {}, out = work): string {
   // Without tap's loaders in NODE_OPTIONS: the builder runs as `npm run package` runs it.
   const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  const r = run('env', ['-u', 'NODE_OPTIONS', ...vars, process.execPath, 'build/run.mjs', 'build/package.ts', '--out', out, '--version', version, '--arch', forArch]);
+  const r = run('env', [
+    '-u',
+    'NODE_OPTIONS',
+    ...vars,
+    process.execPath,
+    'build/run.mjs',
+    'build/package.ts',
+    '--out',
+    out,
+    '--version',
+    version,
+    '--arch',
+    forArch,
+  ]);
   if (r.code !== 0) throw new Error(`npm run package failed: ${r.stderr}`);
   return join(out, debFileName(version, forArch));
 }
@@ -70,10 +96,15 @@ t.test(`control: ${PACKAGE} ${VERSION} for ${arch}, depending on nodejs (>= ${OL
   writeFileSync(join(shlibs, 'koffi.node'), fileInDeb(koffiModulePath(arch)));
   const r = spawnSync('dpkg-shlibdeps', ['-O', '--warnings=0', '-e', 'koffi.node'], { cwd: shlibs, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
-  const expected = r.stdout.trim().replace(/^shlibs:Depends=/, '').split(', ').sort();
+  const expected = r.stdout
+    .trim()
+    .replace(/^shlibs:Depends=/, '')
+    .split(', ')
+    .sort();
   t.same(depends.slice(2), expected, `the rest is what dpkg-shlibdeps gives: ${expected.join(', ')}`);
   const info = run('dpkg-deb', ['-I', deb]).stdout;
-  for (const script of ['postinst', 'prerm', 'postrm']) t.match(info, new RegExp(`\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`), `${script}: an executable shell script`);
+  for (const script of ['postinst', 'prerm', 'postrm'])
+    t.match(info, new RegExp(`\\d+ lines\\s+\\*\\s+${script}\\s+#!/bin/sh`), `${script}: an executable shell script`);
 });
 
 /**
@@ -93,8 +124,14 @@ function fakeDpkgDatabase(i386: boolean): string {
   }
   if (i386) {
     const version = run('dpkg-query', ['-W', '-f=${Version}', `libc6:${arch}`]).stdout;
-    appendFileSync(join(admindir, 'status'), `Package: libc6-i386\nStatus: install ok installed\nPriority: optional\nSection: libs\nArchitecture: ${arch}\nSource: glibc\nVersion: ${version}\nDescription: GNU C Library: 32-bit shared libraries for AMD64\n\n`);
-    writeFileSync(join(admindir, 'info/libc6-i386.list'), ['/lib32', '/lib32/libc.so.6', '/lib32/libm.so.6', '/lib32/libdl.so.2', '/lib32/libpthread.so.0', ''].join('\n'));
+    appendFileSync(
+      join(admindir, 'status'),
+      `Package: libc6-i386\nStatus: install ok installed\nPriority: optional\nSection: libs\nArchitecture: ${arch}\nSource: glibc\nVersion: ${version}\nDescription: GNU C Library: 32-bit shared libraries for AMD64\n\n`,
+    );
+    writeFileSync(
+      join(admindir, 'info/libc6-i386.list'),
+      ['/lib32', '/lib32/libc.so.6', '/lib32/libm.so.6', '/lib32/libdl.so.2', '/lib32/libpthread.so.0', ''].join('\n'),
+    );
     writeFileSync(join(admindir, 'info/libc6-i386.symbols'), 'libc.so.6 libc6-i386 #MINVER#\n GLIBC_2.0@GLIBC_2.0 2.0\n');
     const owner = run('env', [`DPKG_ADMINDIR=${admindir}`, 'dpkg', '-S', '*/libm.so.6']).stdout.split('\n')[0];
     if (!owner.startsWith('libc6-i386:')) throw new Error(`the fake database should make dpkg -S name libc6-i386 first, not ${owner}`);
@@ -122,7 +159,10 @@ t.test('contents: the CLI, koffi for this architecture only, both units, the man
     const [mode, owner, , , , ...rest] = line.split(/\s+/);
     return { mode, owner, path: rest.join(' ').replace(/^\./, '') };
   });
-  t.ok(entries.every((e) => e.owner === 'root/root'), 'every entry is owned by root/root');
+  t.ok(
+    entries.every((e) => e.owner === 'root/root'),
+    'every entry is owned by root/root',
+  );
   const nonDirs = entries.filter((e) => !e.mode.startsWith('d'));
   const koffi = koffiModulePath(arch);
   t.same(
@@ -193,7 +233,14 @@ t.test('lintian: no errors, no warnings; only the remarks we keep', async (t) =>
   // lintian leaves an mldbm-elf-* directory in TMPDIR: keep it in our work directory.
   const r = run('env', [`TMPDIR=${work}`, 'lintian', '--display-info', '--pedantic', deb]);
   t.equal(r.code, 0, r.stdout + r.stderr);
-  const tags = [...new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^(\w): \S+: (\S+).*$/, '$1: $2')))].sort();
+  const tags = [
+    ...new Set(
+      r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.replace(/^(\w): \S+: (\S+).*$/, '$1: $2')),
+    ),
+  ].sort();
   t.same(tags, LINTIAN_KEPT, r.stdout);
 });
 
@@ -252,7 +299,12 @@ t.test('apt installs it in a scratch root (enabled, not started), dpkg upgrades,
     echo "helper state: $(r "ls /var/lib/systemd/deb-systemd-helper-enabled/ | grep -c ${PACKAGE} || true")"
   `);
   t.equal(r.code, 0, r.stderr);
-  const lines = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+  const lines = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+  );
   t.equal(lines.installed, `install ok installed ${VERSION} | ${DEB_UNIT} | ${DEB_CLI}`, 'installed and enabled');
   t.equal(lines['exporter enabled'], `0 ${DEB_EXPORTER_UNIT}`, "the exporter's unit is installed, not enabled");
   t.equal(lines.version, `${PACKAGE} ${VERSION}`);

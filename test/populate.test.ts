@@ -36,8 +36,16 @@ t.test('fresh directory: both files pinned, readable, mode 0400, directory mode 
   t.ok(startsLikeMaps(maps), 'maps.debug starts with its header');
   t.match(maps, /^ *\d+ bpf_prel\.rodata /m, 'maps.debug lists our .rodata map');
 
-  const ids = progs.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
-  t.same(ids, [...ids].sort((a, b) => a - b), 'programs in ascending id order');
+  const ids = progs
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+  t.same(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'programs in ascending id order',
+  );
 });
 
 t.test('populate is the default command and the explicit one', async (t) => {
@@ -55,7 +63,10 @@ t.test('re-running three times replaces our pins and frees the old programs', as
     t.equal(r.code, 0, r.stderr);
     if (i > 0) t.match(r.stdout, /replaced link \d+/);
     const st = statusOf(dir);
-    t.same(st.files.map((f) => f.state), ['ours', 'ours']);
+    t.same(
+      st.files.map((f) => f.state),
+      ['ours', 'ours'],
+    );
     seen.push(...st.files.map((f) => f.progId!));
     t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `run ${i + 1}: progs.debug works`);
     t.ok(startsLikeMaps(catFile(join(dir, 'maps.debug'))), `run ${i + 1}: maps.debug works`);
@@ -69,7 +80,10 @@ t.test('re-running three times replaces our pins and frees the old programs', as
   });
   t.ok(freed, 'replaced programs are unloaded');
   const live = new Set(bpftoolProgs().map((p) => p.id));
-  t.ok([...current].every((id) => live.has(id)), 'the current pair is alive');
+  t.ok(
+    [...current].every((id) => live.has(id)),
+    'the current pair is alive',
+  );
 });
 
 // A reader in a loop, as a user's `cat` or a monitoring agent would be. On
@@ -119,13 +133,23 @@ t.test('a working entry that is not ours is left alone, then --replace replaces 
   t.match(r.stdout, 'left alone; run with --replace');
   t.equal(catFile(join(dir, 'progs.debug')).split('\n')[0], 'foreign', 'foreign entry untouched');
   t.notOk(existsSync(join(dir, 'maps.debug')), 'nothing pinned beside it');
-  t.same(statusOf(dir).files.map((f) => [f.state, f.kernelPreload]), [['missing', false], ['foreign', false]], 'not taken for the kernel\'s');
+  t.same(
+    statusOf(dir).files.map((f) => [f.state, f.kernelPreload]),
+    [
+      ['missing', false],
+      ['foreign', false],
+    ],
+    "not taken for the kernel's",
+  );
 
   const again = runCli(['--bpffs', dir, '--replace']);
   t.equal(again.code, 0, again.stderr);
   t.match(again.stdout, /replaced a foreign link \d+/);
   t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER));
-  t.same(statusOf(dir).files.map((f) => f.state), ['ours', 'ours']);
+  t.same(
+    statusOf(dir).files.map((f) => f.state),
+    ['ours', 'ours'],
+  );
 });
 
 t.test('entries nobody can open make the runner pin into preload/', async (t) => {
@@ -138,12 +162,15 @@ t.test('entries nobody can open make the runner pin into preload/', async (t) =>
   t.ok(catFile(join(root, 'preload', 'progs.debug')).startsWith(PROGS_HEADER));
   t.ok(startsLikeMaps(catFile(join(root, 'preload', 'maps.debug'))));
   const st = statusOf(root);
-  t.same(st.files.map((f) => [f.path, f.state]), [
-    [`${root}/maps.debug`, 'unusable'],
-    [`${root}/progs.debug`, 'unusable'],
-    [`${root}/preload/maps.debug`, 'ours'],
-    [`${root}/preload/progs.debug`, 'ours'],
-  ]);
+  t.same(
+    st.files.map((f) => [f.path, f.state]),
+    [
+      [`${root}/maps.debug`, 'unusable'],
+      [`${root}/progs.debug`, 'unusable'],
+      [`${root}/preload/maps.debug`, 'ours'],
+      [`${root}/preload/progs.debug`, 'ours'],
+    ],
+  );
   const u = runCli(['unpin', '--bpffs', root]);
   t.equal(u.code, 0, u.stderr);
   t.notOk(existsSync(join(root, 'preload')), 'unpin removes the preload/ it emptied');
@@ -183,7 +210,11 @@ t.test('a failure mid-run leaves the directory as it was, mode included', async 
     const r = runCli(['--bpffs', dir], { BPF_PRELOAD_FAILPOINT: step });
     t.equal(r.code, 1, `${step}: exit 1`);
     t.same(readdirSync(dir).sort(), [...FILE_NAMES], `${step}: no temporary names left`);
-    t.same(statusOf(dir).files.map((f) => f.linkId), before, `${step}: the same links are pinned`);
+    t.same(
+      statusOf(dir).files.map((f) => f.linkId),
+      before,
+      `${step}: the same links are pinned`,
+    );
     t.ok(catFile(join(dir, 'progs.debug')).startsWith(PROGS_HEADER), `${step}: progs.debug still works`);
     t.equal(mode(dir), 0o750, `${step}: mode restored`);
   }
@@ -217,7 +248,13 @@ t.test("an iterator object named like the kernel's preload is called the kernel'
   pinForeignIterator(object, join(dir, 'progs.debug'));
 
   const st = statusOf(dir);
-  t.same(st.files.map((f) => [f.state, f.kernelPreload]), [['missing', false], ['foreign', true]]);
+  t.same(
+    st.files.map((f) => [f.state, f.kernelPreload]),
+    [
+      ['missing', false],
+      ['foreign', true],
+    ],
+  );
   const human = runCli(['status', '--bpffs', dir]);
   t.match(human.stdout, `${dir}/progs.debug: the kernel's own preload (link ${st.files[1].linkId}, program ${st.files[1].progId} dump_bpf_prog)`);
   const r = runCli(['--bpffs', dir]);
@@ -244,7 +281,10 @@ t.test('status --json names each file, its state and ids', async (t) => {
   });
   t.equal(runCli(['--bpffs', dir]).code, 0);
   const st = statusOf(dir);
-  t.same(st.files.map((f) => f.state), ['ours', 'ours']);
+  t.same(
+    st.files.map((f) => f.state),
+    ['ours', 'ours'],
+  );
   const progs = new Map(bpftoolProgs().map((p) => [p.id, p.name]));
   t.equal(progs.get(st.files[1].progId!), 'dump_bpf_prog');
   t.match(progs.get(st.files[0].progId!), /^dump_bpf_map/);
@@ -257,8 +297,7 @@ t.test('--mode 0644 lets an unprivileged user read the files; 0400 does not', as
   t.equal(runCli(['--bpffs', dir, '--mode', '0644']).code, 0);
   t.equal(mode(join(dir, 'progs.debug')), 0o644);
   const { spawnSync } = await import('node:child_process');
-  const asNobody = (path: string) =>
-    spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'cat', path], { encoding: 'utf8' });
+  const asNobody = (path: string) => spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'cat', path], { encoding: 'utf8' });
   const ok = asNobody(join(dir, 'progs.debug'));
   t.equal(ok.status, 0, ok.stderr);
   t.ok(ok.stdout.startsWith(PROGS_HEADER), 'nobody reads progs.debug');

@@ -103,7 +103,11 @@ for (const fakeMode of ['0777', '0000']) {
     const victim = makeVictim(tmp);
     chmodSync(dir, 0o1777);
     asNobody('ln', '-s', `op=populate pid=999999 start=1 dir=. mode=${fakeMode} created=0`, join(dir, TRAIL_NAME));
-    t.same(statusOf(dir).notOurs.map((x) => x.owner), [NOBODY], 'status names its owner');
+    t.same(
+      statusOf(dir).notOurs.map((x) => x.owner),
+      [NOBODY],
+      'status names its owner',
+    );
     failsWithOneLine(
       t,
       runCli(['--bpffs', dir]),
@@ -171,7 +175,12 @@ t.test("a symlink with the temporary pin's name, to a root-only file: not follow
   asNobody('ln', '-s', victim.file, join(dir, run.tempName('maps.debug')));
   run.go();
   const r = await run.done;
-  failsWithOneLine(t, r, `${dir}/${run.tempName('maps.debug')} is in the way (owner uid ${NOBODY}), not a pin of this run: remove it, then run again`, 'populate');
+  failsWithOneLine(
+    t,
+    r,
+    `${dir}/${run.tempName('maps.debug')} is in the way (owner uid ${NOBODY}), not a pin of this run: remove it, then run again`,
+    'populate',
+  );
   t.notMatch(r.stderr + r.stdout, /root:/, "the file's content is not printed");
   t.equal(victim.changed(), '', 'victim untouched: mode 0600');
   t.same(entries(dir), [run.tempName('maps.debug')], 'nothing else left');
@@ -254,7 +263,12 @@ t.test('a preload/ made by another user is never pinned into, nor emptied', asyn
 t.test('a directory other users can change without the sticky bit is refused with one line', async (t) => {
   const { dir } = privateBpffs(t);
   chmodSync(dir, 0o777);
-  failsWithOneLine(t, runCli(['--bpffs', dir]), `${dir} is writable by other users (mode 0777): bpf-preload pins only where no other user can change its files`, 'populate');
+  failsWithOneLine(
+    t,
+    runCli(['--bpffs', dir]),
+    `${dir} is writable by other users (mode 0777): bpf-preload pins only where no other user can change its files`,
+    'populate',
+  );
   t.same(entries(dir), []);
   t.match(runCli(['status', '--bpffs', dir]).stdout, `${dir} is writable by other users (mode 0777): bpf-preload will not pin there`);
   spawnSync('chown', [String(NOBODY), dir]);
@@ -273,7 +287,11 @@ t.test("a user's flock on the directory neither blocks a run nor poses as one", 
     asNobody('ln', '-sf', 'op=populate pid=999999 start=1 dir=. mode=0777 created=0', join(dir, TRAIL_NAME));
     const st = statusOf(dir);
     t.equal(st.running, null, `${how}: status sees no run`);
-    t.same(st.notOurs.map((x) => x.path), [join(dir, TRAIL_NAME)], `${how}: status reports the planted trail`);
+    t.same(
+      st.notOurs.map((x) => x.path),
+      [join(dir, TRAIL_NAME)],
+      `${how}: status reports the planted trail`,
+    );
     spawnSync('rm', ['-f', join(dir, TRAIL_NAME)]);
     const began = Date.now();
     const r = runCli(['--bpffs', dir], { BPF_PRELOAD_LOCK_TIMEOUT: '5' });
@@ -310,5 +328,9 @@ t.test('SIGTERM and SIGINT end the wait for a lock at once, for the directory an
       await eventually(() => spawnSync('flock', ['--nonblock', lockFile, 'true']).status === 0);
     }
   }
-  t.match(statusOf(root).files.map((f) => f.state), ['unusable', 'unusable', 'ours', 'ours'], 'nothing changed');
+  t.match(
+    statusOf(root).files.map((f) => f.state),
+    ['unusable', 'unusable', 'ours', 'ours'],
+    'nothing changed',
+  );
 });

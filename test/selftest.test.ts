@@ -68,17 +68,33 @@ t.test('progs.debug and maps.debug agree with bpftool', async (t) => {
 
   const progs = parseProgs(progsText);
   const ids = progs.map((p) => p.id);
-  t.same(ids, [...ids].sort((a, b) => a - b), 'programs in ascending id order');
+  t.same(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'programs in ascending id order',
+  );
   t.same(idProblems('program', ids, progsBefore, progsAfter), [], 'every live program listed once, nothing bpftool does not know');
   t.same(progNameProblems(progs, [...progsBefore, ...progsAfter]), [], 'program names as bpftool shows them');
   const names = progs.map((p) => p.name);
-  t.ok(names.some((n) => n.length > 16), 'full BTF names longer than 16 characters are printed');
+  t.ok(
+    names.some((n) => n.length > 16),
+    'full BTF names longer than 16 characters are printed',
+  );
   const tp = progs.filter((p) => p.attachFunc !== '');
   t.ok(tp.length > 0, 'a tp_btf program shows its attach function');
 
   const maps = parseMaps(mapsText);
   t.equal(maps.withCount, withCount, `maps.debug ${withCount ? 'has' : 'has no'} cur_entries on this kernel`);
-  t.same(idProblems('map', maps.rows.map((m) => m.id), mapsBefore, mapsAfter), [], 'every live map listed once, nothing bpftool does not know');
+  t.same(
+    idProblems(
+      'map',
+      maps.rows.map((m) => m.id),
+      mapsBefore,
+      mapsAfter,
+    ),
+    [],
+    'every live map listed once, nothing bpftool does not know',
+  );
   t.same(mapRowProblems(maps.rows, [...mapsBefore, ...mapsAfter]), [], 'map names and max_entries as bpftool shows them');
   const kmaps = new Map([...mapsBefore, ...mapsAfter].map((m) => [m.id, m]));
   if (withCount) {

@@ -35,7 +35,10 @@ t.test('the CLI prints the listing and exits', async (t) => {
   t.equal(progs.stderr, '');
   const maps = runCli(['show', 'maps']);
   t.equal(maps.code, 0, maps.stderr);
-  t.ok([MAPS_HEADER_WITH_COUNT, MAPS_HEADER_COMPAT].some((h) => maps.stdout.startsWith(h)), 'maps header');
+  t.ok(
+    [MAPS_HEADER_WITH_COUNT, MAPS_HEADER_COMPAT].some((h) => maps.stdout.startsWith(h)),
+    'maps header',
+  );
   t.match(maps.stdout, /^ *\d+ bpf_prel\.rodata /m, 'lists its own .rodata map');
   const bad = runCli(['show', 'links']);
   t.equal(bad.code, 2);

@@ -76,7 +76,13 @@ t.test('the skeleton declares struct sample as a record, with its fields typed, 
   ]) {
     t.ok(text.includes(`\n  ${field}\n`), field);
   }
-  for (const read of ['seq: v.getBigUint64(o, true),', 'neg: v.getBigInt64(o + 8, true),', 's8: v.getInt8(o + 22),', "name: cString(b, o + 28, 12),", 'ratio: v.getFloat64(o + 64, true),']) {
+  for (const read of [
+    'seq: v.getBigUint64(o, true),',
+    'neg: v.getBigInt64(o + 8, true),',
+    's8: v.getInt8(o + 22),',
+    'name: cString(b, o + 28, 12),',
+    'ratio: v.getFloat64(o + 64, true),',
+  ]) {
     t.ok(text.includes(read), `decodes ${read}`);
   }
   t.ok(text.includes('a0[i0] = v.getUint32(o + 40 + i0 * 4, true);\n') && text.includes('counts: a0,\n'), 'arrays in a loop');
@@ -106,7 +112,9 @@ t.test('the generated decoder agrees with the generic decoding of the same bytes
   t.equal(sendRing(3), 3);
   using rb = new RingBuffer(skel.maps.samples.fd, 'samples');
   const pairs: [unknown, unknown][] = [];
-  rb.consume((record: Buffer) => pairs.push([mod.RecordsRecords.sample.decode(record, new DataView(record.buffer, record.byteOffset), 0), decodeValue(record, 0, type)]));
+  rb.consume((record: Buffer) =>
+    pairs.push([mod.RecordsRecords.sample.decode(record, new DataView(record.buffer, record.byteOffset), 0), decodeValue(record, 0, type)]),
+  );
   t.equal(pairs.length, 3);
   for (const [generated, generic] of pairs) t.same(generated, generic);
 });
@@ -117,8 +125,15 @@ t.test('consume() and run() hand decoded records to a callback; so does a perf b
   t.teardown(() => rb.close());
   t.equal(sendRing(3), 3);
   const consumed: unknown[] = [];
-  t.equal(rb.consume((s: unknown, source: string) => consumed.push([s, source])), 3);
-  t.same(consumed, samples(FIRST_SEQ, 3).map((s) => [s, 'samples']), 'consume(): each with the map it came from');
+  t.equal(
+    rb.consume((s: unknown, source: string) => consumed.push([s, source])),
+    3,
+  );
+  t.same(
+    consumed,
+    samples(FIRST_SEQ, 3).map((s) => [s, 'samples']),
+    'consume(): each with the map it came from',
+  );
 
   t.equal(sendRing(4), 4);
   const ran: unknown[] = [];
@@ -136,7 +151,7 @@ t.test('consume() and run() hand decoded records to a callback; so does a perf b
     await pb.stream.wait({ timeoutMs: 100 });
     pb.consume((s: unknown) => perf.push(s));
   }
-  t.same(perf, samples(FIRST_SEQ + 7, 2), 'a perf buffer\'s two, decoded');
+  t.same(perf, samples(FIRST_SEQ + 7, 2), "a perf buffer's two, decoded");
 });
 
 t.test('a record shorter than its struct, or a struct the object does not send: one clear error', async (t) => {
@@ -144,11 +159,20 @@ t.test('a record shorter than its struct, or a struct the object does not send: 
   using rb = skel.ringbuf('samples', 'sample');
   sendShort();
   t.equal(sendRing(1), 1);
-  t.throws(() => rb.consume(() => {}), { name: 'RangeError', message: 'samples: a record of 8 bytes, but struct sample takes 88: is it the struct this map carries?' });
+  t.throws(() => rb.consume(() => {}), {
+    name: 'RangeError',
+    message: 'samples: a record of 8 bytes, but struct sample takes 88: is it the struct this map carries?',
+  });
   const after: unknown[] = [];
-  t.equal(rb.consume((s: unknown) => after.push(s)), 1, 'the record after it still comes');
+  t.equal(
+    rb.consume((s: unknown) => after.push(s)),
+    1,
+    'the record after it still comes',
+  );
   t.same(after, [sample(FIRST_SEQ)]);
-  t.throws(() => skel.ringbuf('samples', 'pair'), { message: 'skeleton records has no record struct pair (it has sample; see Typed records in docs/libbpf.md)' });
+  t.throws(() => skel.ringbuf('samples', 'pair'), {
+    message: 'skeleton records has no record struct pair (it has sample; see Typed records in docs/libbpf.md)',
+  });
 });
 
 t.test("the bench's committed skeleton of its producer is what the generator makes of the object it embeds, and matches the object built here", async (t) => {
@@ -156,6 +180,14 @@ t.test("the bench's committed skeleton of its producer is what the generator mak
   const { bytes: embedded } = embeddedObject(committed);
   t.equal(benchSkeleton(embedded), committed, `${BENCH_SKELETON.file} is up to date (npm run build:bpf)`);
   const built = readFileSync(fixture(BENCH_SKELETON.fixture));
-  t.same(objectFacts(built, 'ringprod'), objectFacts(embedded, 'ringprod'), 'programs, maps, globals and records of the object built here are the embedded one\'s');
-  t.same(objectFacts(built, 'ringprod').records.map(([struct]) => struct), ['record'], 'struct record is its one record struct');
+  t.same(
+    objectFacts(built, 'ringprod'),
+    objectFacts(embedded, 'ringprod'),
+    "programs, maps, globals and records of the object built here are the embedded one's",
+  );
+  t.same(
+    objectFacts(built, 'ringprod').records.map(([struct]) => struct),
+    ['record'],
+    'struct record is its one record struct',
+  );
 });

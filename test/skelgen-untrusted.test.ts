@@ -55,7 +55,7 @@ function runImporter(dir: string, skeleton: string, body: string) {
 
 const INJECTION = ".data.x */ console.log('INJECTED: runs on import, uid ' + process.getuid()); /*";
 // A newline ends a // comment, a quote or backslash a string, ` and ${ a template.
-const QUOTES = ".data.q'\"\\\n`${process.exit(3)}`";
+const QUOTES = '.data.q\'"\\\n`${process.exit(3)}`';
 const cString = (s: string) => JSON.stringify(s);
 
 t.test('section names that are code stay strings: nothing runs on import', async (t) => {
@@ -70,9 +70,15 @@ int quoted SEC(${cString(QUOTES)}) = 2;`,
   t.equal(gen.code, 0, 'gen skeleton exits 0');
   t.equal(gen.stderr, '', 'and prints nothing on stderr');
   // written out by hand, not by the generator's own quoting
-  t.ok(gen.stdout.includes(`    section: '.data.x */ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*',\n`), 'the section name is a string literal');
+  t.ok(
+    gen.stdout.includes(`    section: '.data.x */ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*',\n`),
+    'the section name is a string literal',
+  );
   t.ok(gen.stdout.includes(`    section: '.data.q\\'"\\\\\\u000a\`\${process.exit(3)}\`',\n`), 'quotes, backslash and newline escaped');
-  t.ok(gen.stdout.includes(`/** '.data.x *\\/ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*': read and written`), 'in a comment it cannot end the comment');
+  t.ok(
+    gen.stdout.includes(`/** '.data.x *\\/ console.log(\\'INJECTED: runs on import, uid \\' + process.getuid()); /*': read and written`),
+    'in a comment it cannot end the comment',
+  );
 
   const skeleton = join(dir, 'injection.skel.ts');
   writeFileSync(skeleton, gen.stdout);
@@ -85,11 +91,22 @@ skel.destroy();`,
   );
   t.equal(imported.stderr, '', 'importing it prints nothing on stderr');
   t.equal(imported.code, 0, 'importing it exits 0 (no process.exit(3) ran)');
-  t.same(JSON.parse(imported.stdout), { sections: [INJECTION, QUOTES], maps: [INJECTION.slice(1), QUOTES.slice(1)] }, 'the one line it prints is ours: the names, unchanged');
+  t.same(
+    JSON.parse(imported.stdout),
+    { sections: [INJECTION, QUOTES], maps: [INJECTION.slice(1), QUOTES.slice(1)] },
+    'the one line it prints is ours: the names, unchanged',
+  );
   t.notMatch(imported.stdout, /INJECTED: runs on import, uid \d/, 'the injected console.log never ran');
 
   const tsconfig = join(dir, 'tsconfig.json');
-  writeFileSync(tsconfig, JSON.stringify({ extends: resolve('tsconfig.json'), include: [skeleton], compilerOptions: { types: ['node'], typeRoots: [resolve('node_modules/@types')] } }));
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: resolve('tsconfig.json'),
+      include: [skeleton],
+      compilerOptions: { types: ['node'], typeRoots: [resolve('node_modules/@types')] },
+    }),
+  );
   const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', tsconfig], { encoding: 'utf8' });
   t.equal(tsc.status, 0, `the skeleton type-checks: ${tsc.stdout}${tsc.stderr}`);
 });
@@ -106,7 +123,8 @@ int b SEC(".data.a_b") = 2;`,
   t.same(r, {
     code: 1,
     stdout: '',
-    stderr: "bpf-preload: sections: section '.data.a_b' gives the TypeScript name 'SectionsDataAB', which is already taken by section '.data.a-b': rename it in the BPF source\n",
+    stderr:
+      "bpf-preload: sections: section '.data.a_b' gives the TypeScript name 'SectionsDataAB', which is already taken by section '.data.a-b': rename it in the BPF source\n",
   });
 
   const enums = await compile(
@@ -115,21 +133,31 @@ int b SEC(".data.a_b") = 2;`,
     `enum buffer { B_ONE = 1 };
 enum buffer used = B_ONE;`,
   );
-  t.same(runCli(['gen', 'skeleton', enums]), {
-    code: 1,
-    stdout: '',
-    stderr: "bpf-preload: enums: enum 'buffer' gives the TypeScript name 'Buffer', which is already taken by the generated code: rename it in the BPF source\n",
-  }, 'an enum that would hide the Buffer the skeleton uses');
+  t.same(
+    runCli(['gen', 'skeleton', enums]),
+    {
+      code: 1,
+      stdout: '',
+      stderr:
+        "bpf-preload: enums: enum 'buffer' gives the TypeScript name 'Buffer', which is already taken by the generated code: rename it in the BPF source\n",
+    },
+    'an enum that would hide the Buffer the skeleton uses',
+  );
 });
 
 t.test('record structs: a name that would clash is refused, and fields named like Object.prototype members stay plain fields', async (t) => {
   const dir = tempDir(t);
   const clash = await compile(dir, 'clash', `struct records { int a; };\nstruct records g;`);
-  t.same(runCli(['gen', 'skeleton', clash]), {
-    code: 1,
-    stdout: '',
-    stderr: "bpf-preload: clash: struct 'records' gives the TypeScript name 'ClashRecords', which is already taken by skeleton name 'clash': rename it in the BPF source\n",
-  }, 'struct records would take the decoders\' name');
+  t.same(
+    runCli(['gen', 'skeleton', clash]),
+    {
+      code: 1,
+      stdout: '',
+      stderr:
+        "bpf-preload: clash: struct 'records' gives the TypeScript name 'ClashRecords', which is already taken by skeleton name 'clash': rename it in the BPF source\n",
+    },
+    "struct records would take the decoders' name",
+  );
 
   const obj = await compile(dir, 'protos', `struct evil { int __proto__; char toString[4]; int constructor; };\nstruct evil ev;`);
   const gen = runCli(['gen', 'skeleton', obj, '--import', LIBBPF]);
@@ -142,7 +170,11 @@ const ev = m.ProtosRecords.evil.decode(bytes, new DataView(bytes.buffer, bytes.b
 console.log(JSON.stringify({ own: Object.getOwnPropertyNames(ev), proto: Object.getPrototypeOf(ev) === Object.prototype, values: [ev['__proto__'], ev.toString, ev.constructor] }));`,
   );
   t.equal(r.code, 0, r.stderr);
-  t.same(JSON.parse(r.stdout), { own: ['__proto__', 'toString', 'constructor'], proto: true, values: [7, 'ab', 9] }, 'own fields with the C values; the prototype untouched');
+  t.same(
+    JSON.parse(r.stdout),
+    { own: ['__proto__', 'toString', 'constructor'], proto: true, values: [7, 'ab', 9] },
+    'own fields with the C values; the prototype untouched',
+  );
 });
 
 /** globals.bpf.o with `patch` applied to a copy, written to `dir`. */
@@ -190,7 +222,10 @@ t.test('BTF that loops: one line, exit 1, at once', async (t) => {
   const a = gen(array);
   t.equal(a.code, 1, 'an array of itself: exit 1');
   t.equal(a.stdout, '');
-  t.match(a.stderr, /^bpf-preload: selfarray: malformed BTF: the size of BTF type \d+ cannot be resolved \(a cycle, or a chain deeper than libbpf's 32\): rebuild the object from its source\n$/);
+  t.match(
+    a.stderr,
+    /^bpf-preload: selfarray: malformed BTF: the size of BTF type \d+ cannot be resolved \(a cycle, or a chain deeper than libbpf's 32\): rebuild the object from its source\n$/,
+  );
   t.ok(a.ms < 10_000, `ends in ${Math.round(a.ms)} ms`);
 });
 

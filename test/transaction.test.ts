@@ -27,14 +27,20 @@ t.test('six runs at once, five rounds: all succeed, one pair of files, mode kept
   const run = () => startCli(['--bpffs', dir]);
   for (let round = 1; round <= 5; round++) {
     const results = await Promise.all(Array.from({ length: 6 }, run));
-    t.same(results.map((r) => r.code), [0, 0, 0, 0, 0, 0], `round ${round}: every run exits 0 ${results.map((r) => r.stderr).join('')}`);
-    t.ok(results.every((r) => /^pinned .*\npinned .*\n$/.test(r.stdout)), `round ${round}: every run pinned both files`);
+    t.same(
+      results.map((r) => r.code),
+      [0, 0, 0, 0, 0, 0],
+      `round ${round}: every run exits 0 ${results.map((r) => r.stderr).join('')}`,
+    );
+    t.ok(
+      results.every((r) => /^pinned .*\npinned .*\n$/.test(r.stdout)),
+      `round ${round}: every run pinned both files`,
+    );
     t.equal(cleanState(dir), '', `round ${round}: two files, mode 0751, both readable`);
   }
   t.ok((await onePairAlive(since, dir, root)).ok, 'exactly the pinned pair of our programs is loaded');
   await noStrays(t, since, 'concurrent rounds');
 });
-
 
 t.test('a second run waits for the first, says so after a second, and gives up after the timeout', async (t) => {
   const { dir } = privateBpffs(t);
@@ -118,14 +124,7 @@ t.test('status reports a killed run and how to repair it; the next populate repa
 });
 
 /** One series: `prepare`, then the run killed at each step, then `after`; checked by `check`. */
-async function killSeries(
-  t: Test,
-  name: string,
-  args: string[],
-  prepare: () => void,
-  after: () => Run,
-  check: () => string,
-) {
+async function killSeries(t: Test, name: string, args: string[], prepare: () => void, after: () => Run, check: () => string) {
   prepare();
   const steps = everyStep(countSteps(args));
   const since = lastProgId();
@@ -143,7 +142,6 @@ async function killSeries(
   t.comment(`${name}: ${steps.length} kill points: ${summary(steps)}`);
   await noStrays(t, since, `${name}, after ${steps.length} kills`);
 }
-
 
 t.test('SIGKILL at every step of a replacing run, then an ordinary run: as after a clean run, nothing leaked', async (t) => {
   const { dir } = privateBpffs(t);
@@ -194,4 +192,3 @@ t.test('SIGKILL at every step of unpin, then an ordinary unpin: nothing of ours 
     },
   );
 });
-

@@ -85,9 +85,13 @@ t.test('install-unit refuses a node or CLI that users other than root can change
   const root = tempRoot(t);
   file(root, CLI);
   file(root, NODE);
-  const install = (nodePath: string, cliPath = CLI) => () => installUnit({ root, cliPath, nodePath, now: false });
+  const install =
+    (nodePath: string, cliPath = CLI) =>
+    () =>
+      installUnit({ root, cliPath, nodePath, now: false });
   const path = join(root, UNIT_DIR, UNIT_NAME);
-  const tail = ', so that user could change what the unit runs as root at boot: install it where only root can write, or make root own every directory on the way (not group- or world-writable)';
+  const tail =
+    ', so that user could change what the unit runs as root at boot: install it where only root can write, or make root own every directory on the way (not group- or world-writable)';
 
   const owned = file(root, '/home/someone/.nvm/node');
   chownSync(join(root, '/home/someone'), NOBODY, NOBODY);
@@ -100,7 +104,11 @@ t.test('install-unit refuses a node or CLI that users other than root can change
   const group = file(root, '/srv/group/bpf-preload.js');
   chownSync(join(root, '/srv/group'), 0, NOBODY);
   chmodSync(join(root, '/srv/group'), 0o775);
-  t.throws(install(NODE, group), { message: `the CLI ${join(root, group)}: ${join(root, '/srv/group')} is writable by group ${NOBODY}${tail}` }, 'a group-writable directory');
+  t.throws(
+    install(NODE, group),
+    { message: `the CLI ${join(root, group)}: ${join(root, '/srv/group')} is writable by group ${NOBODY}${tail}` },
+    'a group-writable directory',
+  );
 
   const writable = file(root, '/srv/file/node');
   chmodSync(join(root, writable), 0o757);
@@ -111,7 +119,11 @@ t.test('install-unit refuses a node or CLI that users other than root can change
   chownSync(join(root, target), NOBODY, NOBODY);
   mkdirSync(join(root, '/usr/local/bin'), { recursive: true });
   symlinkSync(join(root, target), join(root, '/usr/local/bin/node'));
-  t.throws(install('/usr/local/bin/node'), { message: `node ${join(root, '/usr/local/bin/node')}: ${join(root, target)} belongs to uid ${NOBODY}${tail}` }, 'through a symlink');
+  t.throws(
+    install('/usr/local/bin/node'),
+    { message: `node ${join(root, '/usr/local/bin/node')}: ${join(root, target)} belongs to uid ${NOBODY}${tail}` },
+    'through a symlink',
+  );
 
   // a chain of links whose middle one lies in a directory anyone can write (as /etc/alternatives would be)
   const real = file(root, '/opt/node/bin/node');
@@ -119,7 +131,11 @@ t.test('install-unit refuses a node or CLI that users other than root can change
   chmodSync(join(root, '/etc/alternatives'), 0o777);
   symlinkSync(join(root, real), join(root, '/etc/alternatives/node'));
   symlinkSync('../../../etc/alternatives/node', join(root, '/usr/local/bin/nodejs'));
-  t.throws(install('/usr/local/bin/nodejs'), { message: `node ${join(root, '/usr/local/bin/nodejs')}: ${join(root, '/etc/alternatives')} is writable by every user${tail}` }, 'the middle of a chain of symlinks');
+  t.throws(
+    install('/usr/local/bin/nodejs'),
+    { message: `node ${join(root, '/usr/local/bin/nodejs')}: ${join(root, '/etc/alternatives')} is writable by every user${tail}` },
+    'the middle of a chain of symlinks',
+  );
 
   t.throws(install('/usr/bin/nodejs'), { message: `node ${join(root, '/usr/bin/nodejs')}: ENOENT` }, 'a node that is not there');
   t.notOk(existsSync(path), 'no unit written by any of them');
@@ -187,7 +203,11 @@ t.test('paths with $, %, spaces, quotes and backslashes: systemd reads back the 
   const lines = text.split('\n');
   for (const directive of ['ExecStart', 'ExecStop', 'ExecReload']) {
     const line = lines.find((l) => l.startsWith(`${directive}=`)) ?? '';
-    t.same(execWords(line.slice(directive.length + 1)), [node, cli, directive === 'ExecStop' ? 'unpin' : 'populate'], `${directive} reads back as the paths given`);
+    t.same(
+      execWords(line.slice(directive.length + 1)),
+      [node, cli, directive === 'ExecStop' ? 'unpin' : 'populate'],
+      `${directive} reads back as the paths given`,
+    );
   }
   if (haveVerify) {
     writeFileSync(unitFile, text);
@@ -199,9 +219,13 @@ t.test('paths with $, %, spaces, quotes and backslashes: systemd reads back the 
   // systemd itself refuses quotes and backslashes in the program's path, so install-unit says so
   for (const name of [`o'brien`, 'say "hi"', 'back\\slash']) {
     const odd = join(dir, name, 'node');
-    t.throws(() => renderUnit(cli, odd), {
-      message: `${JSON.stringify(odd)} has a quote or backslash, which systemd does not allow in the program a unit runs: install node at a plain path`,
-    }, `refused: ${name}`);
+    t.throws(
+      () => renderUnit(cli, odd),
+      {
+        message: `${JSON.stringify(odd)} has a quote or backslash, which systemd does not allow in the program a unit runs: install node at a plain path`,
+      },
+      `refused: ${name}`,
+    );
     if (!haveVerify) continue;
     mkdirSync(dirname(odd));
     symlinkSync(process.execPath, odd);
@@ -210,7 +234,9 @@ t.test('paths with $, %, spaces, quotes and backslashes: systemd reads back the 
     t.equal(v.code, 1, `systemd refuses it too: ${name}`);
     t.match(v.output, 'Executable name contains special characters');
   }
-  t.throws(() => renderUnit(join(dir, 'new\nline.js'), node), { message: /^"[^"]*new\\nline\.js" has a control character, which systemd does not allow in a command line: install it at a plain path$/ });
+  t.throws(() => renderUnit(join(dir, 'new\nline.js'), node), {
+    message: /^"[^"]*new\\nline\.js" has a control character, which systemd does not allow in a command line: install it at a plain path$/,
+  });
 });
 
 t.test('ProtectHome: hidden, unless node or the CLI lives under /home, /root or /run/user', async (t) => {
@@ -219,7 +245,11 @@ t.test('ProtectHome: hidden, unless node or the CLI lives under /home, /root or 
   const nvm = '/root/.nvm/versions/node/v20.19.0/bin/node';
   const unit = renderUnit('/root/.nvm/versions/node/v20.19.0/lib/node_modules/bpf-preload/dist/bpf-preload.js', nvm);
   t.same(protectHome(unit), ['ProtectHome=read-only'], 'a node from nvm under /root');
-  t.match(unit, '# node or the CLI lives under /home, /root, /run/user: read-only, not hidden,\n# or the service could not start.\nProtectHome=read-only\n', 'and the unit says why');
+  t.match(
+    unit,
+    '# node or the CLI lives under /home, /root, /run/user: read-only, not hidden,\n# or the service could not start.\nProtectHome=read-only\n',
+    'and the unit says why',
+  );
   t.same(protectHome(renderUnit('/home/admin/bpf-preload/dist/bpf-preload.js', NODE)), ['ProtectHome=read-only'], 'a CLI under /home');
   t.same(protectHome(renderUnit('/homework/bpf-preload.js', NODE)), ['ProtectHome=yes'], '/homework is not /home');
 });

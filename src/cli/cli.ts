@@ -7,7 +7,20 @@ import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import type { Entry } from '../preload/entries.js';
 import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError, envSecondsMs } from './errors.js';
-import { COMMANDS, COMMAND_NAMES, DEFAULT_COMMAND, DEFAULT_GEN_TIMEOUT, DEFAULT_MODE, GEN_TIMEOUT_ENV, GLOBAL_OPTIONS, OPTIONS, type CommandName, type CommandSpec, type OptionName, type OptionSpec } from './commands.js';
+import {
+  COMMANDS,
+  COMMAND_NAMES,
+  DEFAULT_COMMAND,
+  DEFAULT_GEN_TIMEOUT,
+  DEFAULT_MODE,
+  GEN_TIMEOUT_ENV,
+  GLOBAL_OPTIONS,
+  OPTIONS,
+  type CommandName,
+  type CommandSpec,
+  type OptionName,
+  type OptionSpec,
+} from './commands.js';
 import { helpText } from './help.js';
 import { ErrnoError, LibraryMissingError, LogLevel, configureLog } from '../libbpf/index.js';
 import { populate, type PopulateResult } from '../preload/populate.js';
@@ -54,7 +67,10 @@ const GENERATED = ['skeleton'] as const;
 
 /** node:util's description of the options: the table's, typed by whether each takes an argument. */
 const UTIL_OPTIONS = Object.fromEntries(
-  Object.entries(OPTIONS).map(([name, spec]: [string, OptionSpec]) => [name, { type: spec.arg ? 'string' : 'boolean', ...(spec.short ? { short: spec.short } : {}) }]),
+  Object.entries(OPTIONS).map(([name, spec]: [string, OptionSpec]) => [
+    name,
+    { type: spec.arg ? 'string' : 'boolean', ...(spec.short ? { short: spec.short } : {}) },
+  ]),
 ) as Record<OptionName, { type: 'string' | 'boolean'; short?: string }>;
 
 type Token = NonNullable<ReturnType<typeof parseArgsUtil>['tokens']>[number];
@@ -253,7 +269,12 @@ function printPopulate(r: PopulateResult): void {
     console.log(`cannot open or replace ${which}: pinned into ${r.dir}/ instead`);
   }
   for (const f of r.files) {
-    const was = f.replaced.state === 'ours' ? `, replaced link ${f.replaced.linkId}` : f.replaced.state === 'foreign' ? `, replaced a foreign link ${f.replaced.linkId}` : '';
+    const was =
+      f.replaced.state === 'ours'
+        ? `, replaced link ${f.replaced.linkId}`
+        : f.replaced.state === 'foreign'
+          ? `, replaced a foreign link ${f.replaced.linkId}`
+          : '';
     console.log(`pinned ${f.path} (link ${f.linkId}, program ${f.progId}${was})`);
   }
   for (const p of r.removedStale) console.log(`removed ${p}: our earlier pin, now that ${r.dir} holds the files`);
@@ -318,7 +339,14 @@ function runOn(args: Args, dir: string, json: unknown[]): void {
   switch (args.command) {
     case 'populate':
       printPopulate(
-        populate({ bpffs: dir, mode: args.mode, replace: args.replace, mountIfMissing: !args.all && dir === DEFAULT_BPFFS, lock: lockOptions, onRepair: printRepair }),
+        populate({
+          bpffs: dir,
+          mode: args.mode,
+          replace: args.replace,
+          mountIfMissing: !args.all && dir === DEFAULT_BPFFS,
+          lock: lockOptions,
+          onRepair: printRepair,
+        }),
       );
       return;
     case 'status': {

@@ -39,7 +39,10 @@ export const OPTIONS = {
   name: { arg: 'NAME', text: 'gen: the skeleton and object name (default: the file name without .bpf.o)' },
   import: { arg: 'PATH', text: `gen: where the generated module imports the library from (default ${LIBRARY_IMPORT})` },
   light: { text: 'gen: also embed a light-skeleton loader for all programs (libbpf records it; fails if it cannot)' },
-  listen: { arg: 'ADDR:PORT', text: `exporter: where to listen (default ${DEFAULT_LISTEN}, loopback only; [::1]:PORT for IPv6, 0.0.0.0:PORT for every address)` },
+  listen: {
+    arg: 'ADDR:PORT',
+    text: `exporter: where to listen (default ${DEFAULT_LISTEN}, loopback only; [::1]:PORT for IPv6, 0.0.0.0:PORT for every address)`,
+  },
   'enable-stats': {
     text: "exporter: turn on the kernel's BPF run-time statistics (run count and time of every program, a few nanoseconds per run) for as long as the exporter runs, with a BPF_ENABLE_STATS fd the kernel drops when the exporter dies; never the sysctl",
   },

@@ -34,7 +34,9 @@ function execWord(word: string, program: boolean): string {
     throw new PreloadError(`${JSON.stringify(word)} has a control character, which systemd does not allow in a command line: install it at a plain path`);
   }
   if (program && /["'\\]/.test(word)) {
-    throw new PreloadError(`${JSON.stringify(word)} has a quote or backslash, which systemd does not allow in the program a unit runs: install node at a plain path`);
+    throw new PreloadError(
+      `${JSON.stringify(word)} has a quote or backslash, which systemd does not allow in the program a unit runs: install node at a plain path`,
+    );
   }
   const escaped = program ? word.replaceAll('%', '%%') : word.replaceAll('%', '%%').replaceAll('$', '$$$$');
   return /[\s"'\\;]/.test(escaped) ? `"${escaped.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : escaped;

@@ -65,7 +65,12 @@ const F = {
   progVerified: { name: 'bpf_prog_verified_instructions', kind: 'gauge', help: 'Instructions the verifier processed to load the program (5.16+).' },
   progInsns: { name: 'bpf_prog_instructions', kind: 'gauge', help: 'Instructions of the program as the kernel runs it (translated).' },
   progJited: { name: 'bpf_prog_jited_bytes', kind: 'gauge', unit: 'bytes', help: 'Size of the program as JIT-compiled machine code.' },
-  progMemlock: { name: 'bpf_prog_memlock_bytes', kind: 'gauge', unit: 'bytes', help: 'Memory the program is charged for (as bpftool and fdinfo show memlock).' },
+  progMemlock: {
+    name: 'bpf_prog_memlock_bytes',
+    kind: 'gauge',
+    unit: 'bytes',
+    help: 'Memory the program is charged for (as bpftool and fdinfo show memlock).',
+  },
   mapInfo: { name: 'bpf_map', kind: 'info', help: 'A BPF map: name, type, key and value size, flags.' },
   mapMaxEntries: { name: 'bpf_map_max_entries', kind: 'gauge', help: 'The most entries the map can hold.' },
   mapEntries: { name: 'bpf_map_entries', kind: 'gauge', help: 'Entries in the map now, where the kernel counts them (hash maps, 6.6+; absent elsewhere).' },
@@ -148,7 +153,9 @@ function linesOfMap(m: MapRecord): MapLines {
   const label = `{id="${m.id}"} `;
   l = {
     label: detach(label),
-    info: detach(`${S.mapInfo}{id="${m.id}",name="${esc(m.name)}",type="${mapType(m.type)}",key_size="${m.keySize}",value_size="${m.valueSize}",flags="${m.flags}"} 1\n`),
+    info: detach(
+      `${S.mapInfo}{id="${m.id}",name="${esc(m.name)}",type="${mapType(m.type)}",key_size="${m.keySize}",value_size="${m.valueSize}",flags="${m.flags}"} 1\n`,
+    ),
     maxEntries: detach(`${S.mapMaxEntries}${label}${m.maxEntries}\n`),
   };
   mapLines.set(m, l);

@@ -98,7 +98,9 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
   );
   server.on('error', (err: NodeJS.ErrnoException) => {
     release();
-    opts.onFatal?.(`cannot listen on ${formatListen(opts.listen)}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (another process has it: pick another --listen)' : ''}`);
+    opts.onFatal?.(
+      `cannot listen on ${formatListen(opts.listen)}: ${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ' (another process has it: pick another --listen)' : ''}`,
+    );
   });
   server.listen(opts.listen.port, opts.listen.host, () => opts.onListening?.(`http://${formatListen(opts.listen)}${METRICS_PATH}`));
 
@@ -123,7 +125,9 @@ function takeStatsFd(): number {
     return enableRunTimeStats();
   } catch (err) {
     if (err instanceof ErrnoError && (err.code === 'EPERM' || err.code === 'EACCES')) {
-      throw new PreloadError(`--enable-stats: the kernel refused BPF_ENABLE_STATS (${err.code}): it needs CAP_SYS_ADMIN; leave --enable-stats out to run with CAP_BPF and CAP_PERFMON alone`);
+      throw new PreloadError(
+        `--enable-stats: the kernel refused BPF_ENABLE_STATS (${err.code}): it needs CAP_SYS_ADMIN; leave --enable-stats out to run with CAP_BPF and CAP_PERFMON alone`,
+      );
     }
     throw err;
   }

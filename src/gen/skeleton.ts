@@ -183,7 +183,19 @@ const recordTypeName = (pascal: string, struct: string) => `${pascal}${pascalCas
  * imports, its own constants, and the globals its code calls.
  */
 const TAKEN = [
-  ...['Skeleton', 'OpenOptions', 'SkeletonSpec', 'OpenSkeleton', 'LoadedSkeleton', 'LightSpec', 'SectionLayout', 'TypedMap', 'RecordType', 'cString', 'bytesAt'],
+  ...[
+    'Skeleton',
+    'OpenOptions',
+    'SkeletonSpec',
+    'OpenSkeleton',
+    'LoadedSkeleton',
+    'LightSpec',
+    'SectionLayout',
+    'TypedMap',
+    'RecordType',
+    'cString',
+    'bytesAt',
+  ],
   ...['spec', 'OBJECT_BASE64', 'light'],
   ...['Buffer', 'DataView', 'Array', 'Readonly', 'ReadonlyArray', 'Record', 'Uint8Array'],
 ];
@@ -207,7 +219,8 @@ function checkDeclarations(name: string, { globals, typedMaps, records }: Object
     }
     declared.set(ident, from);
   };
-  for (const suffix of ['Program', 'Map', 'Layouts', 'TypedMaps', 'Records', 'Open', 'Loaded', 'Skeleton', 'LightVariant']) declare(`${pascal}${suffix}`, `skeleton name ${quote(name)}`);
+  for (const suffix of ['Program', 'Map', 'Layouts', 'TypedMaps', 'Records', 'Open', 'Loaded', 'Skeleton', 'LightVariant'])
+    declare(`${pascal}${suffix}`, `skeleton name ${quote(name)}`);
   for (const e of globals.enums) declare(enumConstName(e), `enum ${quote(e.name)}`);
   const properties = new Map<string, string>();
   for (const { layout } of globals.sections) {
@@ -216,7 +229,9 @@ function checkDeclarations(name: string, { globals, typedMaps, records }: Object
     const property = sectionProperty(layout.section);
     const clash = properties.get(property);
     if (!identifier.test(property) || clash !== undefined) {
-      throw new Error(`${name}: ${from} gives the skeleton property ${quote(property)}, which ${clash === undefined ? 'is not an identifier' : `${clash} also gives`}: rename it in the BPF source`);
+      throw new Error(
+        `${name}: ${from} gives the skeleton property ${quote(property)}, which ${clash === undefined ? 'is not an identifier' : `${clash} also gives`}: rename it in the BPF source`,
+      );
     }
     properties.set(property, from);
   }
@@ -379,7 +394,8 @@ function renderRecords(name: string, records: readonly RecordStruct[]): { text: 
     }
   };
   const interfaces = records.map(
-    (r) => `/** struct ${commentName(r.name)}: a record the programs send (skel.ringbuf(map, ${quote(r.name)})). */\nexport interface ${recordTypeName(pascal, r.name)} ${tsType(r.type, '')}\n`,
+    (r) =>
+      `/** struct ${commentName(r.name)}: a record the programs send (skel.ringbuf(map, ${quote(r.name)})). */\nexport interface ${recordTypeName(pascal, r.name)} ${tsType(r.type, '')}\n`,
   );
   const decoders = records.map((r) => {
     const statements: string[] = [];
@@ -411,7 +427,11 @@ ${decoders.join('\n')}
  */
 function renderLifecycle(name: string, { globals, typedMaps, records, ringMaps, perfMaps }: ObjectFacts): string {
   const pascal = pascalCase(name);
-  const sections = globals.sections.map(({ layout }) => ({ property: sectionProperty(layout.section), type: sectionTypeName(pascal, layout.section), rodata: layout.section.startsWith('.rodata') }));
+  const sections = globals.sections.map(({ layout }) => ({
+    property: sectionProperty(layout.section),
+    type: sectionTypeName(pascal, layout.section),
+    rodata: layout.section.startsWith('.rodata'),
+  }));
   const members = (list: string[]) => (list.length ? `{ ${list.join('; ')} }` : 'unknown');
   const before = members(sections.filter((s) => s.rodata).map((s) => `readonly ${s.property}: ${s.type}`));
   const after = members([

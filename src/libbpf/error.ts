@@ -27,9 +27,7 @@ const LIBBPF_ERRNOS: readonly (readonly [string, string])[] = [
 
 function describe(errno: number): readonly [string, string] {
   const e = Math.abs(errno);
-  return (
-    LIBBPF_ERRNOS[e - LIBBPF_ERRNO_BASE] ?? getSystemErrorMap().get(-e) ?? [`E${e}`, `error ${e}`]
-  );
+  return LIBBPF_ERRNOS[e - LIBBPF_ERRNO_BASE] ?? getSystemErrorMap().get(-e) ?? [`E${e}`, `error ${e}`];
 }
 
 /** "ENOENT" for 2, "LIBBPF_ERRNO__FORMAT" for 4001. */

@@ -4,18 +4,7 @@ import './dispose.js';
 
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
 export type { OpenObject, LoadedObject, OpenProgram, LoadedProgram, OpenMap, LoadedMap } from './lifecycle.js';
-export {
-  MapElements,
-  FdMap,
-  TypedMap,
-  UpdateFlags,
-  codecs,
-  possibleCpus,
-  mapLookup,
-  mapUpdate,
-  type Codec,
-  type MapCreateOptions,
-} from './maps.js';
+export { MapElements, FdMap, TypedMap, UpdateFlags, codecs, possibleCpus, mapLookup, mapUpdate, type Codec, type MapCreateOptions } from './maps.js';
 export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.js';
 export { TcAttachment, type TcAttachPoint } from './tc.js';
 export { RingBuffer } from './ringbuf.js';
@@ -47,19 +36,19 @@ export {
   type LinkInfo,
 } from './info.js';
 export { libbpfVersion } from './version.js';
-export {
-  enableRunTimeStats,
-  progRunStatsById,
-  mapMemlockById,
-  progTypeName,
-  mapTypeName,
-  linkTypeName,
-  pageSize,
-  type ProgRunStats,
-} from './stats.js';
+export { enableRunTimeStats, progRunStatsById, mapMemlockById, progTypeName, mapTypeName, linkTypeName, pageSize, type ProgRunStats } from './stats.js';
 export { Skeleton, type SkeletonSpec, type GlobalsSpec, type TypedMapSpec, type OpenSkeleton, type LoadedSkeleton } from './skeleton.js';
 export { DecodedRecords, type RecordType, type RecordOf, type DecodedHandler } from './records.js';
 export { bytesAt, cString, decodeSection, type SectionLayout, type ValueType } from './globals.js';
-export { MalformedBtfError, objectTypes, type ObjectGlobals, type ObjectTypes, type MapTypes, type GlobalSection, type EnumType, type RecordStruct } from './btf/types.js';
+export {
+  MalformedBtfError,
+  objectTypes,
+  type ObjectGlobals,
+  type ObjectTypes,
+  type MapTypes,
+  type GlobalSection,
+  type EnumType,
+  type RecordStruct,
+} from './btf/types.js';
 export { ifindex } from './sys/netif.js';
 export * from './sys/uapi.js';

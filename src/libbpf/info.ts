@@ -56,7 +56,6 @@ export interface LinkInfo {
   progId: number;
 }
 
-
 function cString(buf: Buffer, offset: number, len: number): string {
   const end = buf.indexOf(0, offset);
   return buf.toString('utf8', offset, end < 0 || end > offset + len ? offset + len : end);

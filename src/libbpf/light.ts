@@ -61,9 +61,7 @@ function loadAndRun(spec: LightSpec, variant: LightVariant, label: string): Buff
 
   const temp: number[] = [];
   try {
-    const mapFd = callSys(`create loader map for ${label}`, () =>
-      n.bpf_map_create(BPF_MAP_TYPE_ARRAY, '__loader.map', 4, data.length, 1, null),
-    );
+    const mapFd = callSys(`create loader map for ${label}`, () => n.bpf_map_create(BPF_MAP_TYPE_ARRAY, '__loader.map', 4, data.length, 1, null));
     temp.push(mapFd);
     callSys(`fill loader map for ${label}`, () => n.bpf_map_update_elem(mapFd, Buffer.alloc(4), data, 0n));
 

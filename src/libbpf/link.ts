@@ -9,7 +9,6 @@ import { linkFdById, linkInfo, objGet, objPin, type LinkInfo } from './info.js';
 import { native, type Pointer } from './sys/native.js';
 import { BPF_TRACE_ITER } from './sys/uapi.js';
 
-
 /** What the runner needs of a link, however it was made (BpfLink, FdLink). */
 export interface PinnableLink {
   readonly name: string;

@@ -42,7 +42,6 @@ const PERCPU_TYPES: ReadonlySet<number> = new Set([
   BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
 ]);
 
-
 /** The result of an element call that names a key: a missing or present key is its own error. */
 function keyed(op: string, ret: number): number {
   if (ret === -ENOENT) throw new KeyNotFoundError(op);
@@ -85,12 +84,36 @@ function intCodec<T>(size: number, write: (b: Buffer, v: T) => void, read: (b: B
 
 /** Codecs for plain little-endian integers and raw bytes. */
 export const codecs = {
-  u8: intCodec<number>(1, (b, v) => b.writeUInt8(v), (b) => b.readUInt8(0)),
-  u16: intCodec<number>(2, (b, v) => b.writeUInt16LE(v), (b) => b.readUInt16LE(0)),
-  u32: intCodec<number>(4, (b, v) => b.writeUInt32LE(v), (b) => b.readUInt32LE(0)),
-  i32: intCodec<number>(4, (b, v) => b.writeInt32LE(v), (b) => b.readInt32LE(0)),
-  u64: intCodec<bigint>(8, (b, v) => b.writeBigUInt64LE(v), (b) => b.readBigUInt64LE(0)),
-  i64: intCodec<bigint>(8, (b, v) => b.writeBigInt64LE(v), (b) => b.readBigInt64LE(0)),
+  u8: intCodec<number>(
+    1,
+    (b, v) => b.writeUInt8(v),
+    (b) => b.readUInt8(0),
+  ),
+  u16: intCodec<number>(
+    2,
+    (b, v) => b.writeUInt16LE(v),
+    (b) => b.readUInt16LE(0),
+  ),
+  u32: intCodec<number>(
+    4,
+    (b, v) => b.writeUInt32LE(v),
+    (b) => b.readUInt32LE(0),
+  ),
+  i32: intCodec<number>(
+    4,
+    (b, v) => b.writeInt32LE(v),
+    (b) => b.readInt32LE(0),
+  ),
+  u64: intCodec<bigint>(
+    8,
+    (b, v) => b.writeBigUInt64LE(v),
+    (b) => b.readBigUInt64LE(0),
+  ),
+  i64: intCodec<bigint>(
+    8,
+    (b, v) => b.writeBigInt64LE(v),
+    (b) => b.readBigInt64LE(0),
+  ),
   /** `size` bytes as they are. */
   bytes: (size: number): Codec<Buffer> => ({ size, encode: (v) => v, decode: (b) => b }),
 };
@@ -251,9 +274,7 @@ export abstract class MapElements {
   /** A view of this map through codecs for its keys and values. */
   typed<K, V>(key: Codec<K>, value: Codec<V>): TypedMap<K, V> {
     if (key.size !== this.keySize || value.size !== this.valueSize) {
-      throw new RangeError(
-        `map ${this.name}: codecs for ${key.size}-byte keys and ${value.size}-byte values, map has ${this.keySize} and ${this.valueSize}`,
-      );
+      throw new RangeError(`map ${this.name}: codecs for ${key.size}-byte keys and ${value.size}-byte values, map has ${this.keySize} and ${this.valueSize}`);
     }
     return new TypedMap(this, key, value);
   }
@@ -264,7 +285,7 @@ export abstract class MapElements {
     // The batch token is opaque: a key for arrays, a bucket for hashes.
     const tokenSize = Math.max(this.keySize, 8);
     let inBatch: Buffer | null = null;
-    for (let size = batchSize; ; ) {
+    for (let size = batchSize; ;) {
       const keys = Buffer.alloc(this.keySize * size);
       const values = Buffer.alloc(valueBytes * size);
       const outBatch = Buffer.alloc(tokenSize);
@@ -278,10 +299,7 @@ export abstract class MapElements {
       }
       if (ret < 0 && ret !== -ENOENT) callSys(`batch lookup in map ${this.name}`, () => ret);
       for (let i = 0; i < count[0]; i++) {
-        out.push([
-          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
-          Buffer.from(values.subarray(i * valueBytes, (i + 1) * valueBytes)),
-        ]);
+        out.push([Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)), Buffer.from(values.subarray(i * valueBytes, (i + 1) * valueBytes))]);
       }
       if (ret === -ENOENT) return out; // that was the last batch
       inBatch = outBatch;
@@ -348,7 +366,11 @@ export class TypedMap<K, V> {
 
   setPerCpu(key: K, values: readonly V[], flags: number = UpdateFlags.Any): void {
     this.#map.assertOpen();
-    this.#map.updatePerCpu(this.#key.encode(key), values.map((v) => this.#value.encode(v)), flags);
+    this.#map.updatePerCpu(
+      this.#key.encode(key),
+      values.map((v) => this.#value.encode(v)),
+      flags,
+    );
   }
 
   delete(key: K): boolean {

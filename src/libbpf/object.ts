@@ -91,24 +91,18 @@ export class BpfProgram {
 
   /** Attaches a raw_tp/ (or tp_btf/) program to the raw tracepoint `tracepoint`, e.g. "sched_switch". */
   attachRawTracepoint(tracepoint: string): BpfLink {
-    return this.#attach(`attach ${this.name} to raw tracepoint ${tracepoint}`, (ptr) =>
-      native().bpf_program__attach_raw_tracepoint(ptr, tracepoint),
-    );
+    return this.#attach(`attach ${this.name} to raw tracepoint ${tracepoint}`, (ptr) => native().bpf_program__attach_raw_tracepoint(ptr, tracepoint));
   }
 
   /** Attaches a tracepoint/ program to `category`/`name`, e.g. "syscalls", "sys_enter_getpid". */
   attachTracepoint(category: string, name: string): BpfLink {
-    return this.#attach(`attach ${this.name} to tracepoint ${category}/${name}`, (ptr) =>
-      native().bpf_program__attach_tracepoint(ptr, category, name),
-    );
+    return this.#attach(`attach ${this.name} to tracepoint ${category}/${name}`, (ptr) => native().bpf_program__attach_tracepoint(ptr, category, name));
   }
 
   /** Attaches a kprobe/ program to kernel function `func` (a kretprobe with `retprobe`). */
   attachKprobe(func: string, options: { retprobe?: boolean } = {}): BpfLink {
     const kind = options.retprobe ? 'kretprobe' : 'kprobe';
-    return this.#attach(`attach ${this.name} as ${kind} on ${func}`, (ptr) =>
-      native().bpf_program__attach_kprobe(ptr, options.retprobe ?? false, func),
-    );
+    return this.#attach(`attach ${this.name} as ${kind} on ${func}`, (ptr) => native().bpf_program__attach_kprobe(ptr, options.retprobe ?? false, func));
   }
 
   /**
@@ -207,7 +201,10 @@ export class BpfProgram {
 
   #attach(op: string, fn: (prog: Pointer) => Pointer | null): BpfLink {
     const prog = this.#live();
-    return new BpfLink(callPtr(op, () => fn(prog)), this.name);
+    return new BpfLink(
+      callPtr(op, () => fn(prog)),
+      this.name,
+    );
   }
 }
 

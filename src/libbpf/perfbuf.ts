@@ -17,7 +17,6 @@ import { CLOCK_EVERY, RecordStream } from './stream.js';
 
 const { ENOENT } = constants.errno;
 
-
 export interface PerfBufferOptions {
   /** Pages of buffer per CPU, a power of two (default 64: 256 KiB with 4 KiB pages). */
   pageCount?: number;

@@ -76,7 +76,9 @@ export class DecodedRecords<T> implements AsyncIterable<T>, Disposable {
 
   #decode(data: Buffer, offset: number, size: number): T {
     if (size < this.type.size) {
-      throw new RangeError(`${this.stream.name}: a record of ${size} bytes, but struct ${this.type.name} takes ${this.type.size}: is it the struct this map carries?`);
+      throw new RangeError(
+        `${this.stream.name}: a record of ${size} bytes, but struct ${this.type.name} takes ${this.type.size}: is it the struct this map carries?`,
+      );
     }
     // Batches and their records' slices share memory: one view of it serves them all.
     if (data.buffer !== this.#memory) {

@@ -193,7 +193,7 @@ export class RingBuffer extends RecordStream {
         }
         let total = 0;
         // Each ring in turn, each batch re-reading producer_pos, until the slice is spent.
-        for (let progress = true; progress && total < maxRecords && !state.closed; ) {
+        for (let progress = true; progress && total < maxRecords && !state.closed;) {
           progress = false;
           for (const ring of rings) {
             if (total >= maxRecords || state.closed || performance.now() > deadline) return total;

@@ -202,7 +202,9 @@ export class Skeleton<P extends string, M extends string> {
     const type = Object.hasOwn(this.#spec.records ?? {}, struct) ? this.#spec.records![struct] : undefined;
     if (!type) {
       const known = Object.keys(this.#spec.records ?? {});
-      throw new Error(`skeleton ${this.#spec.name} has no record struct ${struct} (${known.length ? `it has ${known.join(', ')}` : 'it has none'}; see Typed records in docs/libbpf.md)`);
+      throw new Error(
+        `skeleton ${this.#spec.name} has no record struct ${struct} (${known.length ? `it has ${known.join(', ')}` : 'it has none'}; see Typed records in docs/libbpf.md)`,
+      );
     }
     return type;
   }

@@ -50,9 +50,7 @@ export class TcAttachment implements Disposable {
     this.#attached = false;
     const n = native();
     const opts = { sz: n.tcOptsSize, prog_fd: 0, flags: 0, prog_id: 0, handle: this.handle, priority: this.priority };
-    callInt(`detach ${this.name} from tc ${this.point} of ifindex ${this.ifindex}`, () =>
-      n.bpf_tc_detach(TcAttachment.#hook(this.ifindex, this.point), opts),
-    );
+    callInt(`detach ${this.name} from tc ${this.point} of ifindex ${this.ifindex}`, () => n.bpf_tc_detach(TcAttachment.#hook(this.ifindex, this.point), opts));
   }
 
   [Symbol.dispose](): void {

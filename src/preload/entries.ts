@@ -5,18 +5,7 @@
 // by program name: the kernel's preload uses the same names. The kernel's
 // own preload (CONFIG_BPF_PRELOAD) is told from anyone else's by its object.
 import { readlinkSync } from 'node:fs';
-import {
-  BPF_LINK_TYPE_ITER,
-  ErrnoError,
-  decodeSection,
-  linkInfo,
-  mapFdById,
-  mapInfo,
-  mapLookup,
-  progFdById,
-  progInfo,
-  withFd,
-} from '../libbpf/index.js';
+import { BPF_LINK_TYPE_ITER, ErrnoError, decodeSection, linkInfo, mapFdById, mapInfo, mapLookup, progFdById, progInfo, withFd } from '../libbpf/index.js';
 import { IteratorsLayouts, type IteratorsRodata } from '../../skel/iterators.globals.js';
 import type { BpffsDir } from './transaction/bpffs.js';
 import { FILE_NAMES, MARKER } from './names.js';

@@ -88,7 +88,12 @@ function chooseTarget(root: BpffsDir, sub: BpffsDir | UntrustedDir | undefined):
       `cannot pin into ${root.path}: ${unusable.map((e) => e.path).join(' and ')} cannot be opened, and ${sub.message}, so bpf-preload will not pin there: remove it, or mount the bpffs with mode=0700`,
     );
   }
-  if (!sub) return { target: { root, sub: 'create' }, entries: FILE_NAMES.map((n) => ({ path: root.display(`${FALLBACK_SUBDIR}/${n}`), state: 'missing' })), fallbackFrom: unusable };
+  if (!sub)
+    return {
+      target: { root, sub: 'create' },
+      entries: FILE_NAMES.map((n) => ({ path: root.display(`${FALLBACK_SUBDIR}/${n}`), state: 'missing' })),
+      fallbackFrom: unusable,
+    };
   const inner = inspectFiles(sub);
   const stuck = inner.find((e) => e.state === 'unusable');
   if (stuck) {

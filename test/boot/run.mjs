@@ -65,7 +65,15 @@ async function hostTools() {
   // debootstrap, cpio archives with root-owned files, and apt all need root.
   if (process.getuid?.() !== 0) throw new Error('the boot test must run as root (debootstrap, apt-get, root-owned guest files)');
   // The package build (build/package.ts) needs dpkg-dev and llvm's tools.
-  const need = { debootstrap: 'debootstrap', cpio: 'cpio', clang: 'clang', unshare: 'util-linux', 'dpkg-shlibdeps': 'dpkg-dev', 'llvm-strip': 'llvm', 'llvm-readelf': 'llvm' };
+  const need = {
+    debootstrap: 'debootstrap',
+    cpio: 'cpio',
+    clang: 'clang',
+    unshare: 'util-linux',
+    'dpkg-shlibdeps': 'dpkg-dev',
+    'llvm-strip': 'llvm',
+    'llvm-readelf': 'llvm',
+  };
   for (const arch of new Set(kernels.map((k) => ARCHES[k.arch]))) {
     need[arch.qemu.binary] = arch.qemu.package;
     // A foreign root file system is configured through qemu-user (lib/rootfs.mjs).
@@ -73,8 +81,19 @@ async function hostTools() {
   }
   // The kernels with the kernel's own preload are compiled here (lib/kbuild.mjs).
   if (kernels.some((k) => k.source)) Object.assign(need, BUILD_TOOLS);
-  const missing = [...new Set(Object.entries(need).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
-  if (kernels.some((k) => k.source)) missing.push(...Object.entries(BUILD_HEADERS).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg));
+  const missing = [
+    ...new Set(
+      Object.entries(need)
+        .filter(([cmd]) => !has(cmd))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
+  if (kernels.some((k) => k.source))
+    missing.push(
+      ...Object.entries(BUILD_HEADERS)
+        .filter(([file]) => !existsSync(file))
+        .map(([, pkg]) => pkg),
+    );
   if (!has('systemd-analyze')) missing.push('systemd');
   if (!missing.length) return;
   if (!installHostTools) throw new Error(`missing ${missing.join(' ')}: run npm run deps as root (it runs apt-get install ${missing.join(' ')})`);
@@ -129,7 +148,11 @@ async function bootKernel(kernel, info, initrd, logDir) {
   const log = join(logDir, `${id}.console.log`);
   rmSync(log, { force: true });
   const append = [
-    `console=${arch.console.device}`, 'rdinit=/lib/systemd/systemd', 'panic=-1', 'quiet', 'loglevel=4',
+    `console=${arch.console.device}`,
+    'rdinit=/lib/systemd/systemd',
+    'panic=-1',
+    'quiet',
+    'loglevel=4',
     `boottest.cur_entries=${kernel.curEntries ? 1 : 0}`,
     `boottest.light=${kernel.light ? 1 : 0}`,
     // Built here with the kernel's own preload: the guest compares ours with its files.
@@ -212,7 +235,9 @@ async function main() {
     const ready = (async () => {
       const base = await step(`root file system ${arch.suite} ${name} (debootstrap)`, () => baseRootfs(arch));
       dependsMatchTarget(shlibdeps, layout, arch, base);
-      const payload = await step(`package ${name} (build/package.ts, apt-get install in a chroot)`, () => buildPayload({ repo, workDir: work, arch, base, layout, bundle }));
+      const payload = await step(`package ${name} (build/package.ts, apt-get install in a chroot)`, () =>
+        buildPayload({ repo, workDir: work, arch, base, layout, bundle }),
+      );
       say(`${name}: ${layout.PACKAGE} ${payload.settings.version} installed on nodejs ${payload.settings.nodejsVersion}; package layer ${payload.sizeKiB} KiB`);
       const initrd = join(work, `initrd-${name}.cpio`);
       await step(`initrd ${name}`, async () => {
@@ -228,7 +253,11 @@ async function main() {
     initrds.set(name, ready);
   }
   const done = new Set();
-  for (const [name, ready] of initrds) ready.then(() => done.add(name), () => done.add(name));
+  for (const [name, ready] of initrds)
+    ready.then(
+      () => done.add(name),
+      () => done.add(name),
+    );
   const infos = new Map();
   for (const k of kernels) {
     const what = k.source ? `kernel ${k.id} (built from ${k.source}, cached)` : `fetch kernel ${k.id}`;
@@ -240,7 +269,10 @@ async function main() {
   // wait for one architecture's root file system while another's is ready.
   const queue = [...kernels].sort((a, b) => ARCHES[b.arch].timeoutScale - ARCHES[a.arch].timeoutScale);
   const next = () => {
-    const i = Math.max(0, queue.findIndex((k) => done.has(k.arch)));
+    const i = Math.max(
+      0,
+      queue.findIndex((k) => done.has(k.arch)),
+    );
     return queue.splice(i, 1)[0];
   };
   await Promise.all(
@@ -255,9 +287,15 @@ async function main() {
           results.set(kernel.id, { id: kernel.id, info, lines: [], fatal: err.message });
           continue;
         }
-        results.set(kernel.id, await bootKernel(kernel, info, initrd, logDir).catch((err) => ({
-          id: kernel.id, info, lines: [], fatal: `qemu: ${err.message}`,
-        })));
+        results.set(
+          kernel.id,
+          await bootKernel(kernel, info, initrd, logDir).catch((err) => ({
+            id: kernel.id,
+            info,
+            lines: [],
+            fatal: `qemu: ${err.message}`,
+          })),
+        );
       }
     }),
   );

@@ -34,10 +34,6 @@ export function strayPrograms(sinceId: number): BpftoolProg[] {
  */
 export function ourPrograms(sinceId: number, mine: (path: string) => boolean): BpftoolProg[] {
   const links = bpftoolJson<BpftoolLink[]>(['--bpffs', 'link', 'show']);
-  const elsewhere = new Set(
-    links.filter((l) => l.pinned?.some((p) => !mine(p)) || l.pids?.length).map((l) => l.prog_id),
-  );
-  return bpftoolProgs().filter(
-    (p) => p.id > sinceId && /^dump_bpf_/.test(p.name ?? '') && !elsewhere.has(p.id) && !p.pids?.length,
-  );
+  const elsewhere = new Set(links.filter((l) => l.pinned?.some((p) => !mine(p)) || l.pids?.length).map((l) => l.prog_id));
+  return bpftoolProgs().filter((p) => p.id > sinceId && /^dump_bpf_/.test(p.name ?? '') && !elsewhere.has(p.id) && !p.pids?.length);
 }

@@ -15,8 +15,7 @@ export const MAPS_HEADER_WITH_COUNT = names.MAPS_HEADER_WITH_COUNT.slice(0, -1);
 export const MAPS_HEADER_COMPAT = names.MAPS_HEADER_COMPAT.slice(0, -1);
 
 /** A file that works starts with its header: maps.debug with either format's. */
-export const startsLikeMaps = (text: string) =>
-  text.startsWith(names.MAPS_HEADER_WITH_COUNT) || text.startsWith(names.MAPS_HEADER_COMPAT);
+export const startsLikeMaps = (text: string) => text.startsWith(names.MAPS_HEADER_WITH_COUNT) || text.startsWith(names.MAPS_HEADER_COMPAT);
 
 export interface ProgRow {
   id: number;

@@ -43,7 +43,11 @@ export async function noStrays(t: Test, since: number, what: string) {
   let strays = strayPrograms(since);
   // The kernel frees programs a moment after their last reference goes.
   await eventually(() => (strays = strayPrograms(since)).length === 0, 10000);
-  t.same(strays.map((p) => `${p.id} ${p.name}`), [], `${what}: no program of ours left loaded and unreferenced`);
+  t.same(
+    strays.map((p) => `${p.id} ${p.name}`),
+    [],
+    `${what}: no program of ours left loaded and unreferenced`,
+  );
 }
 
 /** "bpf 30, fchmod 4, ...": how many of each call a series went through. */

@@ -27,7 +27,17 @@ import {
 } from '../sys/uapi.js';
 
 // Kinds whose third word is a type id.
-const REFERS = new Set<number>([BTF_KIND_PTR, BTF_KIND_TYPEDEF, BTF_KIND_VOLATILE, BTF_KIND_CONST, BTF_KIND_RESTRICT, BTF_KIND_FUNC, BTF_KIND_VAR, BTF_KIND_DECL_TAG, BTF_KIND_TYPE_TAG]);
+const REFERS = new Set<number>([
+  BTF_KIND_PTR,
+  BTF_KIND_TYPEDEF,
+  BTF_KIND_VOLATILE,
+  BTF_KIND_CONST,
+  BTF_KIND_RESTRICT,
+  BTF_KIND_FUNC,
+  BTF_KIND_VAR,
+  BTF_KIND_DECL_TAG,
+  BTF_KIND_TYPE_TAG,
+]);
 
 class Malformed extends Error {}
 
@@ -115,7 +125,7 @@ function checkBtf(btf: Region): Btf {
   const validString = (off: number) => off < strings.length;
   // First pass: each type's extent and kind; ids count from 1.
   const starts: number[] = [];
-  for (let at = 0; at < types.length; ) {
+  for (let at = 0; at < types.length;) {
     const info = types.u32(at + 4);
     const kind = infoKind(info);
     const vlen = infoVlen(info);
@@ -196,7 +206,7 @@ function checkBtfExt(ext: Region, btf: Btf): void {
     const part = ext.sub(hdrLen + ext.u32(at), length, `.BTF.ext ${what}`);
     const recordSize = part.u32(0);
     if (recordSize < minRecord || recordSize % 4 !== 0) throw new Malformed(`.BTF.ext ${what} has records of ${recordSize} bytes`);
-    for (let off = 4; off < part.length; ) {
+    for (let off = 4; off < part.length;) {
       if (!btf.validString(part.u32(off))) throw new Malformed(`.BTF.ext ${what} names a section outside the strings`);
       const records = part.u32(off + 4);
       off += 8;

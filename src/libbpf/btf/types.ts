@@ -204,7 +204,7 @@ class BtfReader {
 
   isChar(t: RawType): boolean {
     if (t.kind !== BTF_KIND_INT || t.sizeOrType !== 1) return false;
-    return t.name === 'char' || (((t.words[0] >>> 24) & 0xf) & BTF_INT_CHAR) !== 0;
+    return t.name === 'char' || ((t.words[0] >>> 24) & 0xf & BTF_INT_CHAR) !== 0;
   }
 
   enumType(t: RawType): ValueType {

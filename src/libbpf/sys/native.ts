@@ -202,14 +202,12 @@ function declare() {
       insnsSize: koffi.offsetof(genLoaderOpts, 'insns_sz'),
     },
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
-    registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) =>
-      koffi.register(fn, koffi.pointer(sampleFn)),
+    registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) => koffi.register(fn, koffi.pointer(sampleFn)),
     unregister: (cb: Pointer) => koffi.unregister(cb as koffiModule.IKoffiRegisteredCallback),
     /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
     copyOut: (ptr: Pointer, size: number) => Buffer.from(new Uint8Array(koffi.view(ptr as koffiModule.IKoffiCType, size))),
     printFn,
-    register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) =>
-      koffi.register(fn, koffi.pointer(printFn)),
+    register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) => koffi.register(fn, koffi.pointer(printFn)),
     errno: () => koffi.errno(),
     /** Address of a Buffer's bytes, for the u64 pointer fields of bpf_*_info. */
     addressOf: (buf: Buffer) => koffi.address(buf),
@@ -218,21 +216,15 @@ function declare() {
     libbpf_major_version: lib.func('uint32 libbpf_major_version()'),
     libbpf_minor_version: lib.func('uint32 libbpf_minor_version()'),
 
-    bpf_object__open_mem: lib.func(
-      'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
-    ),
-    bpf_object__open_file: lib.func(
-      'bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)',
-    ),
+    bpf_object__open_mem: lib.func('bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)'),
+    bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
     bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
     // opts is a struct gen_loader_opts libbpf keeps a pointer to and fills in
     // at load, so it is passed as caller-owned memory (see light.ts).
     bpf_object__gen_loader: lib.func('int bpf_object__gen_loader(bpf_object *obj, void *opts)'),
     bpf_object__close: lib.func('void bpf_object__close(bpf_object *obj)'),
     bpf_object__name: lib.func('const char *bpf_object__name(const bpf_object *obj)'),
-    bpf_object__next_program: lib.func(
-      'bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prev)',
-    ),
+    bpf_object__next_program: lib.func('bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prev)'),
     bpf_object__next_map: lib.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *prev)'),
 
     bpf_program__name: lib.func('const char *bpf_program__name(const bpf_program *prog)'),
@@ -241,19 +233,11 @@ function declare() {
     bpf_program__set_autoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
     bpf_program__fd: lib.func('int bpf_program__fd(const bpf_program *prog)'),
     bpf_program__type: lib.func('int bpf_program__type(const bpf_program *prog)'),
-    bpf_program__set_attach_target: lib.func(
-      'int bpf_program__set_attach_target(bpf_program *prog, int attach_prog_fd, const char *attach_func_name)',
-    ),
+    bpf_program__set_attach_target: lib.func('int bpf_program__set_attach_target(bpf_program *prog, int attach_prog_fd, const char *attach_func_name)'),
     bpf_program__attach: lib.func('bpf_link *bpf_program__attach(const bpf_program *prog)'),
-    bpf_program__attach_raw_tracepoint: lib.func(
-      'bpf_link *bpf_program__attach_raw_tracepoint(const bpf_program *prog, const char *tp_name)',
-    ),
-    bpf_program__attach_tracepoint: lib.func(
-      'bpf_link *bpf_program__attach_tracepoint(const bpf_program *prog, const char *category, const char *name)',
-    ),
-    bpf_program__attach_kprobe: lib.func(
-      'bpf_link *bpf_program__attach_kprobe(const bpf_program *prog, bool retprobe, const char *func)',
-    ),
+    bpf_program__attach_raw_tracepoint: lib.func('bpf_link *bpf_program__attach_raw_tracepoint(const bpf_program *prog, const char *tp_name)'),
+    bpf_program__attach_tracepoint: lib.func('bpf_link *bpf_program__attach_tracepoint(const bpf_program *prog, const char *category, const char *name)'),
+    bpf_program__attach_kprobe: lib.func('bpf_link *bpf_program__attach_kprobe(const bpf_program *prog, bool retprobe, const char *func)'),
     bpf_program__attach_xdp: lib.func('bpf_link *bpf_program__attach_xdp(const bpf_program *prog, int ifindex)'),
     bpf_program__attach_iter: lib.func('bpf_link *bpf_program__attach_iter(const bpf_program *prog, const void *opts)'),
 
@@ -312,9 +296,7 @@ function declare() {
     bpf_tc_attach: lib.func('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
     bpf_tc_detach: lib.func('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
 
-    ring_buffer__new: lib.func(
-      'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)',
-    ),
+    ring_buffer__new: lib.func('ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)'),
     ring_buffer__poll: lib.func('int ring_buffer__poll(ring_buffer *rb, int timeout_ms)'),
     ring_buffer__consume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
     ring_buffer__free: lib.func('void ring_buffer__free(ring_buffer *rb)'),
@@ -356,9 +338,7 @@ function declare() {
     // ---- ring buffers read in place (ringbuf.ts) ----
     // libbpf's ring_buffer only multiplexes the rings' fds into one epoll fd;
     // the records are read from our own mapping of each ring.
-    ring_buffer__add: lib.func(
-      'int ring_buffer__add(ring_buffer *rb, int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx)',
-    ),
+    ring_buffer__add: lib.func('int ring_buffer__add(ring_buffer *rb, int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx)'),
     ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
     /** mmap(2) giving a pointer, for view(); MAP_FAILED is the address 2^64 - 1. */
     mmapPointer: c.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
@@ -371,10 +351,8 @@ function declare() {
 
     // ---- perf buffers (perfbuf.ts): libbpf consumes, a koffi callback per record ----
     /** Registers JS functions as a perf_buffer_sample_fn and lost_fn; unregister() them after perf_buffer__free. */
-    registerPerfSample: (fn: (ctx: Pointer, cpu: number, data: Pointer, size: number) => void) =>
-      koffi.register(fn, koffi.pointer(perfSampleFn)),
-    registerPerfLost: (fn: (ctx: Pointer, cpu: number, count: number | bigint) => void) =>
-      koffi.register(fn, koffi.pointer(perfLostFn)),
+    registerPerfSample: (fn: (ctx: Pointer, cpu: number, data: Pointer, size: number) => void) => koffi.register(fn, koffi.pointer(perfSampleFn)),
+    registerPerfLost: (fn: (ctx: Pointer, cpu: number, count: number | bigint) => void) => koffi.register(fn, koffi.pointer(perfLostFn)),
     perf_buffer__new: lib.func(
       'perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn *sample_cb, perf_buffer_lost_fn *lost_cb, void *ctx, const void *opts)',
     ),

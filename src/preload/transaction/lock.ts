@@ -32,7 +32,6 @@ export interface LockOptions {
   onWait?: (dir: string, holder: number | undefined) => void;
 }
 
-
 /** The lock file's name in LOCK_DIR for a directory: its bpffs instance and inode. */
 export const lockName = (dev: number, ino: number) => `${dev}-${ino}`;
 

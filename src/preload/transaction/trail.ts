@@ -90,7 +90,8 @@ export function writeTrail(root: BpffsDir, t: Trail): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const path = root.display(TRAIL_NAME);
-    if (code === 'EROFS') throw new PreloadError(`${root.path} is mounted read-only: remount it read-write (mount -o remount,rw ${root.path}) or pick another --bpffs`);
+    if (code === 'EROFS')
+      throw new PreloadError(`${root.path} is mounted read-only: remount it read-write (mount -o remount,rw ${root.path}) or pick another --bpffs`);
     if (code === 'EEXIST') {
       const st = root.lstat(TRAIL_NAME);
       const whose = st ? `${kind(st)} of uid ${st.uid}` : 'something';

@@ -112,7 +112,7 @@ function begin(target: Target, files: IteratorFile[]): Transaction {
 function makeFallback(tx: Transaction): void {
   tx.root.mkdir(FALLBACK_SUBDIR, SUBDIR_MODE);
   tx.madeDir = true;
-  tx.made =  tx.root.openDir(FALLBACK_SUBDIR);
+  tx.made = tx.root.openDir(FALLBACK_SUBDIR);
   tx.dir = tx.made;
 }
 
@@ -191,7 +191,9 @@ function undo(tx: Transaction, failure: unknown): unknown {
         // keep 'unknown'
       }
       const { path } = tx.dir;
-      reported = new ModeNotRestored(`${messageOf(failure)}; ${path} is left at mode ${now}: run chmod ${octal(tx.dirMode)} ${path} (or bpf-preload again, which restores it)`);
+      reported = new ModeNotRestored(
+        `${messageOf(failure)}; ${path} is left at mode ${now}: run chmod ${octal(tx.dirMode)} ${path} (or bpf-preload again, which restores it)`,
+      );
     }
   }
   for (const s of tx.slots) {

@@ -53,7 +53,11 @@ function attachFentry(): Fixture {
   // the row names both the function and the program it is in.
   attempt('fentry-loaded-row', () => {
     const row = parseProgs(cat(PROGS).text).find((p) => p.id === fentryId);
-    check('fentry-loaded-row', row?.attachFunc === 'boot_target' && row.attachProg === 'boot_target', `row for prog ${fentryId}: ${JSON.stringify(row)}; expected attached "boot_target boot_target"`);
+    check(
+      'fentry-loaded-row',
+      row?.attachFunc === 'boot_target' && row.attachProg === 'boot_target',
+      `row for prog ${fentryId}: ${JSON.stringify(row)}; expected attached "boot_target boot_target"`,
+    );
   });
   const link = tracer.program('boot_fentry_with_long_name').attach();
   const hashFd = target.map('boot_hash').fd;
@@ -108,21 +112,30 @@ function selftest(withCur: boolean, fx: Fixture | null, label: string): void {
   if (progs.length === 0 || maps.length === 0) return;
 
   const progProblems = [
-    ...idProblems('prog', progs.map((p) => p.id), progsBefore, progsAfter),
+    ...idProblems(
+      'prog',
+      progs.map((p) => p.id),
+      progsBefore,
+      progsAfter,
+    ),
     // The file has the full BTF name; bpftool may show the kernel's 15-character cut of it.
     ...progNameProblems(progs, progsAfter, true),
   ];
   check(`${label}selftest-progs`, progProblems.length === 0, progProblems.join('; '));
-  const mapProblems = [...idProblems('map', maps.map((m) => m.id), mapsBefore, mapsAfter), ...mapRowProblems(maps, mapsAfter)];
+  const mapProblems = [
+    ...idProblems(
+      'map',
+      maps.map((m) => m.id),
+      mapsBefore,
+      mapsAfter,
+    ),
+    ...mapRowProblems(maps, mapsAfter),
+  ];
   check(`${label}selftest-maps`, mapProblems.length === 0, mapProblems.join('; '));
 
   if (!fx) return;
   const fentry = progs.find((p) => p.id === fx.fentryId);
-  check(
-    `${label}fentry-full-name`,
-    fentry?.name === 'boot_fentry_with_long_name',
-    `row for prog ${fx.fentryId}: ${JSON.stringify(fentry)}`,
-  );
+  check(`${label}fentry-full-name`, fentry?.name === 'boot_fentry_with_long_name', `row for prog ${fx.fentryId}: ${JSON.stringify(fentry)}`);
   // Attaching drops the kernel's reference to the target program (5.10 on), so
   // what remains is the traced function, which is the target program itself.
   check(
@@ -167,14 +180,22 @@ function bootOrdering(): void {
   for (const target of ['sysinit.target', 'basic.target']) {
     const chain = chains.get(target) ?? '';
     const on = chain.includes(UNIT);
-    check(`unit-off-${target.replace('.target', '')}-critical-chain`, chain !== '' && !on, on ? `${UNIT} is on the critical chain of ${target}` : `no critical chain for ${target}`);
+    check(
+      `unit-off-${target.replace('.target', '')}-critical-chain`,
+      chain !== '' && !on,
+      on ? `${UNIT} is on the critical chain of ${target}` : `no critical chain for ${target}`,
+    );
   }
   const start = timestamp(UNIT, 'InactiveExitTimestampMonotonic');
   const active = timestamp(UNIT, 'ActiveEnterTimestampMonotonic');
   const exited = timestamp(UNIT, 'ExecMainExitTimestampMonotonic');
   const reached = Object.fromEntries(targets.map((t) => [t, timestamp(t, 'ActiveEnterTimestampMonotonic')]));
   const multiUser = reached['multi-user.target'] ?? 0;
-  check('files-before-multi-user', exited > 0 && multiUser > 0 && exited <= multiUser, `populate exited at ${exited}us, multi-user.target reached at ${multiUser}us`);
+  check(
+    'files-before-multi-user',
+    exited > 0 && multiUser > 0 && exited <= multiUser,
+    `populate exited at ${exited}us, multi-user.target reached at ${multiUser}us`,
+  );
   info(
     `boot timing (since kernel start): ${targets.map((t) => `${t} ${secs(reached[t] ?? 0)}`).join(', ')}; ` +
       `${UNIT} activating ${secs(start)} to ${secs(active)} (${secs(active - start)}); ` +
@@ -189,7 +210,11 @@ const upstreamVersion = (v: string) => v.replace(/^\d+:/, '').split(/[+~-]/)[0];
 /** The package is installed, its node is Debian's, and its unit is the package's, enabled by its maintainer scripts. */
 function packageChecks(): void {
   const status = dpkgStatus(settings.package);
-  check('dpkg-installed', status === `install ok installed ${settings.version}`, `dpkg-query ${settings.package}: ${JSON.stringify(status)} (expected installed ${settings.version})`);
+  check(
+    'dpkg-installed',
+    status === `install ok installed ${settings.version}`,
+    `dpkg-query ${settings.package}: ${JSON.stringify(status)} (expected installed ${settings.version})`,
+  );
 
   const version = run(settings.node, ['--version']).stdout.trim();
   const owner = run('dpkg', ['-S', settings.node]).stdout.trim();
@@ -215,7 +240,11 @@ function packageChecks(): void {
   const helperState = '/var/lib/systemd/deb-systemd-helper-enabled';
   const recorded = existsSync(helperState) && readdirSync(helperState, { recursive: true }).some((f) => String(f).endsWith(UNIT));
   const adminCopy = existsSync(`/etc/systemd/system/${UNIT}`);
-  check('unit-enabled-by-package', enabled === 'enabled' && recorded && !adminCopy, `is-enabled ${enabled}; deb-systemd-helper recorded it: ${recorded}; /etc/systemd/system/${UNIT} exists: ${adminCopy}`);
+  check(
+    'unit-enabled-by-package',
+    enabled === 'enabled' && recorded && !adminCopy,
+    `is-enabled ${enabled}; deb-systemd-helper recorded it: ${recorded}; /etc/systemd/system/${UNIT} exists: ${adminCopy}`,
+  );
 }
 
 /** The ids of the links pinned at both files (bpftool looks through the bpffs). */
@@ -224,7 +253,6 @@ function pinnedLinkIds(): Record<string, number | undefined> {
   const at = (path: string) => links.find((l) => l.pinned?.includes(path))?.id;
   return { progs: at(PROGS), maps: at(MAPS) };
 }
-
 
 const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -252,8 +280,14 @@ async function upgradeWhileReading(): Promise<void> {
     r.code === 0 && status === `install ok installed ${settings.upgradeVersion}` && isActive() === 'active',
     `apt-get install ${settings.upgradeDeb}: exit ${r.code} ${r.stderr.trim().split('\n').slice(-3).join(' ')}; dpkg-query: ${status}; unit ${isActive()}`,
   );
-  info(`upgrade: apt-get install ${took.toFixed(1)}s; ${reads.good} good reads, ${reads.bad} failed; links progs ${before.progs} -> ${after.progs}, maps ${before.maps} -> ${after.maps}`);
-  check('upgrade-files-readable-throughout', reads.bad === 0 && reads.good >= 4, `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`);
+  info(
+    `upgrade: apt-get install ${took.toFixed(1)}s; ${reads.good} good reads, ${reads.bad} failed; links progs ${before.progs} -> ${after.progs}, maps ${before.maps} -> ${after.maps}`,
+  );
+  check(
+    'upgrade-files-readable-throughout',
+    reads.bad === 0 && reads.good >= 4,
+    `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`,
+  );
   const renewed = (k: 'progs' | 'maps') => before[k] !== undefined && after[k] !== undefined && before[k] !== after[k];
   check('upgrade-repinned', renewed('progs') && renewed('maps'), `link ids before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
 }
@@ -317,7 +351,14 @@ async function main(): Promise<void> {
     attempt('stop', () => {
       const r = run('systemctl', ['stop', UNIT]);
       const left = [PROGS, MAPS, `${BPFFS}/${FALLBACK_SUBDIR}`].filter((p) => existsSync(p));
-      if (!check('stop-unpins', r.code === 0 && isActive() === 'inactive' && left.length === 0, `systemctl stop: exit ${r.code} ${r.stderr.trim()}; still there: ${left.join(' ')}; state ${isActive()}`)) unitDiagnostics();
+      if (
+        !check(
+          'stop-unpins',
+          r.code === 0 && isActive() === 'inactive' && left.length === 0,
+          `systemctl stop: exit ${r.code} ${r.stderr.trim()}; still there: ${left.join(' ')}; state ${isActive()}`,
+        )
+      )
+        unitDiagnostics();
     });
 
     // The unit's populate took whichever loader worked; where the light skeleton
@@ -327,7 +368,11 @@ async function main(): Promise<void> {
         const r = run(settings.cli, ['populate'], { env: { ...process.env, BPF_PRELOAD_LOADER: 'light' } });
         const maps = cat(MAPS);
         const withCount = maps.ok && parseMaps(maps.text).withCount;
-        check('light-loader', r.code === 0 && withCount === withCur, `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.code} ${r.stderr.trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`);
+        check(
+          'light-loader',
+          r.code === 0 && withCount === withCur,
+          `BPF_PRELOAD_LOADER=light bpf-preload populate: exit ${r.code} ${r.stderr.trim()}; maps.debug ${maps.ok ? 'read' : maps.why}`,
+        );
         run(settings.cli, ['unpin']);
       });
     }

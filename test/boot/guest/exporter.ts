@@ -40,7 +40,13 @@ function diagnostics(): void {
 export async function exporterChecks(targetId: number | undefined): Promise<void> {
   const start = run('systemctl', ['start', UNIT]);
   const active = run('systemctl', ['is-active', UNIT]).stdout.trim();
-  if (!check('exporter-unit-starts', start.code === 0 && active === 'active', `systemctl start ${UNIT}: exit ${start.code} ${start.stderr.trim()}; is-active ${active}`)) {
+  if (
+    !check(
+      'exporter-unit-starts',
+      start.code === 0 && active === 'active',
+      `systemctl start ${UNIT}: exit ${start.code} ${start.stderr.trim()}; is-active ${active}`,
+    )
+  ) {
     diagnostics();
     return;
   }
@@ -72,7 +78,9 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
       !check(
         'exporter-metrics-on-loopback',
         scrape?.status === 200 && scrape.type.startsWith('text/plain; version=0.0.4') && missing.length === 0,
-        scrape ? `GET http://127.0.0.1:${DEFAULT_PORT}${METRICS_PATH}: ${scrape.status} ${scrape.type}; missing: ${missing.join(', ')}` : `no answer on 127.0.0.1:${DEFAULT_PORT} in ${LISTEN_WAIT_MS / 1000} s: ${why}`,
+        scrape
+          ? `GET http://127.0.0.1:${DEFAULT_PORT}${METRICS_PATH}: ${scrape.status} ${scrape.type}; missing: ${missing.join(', ')}`
+          : `no answer on 127.0.0.1:${DEFAULT_PORT} in ${LISTEN_WAIT_MS / 1000} s: ${why}`,
       )
     )
       diagnostics();

@@ -113,7 +113,8 @@ function compareReads(which: 'progs' | 'maps', label: string, reads: Record<'ker
     const a = shared[0];
     const b = shared[i];
     const at = a.findIndex((line, n) => line !== b[n]);
-    if (a.length !== b.length || at >= 0) problems.push(`${sides[0]} and ${sides[i]} differ at common row ${at}: ${JSON.stringify(a[at])} vs ${JSON.stringify(b[at])}`);
+    if (a.length !== b.length || at >= 0)
+      problems.push(`${sides[0]} and ${sides[i]} differ at common row ${at}: ${JSON.stringify(a[at])} vs ${JSON.stringify(b[at])}`);
   }
   const own: string[] = [];
   for (const side of sides) {
@@ -140,16 +141,28 @@ function atBoot(): { links: number[]; progs: number[] } {
   check('kernel-files-at-boot', k.why === '', k.why);
   const status = run('systemctl', ['show', '-P', 'ExecMainStatus', UNIT]).stdout.trim();
   // What the unit's processes wrote (systemd's own lines carry UNIT=, not _SYSTEMD_UNIT=).
-  const said = run('journalctl', ['-b', '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${UNIT}`]).stdout.trim().split('\n').filter(Boolean);
+  const said = run('journalctl', ['-b', '--no-pager', '-o', 'cat', `_SYSTEMD_UNIT=${UNIT}`])
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean);
   const line = `the kernel's own maps.debug and progs.debug (its BPF preload) are in ${BPFFS}: left alone; run with --replace to replace them`;
   check('unit-leaves-kernel-files', status === '0' && said.length === 1 && said[0] === line, `exit status ${status}; the unit said: ${JSON.stringify(said)}`);
   const entries = readdirSync(BPFFS).sort();
   check('nothing-pinned-beside-kernel-files', JSON.stringify(entries) === JSON.stringify([...FILE_NAMES].sort()), `${BPFFS} holds ${entries.join(' ')}`);
   // Loaded iterator programs: the kernel's two, and no map of our object.
   // bpftool shows the kernel's 15-character names: dump_bpf_map_co for the compat program.
-  const iterators = bpftoolProgs().filter((p) => OUR_ITERATOR_PROGS.some((n) => p.name === n || (p.name?.length === 15 && n.startsWith(p.name)))).map((p) => p.id).sort();
-  const ourMaps = bpftoolMaps().filter((m) => (m.name ?? '').startsWith(OUR_MAP_PREFIX)).map((m) => `${m.id} ${m.name}`);
-  check('nothing-left-loaded', JSON.stringify(iterators) === JSON.stringify([...k.progs].sort()) && ourMaps.length === 0, `iterator programs ${iterators.join(' ')} (the kernel's: ${k.progs.join(' ')}); our maps: ${ourMaps.join(' ') || 'none'}`);
+  const iterators = bpftoolProgs()
+    .filter((p) => OUR_ITERATOR_PROGS.some((n) => p.name === n || (p.name?.length === 15 && n.startsWith(p.name))))
+    .map((p) => p.id)
+    .sort();
+  const ourMaps = bpftoolMaps()
+    .filter((m) => (m.name ?? '').startsWith(OUR_MAP_PREFIX))
+    .map((m) => `${m.id} ${m.name}`);
+  check(
+    'nothing-left-loaded',
+    JSON.stringify(iterators) === JSON.stringify([...k.progs].sort()) && ourMaps.length === 0,
+    `iterator programs ${iterators.join(' ')} (the kernel's: ${k.progs.join(' ')}); our maps: ${ourMaps.join(' ') || 'none'}`,
+  );
   const human = cli(['status']).stdout;
   const described = FILE_NAMES.every((n, i) => human.includes(`${BPFFS}/${n}: the kernel's own preload (link ${k.links[i]}, program ${k.progs[i]} `));
   check('status-names-kernel-preload', described, JSON.stringify(human));
@@ -160,21 +173,36 @@ function atBoot(): { links: number[]; progs: number[] } {
 function byteForByte(loader: string, fx: FixtureIds | null): void {
   const label = `${loader}:`;
   const pinned = cli(['populate', '--bpffs', OURS], loader);
-  if (!check(`${label}pin-into-second-bpffs`, pinned.code === 0 && /^pinned /m.test(pinned.stdout), `BPF_PRELOAD_LOADER=${loader} populate --bpffs ${OURS}: exit ${pinned.code} ${pinned.stdout} ${pinned.stderr}`)) return;
+  if (
+    !check(
+      `${label}pin-into-second-bpffs`,
+      pinned.code === 0 && /^pinned /m.test(pinned.stdout),
+      `BPF_PRELOAD_LOADER=${loader} populate --bpffs ${OURS}: exit ${pinned.code} ${pinned.stdout} ${pinned.stderr}`,
+    )
+  )
+    return;
   try {
     for (const which of ['progs', 'maps'] as const) {
       attempt(`${label}${which}.debug-byte-for-byte`, () => {
         const kernel = cat(`${BPFFS}/${which}.debug`);
         const show = cli(['show', which], loader);
         const ours = cat(`${OURS}/${which}.debug`);
-        const failed = [kernel.ok ? '' : `kernel's: ${kernel.why}`, show.code === 0 ? '' : `show: exit ${show.code} ${show.stderr}`, ours.ok ? '' : `ours: ${ours.why}`].filter(Boolean);
+        const failed = [
+          kernel.ok ? '' : `kernel's: ${kernel.why}`,
+          show.code === 0 ? '' : `show: exit ${show.code} ${show.stderr}`,
+          ours.ok ? '' : `ours: ${ours.why}`,
+        ].filter(Boolean);
         if (failed.length) throw new Error(failed.join('; '));
         compareReads(which, label, { kernel: kernel.text, show: show.stdout, ours: ours.text }, fx);
       });
     }
   } finally {
     const u = cli(['unpin', '--bpffs', OURS]);
-    check(`${label}unpin-second-bpffs`, u.code === 0 && readdirSync(OURS).length === 0, `unpin --bpffs ${OURS}: exit ${u.code} ${u.stderr}; left ${readdirSync(OURS).join(' ')}`);
+    check(
+      `${label}unpin-second-bpffs`,
+      u.code === 0 && readdirSync(OURS).length === 0,
+      `unpin --bpffs ${OURS}: exit ${u.code} ${u.stderr}; left ${readdirSync(OURS).join(' ')}`,
+    );
   }
 }
 
@@ -184,7 +212,14 @@ function leftAlone(name: string, args: string[], dirs: string[], before: Map<str
   const changed = dirs.flatMap((d) => {
     const k = kernelFiles(d);
     const fallback = existsSync(`${d}/${FALLBACK_SUBDIR}`) ? [`${d}/${FALLBACK_SUBDIR} exists`] : [];
-    return [...(k.why ? [k.why] : JSON.stringify(k.links) !== JSON.stringify(before.get(d)) ? [`${d}: links ${before.get(d)?.join(',')} -> ${k.links.join(',')}`] : []), ...fallback];
+    return [
+      ...(k.why
+        ? [k.why]
+        : JSON.stringify(k.links) !== JSON.stringify(before.get(d))
+          ? [`${d}: links ${before.get(d)?.join(',')} -> ${k.links.join(',')}`]
+          : []),
+      ...fallback,
+    ];
   });
   check(name, r.code === 0 && changed.length === 0, `${args.join(' ')}: exit ${r.code} ${r.stderr.trim()}; ${changed.join('; ')}`);
 }
@@ -203,7 +238,11 @@ async function replaceWhileReading(): Promise<void> {
     `populate --replace: exit ${r.code} ${r.stdout.trim()} ${r.stderr.trim()}; states now ${states.join(' ')}`,
   );
   info(`replace: ${reads.good} good reads, ${reads.bad} failed`);
-  check('replace-files-readable-throughout', reads.bad === 0 && reads.good >= 4, `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`);
+  check(
+    'replace-files-readable-throughout',
+    reads.bad === 0 && reads.good >= 4,
+    `${reads.good} good reads, ${reads.bad} failed: ${reads.errors.split('\n').slice(0, 5).join(' | ')}`,
+  );
 }
 
 /**
@@ -237,7 +276,11 @@ export async function kernelPreloadChecks(loaders: string[], fx: FixtureIds | nu
   try {
     const second = kernelFiles(SECOND);
     const same = FILE_NAMES.every((n) => cat(`${SECOND}/${n}`).text === cat(`${BPFFS}/${n}`).text);
-    check('second-bpffs-gets-kernel-files', second.why === '' && JSON.stringify(second.progs) === JSON.stringify(boot.progs) && same, `${second.why}; programs ${second.progs.join(',')} (at ${BPFFS}: ${boot.progs.join(',')}); same text: ${same}`);
+    check(
+      'second-bpffs-gets-kernel-files',
+      second.why === '' && JSON.stringify(second.progs) === JSON.stringify(boot.progs) && same,
+      `${second.why}; programs ${second.progs.join(',')} (at ${BPFFS}: ${boot.progs.join(',')}); same text: ${same}`,
+    );
     mkdirFresh(OURS);
     for (const loader of loaders) byteForByte(loader, fx);
     rmdirSync(OURS);

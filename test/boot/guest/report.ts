@@ -47,7 +47,6 @@ export function attempt(name: string, fn: () => void): void {
   }
 }
 
-
 /** `cat FILE`, as a user would: iterator files are read start to end, never seeked. */
 export function cat(path: string): { ok: boolean; text: string; why: string } {
   const r = run('cat', [path]);
@@ -60,7 +59,11 @@ export function cat(path: string): { ok: boolean; text: string; why: string } {
  * with the file's header. Returns how to stop it and get the counts.
  * `progs` and `maps`: the files, /sys/fs/bpf's by default.
  */
-export function startReader(dir: string, progs = PROGS, maps = MAPS): { started: () => boolean; stop: () => Promise<{ good: number; bad: number; errors: string }> } {
+export function startReader(
+  dir: string,
+  progs = PROGS,
+  maps = MAPS,
+): { started: () => boolean; stop: () => Promise<{ good: number; bad: number; errors: string }> } {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const script = `

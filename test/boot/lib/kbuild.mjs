@@ -94,7 +94,8 @@ export async function buildKernel(kernel) {
   await make(['olddefconfig']);
   const config = readFileSync(join(src, '.config'), 'utf8');
   const lost = lostOptions(kernel, config);
-  if (lost.length) throw new Error(`${kernel.source} ${version} dropped options of ${FRAGMENT} or the kernel's own (their dependencies are missing): ${lost.join(' ')}`);
+  if (lost.length)
+    throw new Error(`${kernel.source} ${version} dropped options of ${FRAGMENT} or the kernel's own (their dependencies are missing): ${lost.join(' ')}`);
   say(`${kernel.id}: building ${kernel.source} ${version} (make -j2, log ${log})`);
   await make(['-j2', 'bzImage']);
   const buildSeconds = Math.round((Date.now() - start) / 1000);

@@ -52,14 +52,22 @@ const APT_ARCHES = [...new Set(KERNELS.map((k) => ARCHES[k.arch].deb))];
 
 function aptOptions() {
   return [
-    '-o', `Dir::State=${APT}/state`,
-    '-o', `Dir::Cache=${APT}/cache`,
-    '-o', `Dir::Etc::SourceList=${APT}/sources.list`,
-    '-o', 'Dir::Etc::SourceParts=/nonexistent',
-    '-o', 'Dir::Etc::Preferences=/nonexistent',
-    '-o', 'Dir::Etc::PreferencesParts=/nonexistent',
-    '-o', 'Acquire::Retries=3',
-    '-o', 'APT::Sandbox::User=root',
+    '-o',
+    `Dir::State=${APT}/state`,
+    '-o',
+    `Dir::Cache=${APT}/cache`,
+    '-o',
+    `Dir::Etc::SourceList=${APT}/sources.list`,
+    '-o',
+    'Dir::Etc::SourceParts=/nonexistent',
+    '-o',
+    'Dir::Etc::Preferences=/nonexistent',
+    '-o',
+    'Dir::Etc::PreferencesParts=/nonexistent',
+    '-o',
+    'Acquire::Retries=3',
+    '-o',
+    'APT::Sandbox::User=root',
     // Indexes for every architecture booted, whatever this machine's dpkg knows.
     ...APT_ARCHES.flatMap((a) => ['-o', `APT::Architectures::=${a}`]),
   ];
@@ -121,11 +129,13 @@ function candidates(kernel) {
 export async function download(names, arch, dir) {
   await retry(`download ${names.join(' ')}`, () => sh('apt-get', [...aptOptions(), 'download', ...names.map((n) => qualified(n, arch))], { cwd: dir }));
   const debs = readdirSync(dir).filter((f) => f.endsWith('.deb'));
-  return new Map(names.map((n) => {
-    const deb = debs.find((f) => f.startsWith(`${n}_`));
-    if (!deb) throw new Error(`apt-get download ${n} left no ${n}_*.deb`);
-    return [n, join(dir, deb)];
-  }));
+  return new Map(
+    names.map((n) => {
+      const deb = debs.find((f) => f.startsWith(`${n}_`));
+      if (!deb) throw new Error(`apt-get download ${n} left no ${n}_*.deb`);
+      return [n, join(dir, deb)];
+    }),
+  );
 }
 
 /**

@@ -91,8 +91,15 @@ export async function buildPayload({ repo, workDir, arch, base, layout, bundle }
   });
   symlinkSync(`${layout.DEB_CODE_DIR}/node_modules`, join(testDir, 'node_modules'));
   sh('clang', [
-    '-O2', '-g', '-target', 'bpf', `-I/usr/include/${sh('uname', ['-m']).trim()}-linux-gnu`,
-    '-c', join(repo, 'test/boot/guest/attach.bpf.c'), '-o', join(testDir, 'attach.bpf.o'),
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    `-I/usr/include/${sh('uname', ['-m']).trim()}-linux-gnu`,
+    '-c',
+    join(repo, 'test/boot/guest/attach.bpf.c'),
+    '-o',
+    join(testDir, 'attach.bpf.o'),
   ]);
   writeFileSync(join(testDir, basename(upgrade)), readFileSync(upgrade));
   // The nodejs the base root file system holds: the guest checks that /usr/bin/node is it.

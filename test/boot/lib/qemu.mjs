@@ -12,10 +12,29 @@ import { track } from './util.mjs';
  */
 export function boot({ arch, kernel, initrd, append, log, timeoutMs, smp = 1, memMiB = 1536 }) {
   const args = [
-    ...arch.qemu.args, '-accel', 'tcg', '-smp', String(smp), '-m', String(memMiB),
-    '-kernel', kernel, '-initrd', initrd, '-append', append,
-    '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none', '-nic', 'none',
-    '-serial', `file:${log}`,
+    ...arch.qemu.args,
+    '-accel',
+    'tcg',
+    '-smp',
+    String(smp),
+    '-m',
+    String(memMiB),
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    append,
+    '-nodefaults',
+    '-no-reboot',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-nic',
+    'none',
+    '-serial',
+    `file:${log}`,
   ];
   const out = openSync(`${log}.qemu`, 'w');
   const start = Date.now();

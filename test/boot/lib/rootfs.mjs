@@ -51,7 +51,8 @@ export function foreignExecution(arch) {
   }
   const state = readFileSync(entry, 'utf8');
   // F: the interpreter is opened now, so it works inside the chroot too.
-  if (!state.startsWith('enabled') || !/^flags: \S*F/m.test(state)) throw new Error(`${entry} is not usable in a chroot (${state.split('\n').slice(0, 3).join(', ')}); ${hint}`);
+  if (!state.startsWith('enabled') || !/^flags: \S*F/m.test(state))
+    throw new Error(`${entry} is not usable in a chroot (${state.split('\n').slice(0, 3).join(', ')}); ${hint}`);
 }
 
 /**

@@ -41,7 +41,10 @@ export async function step(name, fn) {
  * it is not installable`) where there are any, else its last line.
  */
 export function toolSays(output) {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const telling = lines.filter((l) => /^(E:|dpkg: error|dpkg: dependency problems)|\s:\s(Pre-)?Depends:|not installable|unmet dependencies/.test(l));
   return (telling.length ? telling.slice(-4) : lines.slice(-1)).join(' | ');
 }
