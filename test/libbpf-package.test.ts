@@ -91,6 +91,9 @@ t.test('npm pack: only what runs, and its size', async (t) => {
   // The budget, raised from 150 kB when the exporter (its own iterators
   // object embedded in the CLI) and the library's streams, attach kinds and
   // BTF check came in: 167 kB then, the CLI bundle 78 kB of it gzipped.
+  // Typed records, skeleton lifecycle types and the exporter's run counters
+  // took it to 198 kB; the CLI bundle's whitespace and syntax minified
+  // (names kept) brought it back to 185 kB, so the budget stands.
   t.ok(info.size < 190_000, `under 190 kB packed (${info.size} bytes)`);
 });
 
