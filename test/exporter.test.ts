@@ -7,10 +7,10 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { BpfObject, FdMap, mapInfo, mapUpdate, progInfo, progRunStatsById, type BpfLink } from '../src/libbpf/index.js';
+import { BpfObject, FdMap, mapInfo, mapUpdate, progInfo, progRunStatsById } from '../src/libbpf/index.js';
 import { MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from '../src/exporter/server.js';
 import { runCli } from './lib/cli.js';
-import { fixture } from './lib/fixtures.js';
+import { fixture, loadFixture } from './lib/fixtures.js';
 import { promtoolCheck, startExporter, startPrometheus } from './lib/prometheus.js';
 
 const FIXTURE_PROG = 'selftest_tp_btf_task_newtask';
@@ -68,15 +68,8 @@ const fork = (n: number) => {
 };
 
 /** The selftest fixture loaded, its tp_btf program attached, INSERTED elements in its hash map. */
-function loadFixture(t: Test) {
-  const obj = BpfObject.openMem(readFileSync(fixture('selftest')), { name: 'selftest' });
-  const links: BpfLink[] = [];
-  t.teardown(() => {
-    for (const l of links) l.destroy();
-    obj.close();
-  });
-  obj.load();
-  links.push(obj.program(FIXTURE_PROG).attach());
+function loadSelftest(t: Test) {
+  const { obj } = loadFixture(t, 'selftest', (prog) => prog.name === FIXTURE_PROG);
   const hash = obj.map(FIXTURE_HASH);
   for (let k = 0; k < INSERTED; k++) {
     const key = Buffer.alloc(4);
@@ -99,7 +92,7 @@ function progsDebugAttached(id: number): string | undefined {
 
 t.test('Prometheus scrapes the exporter: run counter, map entries, attach target; promtool finds no problem', async (t) => {
   t.equal(statsSysctl(), '0', 'the sysctl is off before the test (otherwise nothing here proves the fd works)');
-  loadFixture(t);
+  loadSelftest(t);
   const exporter = await startExporter(t, ['--enable-stats', '--holders']);
   const prom = await startPrometheus(t, `127.0.0.1:${exporter.port}`);
 
@@ -156,7 +149,7 @@ t.test('Prometheus scrapes the exporter: run counter, map entries, attach target
 });
 
 t.test("run counters from the iterator agree with bpf_prog_info's; maps' memlock bytes are fdinfo's", async (t) => {
-  const { obj, hash } = loadFixture(t);
+  const { obj, hash } = loadSelftest(t);
   const progId = progInfo(obj.program(FIXTURE_PROG).fd).id;
   const mapId = mapInfo(hash.fd).id;
   const exporter = await startExporter(t, ['--enable-stats']);
@@ -218,7 +211,7 @@ t.test('OpenMetrics when asked, the text format otherwise; HEAD and / work', asy
 });
 
 t.test('without --enable-stats and after SIGKILL of the exporter, run counters stop moving', async (t) => {
-  const { obj } = loadFixture(t);
+  const { obj } = loadSelftest(t);
   const id = progInfo(obj.program(FIXTURE_PROG).fd).id;
   const exporter = await startExporter(t, ['--enable-stats']);
   const count = () => progRunStatsById(id)!.runCount;

@@ -4,13 +4,12 @@
 // once in our files, with the names, sizes and counts bpftool reports.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfObject, kernelHasFunction, mapUpdate, type BpfLink } from '../src/libbpf/index.js';
+import { kernelHasFunction, mapUpdate } from '../src/libbpf/index.js';
 import { ELEM_COUNT_KFUNC } from '../src/preload/iterators.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
-import { fixture } from './lib/fixtures.js';
+import { loadFixture } from './lib/fixtures.js';
 import { bpftoolMaps, bpftoolProgs, idProblems, mapRowProblems, progNameProblems } from './lib/bpftool.js';
 import { parseMaps, parseProgs } from './lib/listing.js';
 
@@ -23,16 +22,7 @@ function elementCount(id: number): number {
 }
 
 t.test('progs.debug and maps.debug agree with bpftool', async (t) => {
-  const obj = BpfObject.openMem(readFileSync(fixture('selftest')), { name: 'selftest' });
-  const links: BpfLink[] = [];
-  t.teardown(() => {
-    for (const l of links) l.destroy();
-    obj.close();
-  });
-  obj.load();
-  for (const prog of obj.programs.values()) {
-    if (prog.sectionName.startsWith('tp_btf/')) links.push(prog.attach());
-  }
+  const { obj, links } = loadFixture(t, 'selftest', (prog) => prog.sectionName.startsWith('tp_btf/'));
   t.ok(links.length > 0, 'a tp_btf program is attached');
 
   // Known element counts in every hash-type fixture map.
