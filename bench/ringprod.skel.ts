@@ -33,6 +33,7 @@ export const RingprodRecords = {
   record: {
     name: 'record',
     size: 64,
+    offsets: { seq: 0, ring: 8, fill: 16 },
     decode: (_b: Buffer, v: DataView, o: number): RingprodRecord => {
       const a0 = new Array<number>(48);
       for (let i0 = 0; i0 < 48; i0++) {

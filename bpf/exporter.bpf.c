@@ -1,19 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-// The kernel side of `bpf-preload exporter`: iterators that print, in one
-// read each, what the exporter turns into metrics. One line per object,
-// fields separated by tabs, numbers in decimal; the first field says what
-// the line describes (src/exporter/records.ts parses them):
+// The kernel side of `bpf-preload exporter`: iterators that write, in one
+// read each, what the exporter turns into metrics.
 //
-//   p  id runs run_ns misses type tag len jited_len pages verified_insns name attached
-//   m  id entries type key_size value_size max_entries flags name
+// Programs and maps, many thousands on a busy host, go out as binary
+// records (struct exporter_prog, struct exporter_map below, in this
+// machine's byte order): bpf_seq_write of a struct costs a fraction of a
+// bpf_seq_printf of the same numbers, and the exporter reads the numbers
+// without parsing text. Each record has what changes while the object lives
+// (run statistics, entries) right after its id, and everything after that
+// never changes while it lives (but a program's attach strings, which the
+// kernel clears on attach): the exporter compares those bytes with the last
+// scrape's and decodes only a record that changed. skel/exporter.skel.ts
+// carries both structs' layouts (gen skeleton reads them from this
+// object's BTF), so src/exporter/records.ts never retypes an offset.
+//
+// Links and holders, a few per program at most, are tab-separated lines:
+//
 //   l  id type prog_id prog_name attached
 //   h  kind(p|m|l) id tgid comm (16 bytes as two native-endian hex u64s)
 //
-// What changes while the object lives (run statistics, entries) comes right
-// after the id, so the exporter can recognise the rest of the line as
-// unchanged since the last scrape and skip parsing it. Strings come last on
-// a line: BTF names and kernel function names hold no tab or newline. A
-// number the kernel does not have (or does not count for that map) is "-".
+// Strings come last on a line: BTF names and kernel function names hold no
+// tab or newline.
 // Kernel structures are declared with only the fields we read, marked
 // preserve_access_index, so libbpf relocates the offsets (CO-RE): those
 // bpf/iterators.bpf.c reads too in kernel_objects.h, the others here.
@@ -173,16 +180,96 @@ static int run_stats(struct bpf_prog *prog, __u64 sums[3])
 	return 1;
 }
 
-// The tag's 8 bytes in memory order, as one number printed in hex.
-static __u64 tag_number(const __u8 tag[8])
-{
-	__u64 v;
+// What exporter_progs writes for each program: this struct, then its full
+// name, its attach function and the name of the program it was loaded for
+// (each without a NUL; the lengths say which are there).
+struct exporter_prog {
+	__u32 id;
+	// 1 where runs, run_ns and misses are the sums over CPUs (5.19+);
+	// 0 where the exporter asks bpf_prog_info instead.
+	__u32 has_run_stats;
+	__u64 runs;
+	__u64 run_ns;
+	__u64 misses;
+	// Nothing from here to the end of the strings changes while the program
+	// lives, but the attach strings (the kernel clears dst_prog on attach).
+	__u32 type;
+	__u32 len;
+	__u32 jited_len;
+	__u32 pages;
+	__u32 verified_insns;
+	// verified_insns exists since 5.16.
+	__u32 has_verified_insns;
+	__u8 tag[8];
+	__u16 name_len;
+	__u16 attach_func_len;
+	__u16 dst_name_len;
+	__u16 reserved;
+};
 
-	__builtin_memcpy(&v, tag, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
+// What exporter_maps and exporter_maps_compat write for each map.
+struct exporter_map {
+	__u32 id;
+	// 1 where the kernel counts the map's elements (6.6+, the hash family).
+	__u32 has_entries;
+	__s64 entries;
+	// Nothing from here on changes while the map lives.
+	__u32 type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	__u32 map_flags;
+	char name[16];
+	__u32 reserved;
+};
+
+// The longest kernel symbol or BTF name (KSYM_NAME_LEN, 512 since 6.1).
+#define NAME_MAX_LEN 512
+
+// Strings are copied here before they are written, as bpf_seq_write wants
+// their length and the stack (512 bytes) cannot hold them.
+struct strings {
+	char name[NAME_MAX_LEN];
+	char attach_func[NAME_MAX_LEN];
+	char dst_name[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct strings);
+} string_scratch SEC(".maps");
+
+// Copies the string at `src` (NUL-terminated, at most `size` bytes with the
+// NUL) into `dst`; returns its length without the NUL, 0 if unreadable.
+static __u16 copy_string(char *dst, __u32 size, const char *src)
+{
+	long n;
+
+	if (!src)
+		return 0;
+	n = bpf_probe_read_kernel_str(dst, size, src);
+	return n > 1 ? n - 1 : 0;
+}
+
+// The writers are functions of their own (not inlined) so that the records'
+// structs are in the object's BTF as their parameters' types: gen skeleton
+// makes them record types, with their layouts, for src/exporter/records.ts.
+static __noinline int write_prog(struct seq_file *seq, const struct exporter_prog *r, const struct strings *str)
+{
+	bpf_seq_write(seq, r, sizeof(*r));
+	// The masks only tell the verifier what copy_string already ensures.
+	bpf_seq_write(seq, str->name, r->name_len & (NAME_MAX_LEN - 1));
+	bpf_seq_write(seq, str->attach_func, r->attach_func_len & (NAME_MAX_LEN - 1));
+	bpf_seq_write(seq, str->dst_name, r->dst_name_len & 15);
+	return 0;
+}
+
+static __noinline int write_map(struct seq_file *seq, const struct exporter_map *r)
+{
+	bpf_seq_write(seq, r, sizeof(*r));
+	return 0;
 }
 
 SEC("iter/bpf_prog")
@@ -190,60 +277,77 @@ int exporter_progs(struct bpf_iter__bpf_prog *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct bpf_prog *prog = ctx->prog;
+	struct exporter_prog r;
 	struct bpf_prog_aux *aux;
+	struct bpf_prog *dst;
+	struct strings *str;
 	__u64 sums[3] = {};
-	__u8 tag[8];
+	__u32 zero = 0;
 
 	if (!prog)
 		return 0;
+	str = bpf_map_lookup_elem(&string_scratch, &zero);
+	if (!str)
+		return 0;
 	aux = prog->aux;
-	__builtin_memcpy(tag, prog->tag, sizeof(tag));
-	// One call for every number (each bpf_seq_printf costs about as much as
-	// the rest of a row): one format per combination of what the kernel has.
-	// verified_insns exists since 5.16.
+	__builtin_memset(&r, 0, sizeof(r));
+	r.id = aux->id;
 	if (run_stats(prog, sums)) {
-		if (bpf_core_field_exists(aux->verified_insns))
-			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, sums[0], sums[1],
-				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages,
-				       aux->verified_insns);
-		else
-			BPF_SEQ_PRINTF(seq, "p\t%u\t%llu\t%llu\t%llu\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, sums[0], sums[1],
-				       sums[2], prog->type, tag_number(tag), prog->len, prog->jited_len, prog->pages);
-	} else {
-		if (bpf_core_field_exists(aux->verified_insns))
-			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t%u\t", aux->id, prog->type, tag_number(tag),
-				       prog->len, prog->jited_len, prog->pages, aux->verified_insns);
-		else
-			BPF_SEQ_PRINTF(seq, "p\t%u\t-\t-\t-\t%u\t%016llx\t%u\t%u\t%u\t-\t", aux->id, prog->type, tag_number(tag),
-				       prog->len, prog->jited_len, prog->pages);
+		r.has_run_stats = 1;
+		r.runs = sums[0];
+		r.run_ns = sums[1];
+		r.misses = sums[2];
 	}
-	print_names(seq, aux);
-	return 0;
+	r.type = prog->type;
+	r.len = prog->len;
+	r.jited_len = prog->jited_len;
+	r.pages = prog->pages;
+	if (bpf_core_field_exists(aux->verified_insns)) {
+		r.verified_insns = aux->verified_insns;
+		r.has_verified_insns = 1;
+	}
+	__builtin_memcpy(r.tag, prog->tag, sizeof(r.tag));
+	r.name_len = copy_string(str->name, sizeof(str->name), full_name(aux));
+	r.attach_func_len = copy_string(str->attach_func, sizeof(str->attach_func), aux->attach_func_name);
+	dst = aux->dst_prog;
+	if (dst)
+		r.dst_name_len = copy_string(str->dst_name, sizeof(str->dst_name), dst->aux->name);
+	return write_prog(seq, &r, str);
 }
 
-
-// A map line without an element count, in one call.
-static void print_uncounted_map(struct seq_file *seq, struct bpf_map *map)
+// A map's record, with its element count if `counted`.
+static int map_record(struct seq_file *seq, struct bpf_map *map, int counted, __s64 entries)
 {
-	BPF_SEQ_PRINTF(seq, "m\t%u\t-\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, map->map_type, map->key_size, map->value_size,
-		       map->max_entries, map->map_flags, map->name);
+	struct exporter_map r;
+
+	__builtin_memset(&r, 0, sizeof(r));
+	r.id = map->id;
+	if (counted) {
+		r.has_entries = 1;
+		r.entries = entries;
+	}
+	r.type = map->map_type;
+	r.key_size = map->key_size;
+	r.value_size = map->value_size;
+	r.max_entries = map->max_entries;
+	r.map_flags = map->map_flags;
+	__builtin_memcpy(r.name, map->name, sizeof(r.name));
+	return write_map(seq, &r);
 }
 
 // Kernels with the element count (6.6+): the count where the kernel keeps
-// one for this map, "-" where it does not (arrays, ring buffers, ...).
+// one for this map, none where it does not (arrays, ring buffers, ...).
 SEC("iter/bpf_map")
 int exporter_maps(struct bpf_iter__bpf_map *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct bpf_map *map = ctx->map;
 
 	if (!map)
 		return 0;
 	if (bpf_core_field_exists(map->elem_count) && map->elem_count)
-		BPF_SEQ_PRINTF(seq, "m\t%u\t%lld\t%u\t%u\t%u\t%u\t%u\t%s\n", map->id, bpf_map_sum_elem_count(map),
-			       map->map_type, map->key_size, map->value_size, map->max_entries, map->map_flags, map->name);
+		map_record(ctx->meta->seq, map, 1, bpf_map_sum_elem_count(map));
 	else
-		print_uncounted_map(seq, map);
+		map_record(ctx->meta->seq, map, 0, 0);
 	return 0;
 }
 
@@ -251,12 +355,11 @@ int exporter_maps(struct bpf_iter__bpf_map *ctx)
 SEC("iter/bpf_map")
 int exporter_maps_compat(struct bpf_iter__bpf_map *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct bpf_map *map = ctx->map;
 
 	if (!map)
 		return 0;
-	print_uncounted_map(seq, map);
+	map_record(ctx->meta->seq, map, 0, 0);
 	return 0;
 }
 

@@ -50,6 +50,7 @@ export const ExectraceRecords = {
   exec_event: {
     name: 'exec_event',
     size: 284,
+    offsets: { pid: 0, ppid: 4, uid: 8, comm: 12, filename: 28 },
     decode: (b: Buffer, v: DataView, o: number): ExectraceExecEvent => {
       return {
         pid: v.getUint32(o, true),

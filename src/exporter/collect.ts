@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ErrnoError, mapMemlockById, progRunStatsById } from '../libbpf/index.js';
 import type { ExporterIterators } from './iterators.js';
-import { RecordParser, type Records } from './records.js';
+import { PROG, RecordParser, type ProgRecord, type Records } from './records.js';
 
 /** 1 while the sysctl has turned statistics on for everyone (our BPF_ENABLE_STATS fd does not show here). */
 export const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -58,17 +58,12 @@ export class Collector {
   collect(): Snapshot {
     const started = process.hrtime.bigint();
     const it = this.iters;
-    const records = this.parser.parse(it.readProgs() + it.readMaps() + it.readLinks() + it.readHolders());
+    const records = this.parser.parse({ progs: it.readProgs(), maps: it.readMaps(), lines: it.readLinks() + it.readHolders() });
     let statsOn = this.holdingStatsFd || sysctlStatsOn();
     let statsDenied = false;
-    if (statsOn && records.progs.some((p) => !p.run)) {
+    if (statsOn) {
       try {
-        records.progs = records.progs.filter((p) => {
-          if (p.run) return true;
-          const s = progRunStatsById(p.record.id);
-          if (s) p.run = { runs: `${s.runCount}`, runTimeNs: `${s.runTimeNs}`, recursionMisses: `${s.recursionMisses}` };
-          return s !== null;
-        });
+        fillRunStats(records);
       } catch (err) {
         if (!refused(err)) throw err;
         statsOn = false;
@@ -87,13 +82,13 @@ export class Collector {
    * BPF_F_NO_PREALLOC). A map gone before its fd is opened is left out.
    */
   private readMemlock(records: Records): Map<number, number> | null {
-    const maps = records.maps;
+    const maps = records.maps.records;
     const now = new Map<number, number>();
     const refresh = new Set<number>();
-    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length].record.id);
+    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length].id);
     this.refreshAt = maps.length === 0 ? 0 : (this.refreshAt + MEMLOCK_REFRESH_PER_SCRAPE) % maps.length;
     try {
-      for (const { record } of maps) {
+      for (const record of maps) {
         const known = this.memlock.get(record.id);
         const bytes = known === undefined || refresh.has(record.id) ? mapMemlockById(record.id) : known;
         if (bytes !== null) now.set(record.id, bytes);
@@ -106,4 +101,34 @@ export class Collector {
     this.memlock = now;
     return now;
   }
+}
+
+/**
+ * Kernels where the iterator cannot read run statistics (before 5.19):
+ * bpf_prog_info's sums, written into the program's record as the iterator
+ * would have. A program unloaded between the iterator's read and its
+ * counters is left out altogether, so every series of a scrape describes
+ * the same set of programs.
+ */
+function fillRunStats(records: Records): void {
+  const set = records.progs;
+  const f = PROG.offsets;
+  if (set.at.every((o) => set.view.getUint32(o + f.has_run_stats, true) !== 0)) return;
+  const progs: ProgRecord[] = [];
+  const at: number[] = [];
+  for (let i = 0; i < set.records.length; i++) {
+    const o = set.at[i];
+    if (set.view.getUint32(o + f.has_run_stats, true) === 0) {
+      const s = progRunStatsById(set.records[i].id);
+      if (!s) continue;
+      set.view.setUint32(o + f.has_run_stats, 1, true);
+      set.view.setBigUint64(o + f.runs, s.runCount, true);
+      set.view.setBigUint64(o + f.run_ns, s.runTimeNs, true);
+      set.view.setBigUint64(o + f.misses, s.recursionMisses, true);
+    }
+    progs.push(set.records[i]);
+    at.push(o);
+  }
+  // New arrays: the parser keeps the ones it made for the next scrape.
+  records.progs = { ...set, records: progs, at };
 }

@@ -2,7 +2,7 @@
 // kept: a scrape is one BPF_ITER_CREATE and one sequential read per
 // iterator. libbpf loads them (CO-RE against the kernel's BTF, once).
 import { ExporterSkeleton } from '../../skel/exporter.skel.js';
-import { kernelHasFunction, possibleCpus, readIterator, type BpfLink } from '../libbpf/index.js';
+import { IteratorReader, kernelHasFunction, possibleCpus, readIterator, type BpfLink } from '../libbpf/index.js';
 import { ELEM_COUNT_KFUNC } from '../preload/iterators.js';
 
 /** The kernel function behind the bpf_link iterator target (5.19+). */
@@ -14,8 +14,10 @@ export interface ExporterIterators extends Disposable {
   /** Whether the kernel has the bpf_link iterator. */
   readonly withLinks: boolean;
   readonly withHolders: boolean;
-  readProgs(): string;
-  readMaps(): string;
+  /** struct exporter_prog records (valid until the read after the next). */
+  readProgs(): Buffer;
+  /** struct exporter_map records (valid until the read after the next). */
+  readMaps(): Buffer;
   /** '' without the link iterator. */
   readLinks(): string;
   /** '' without --holders. */
@@ -33,16 +35,20 @@ export function loadExporterIterators(opts: { holders: boolean }): ExporterItera
     skel.progs.exporter_links.autoload = withLinks;
     skel.progs.exporter_holders.autoload = opts.holders;
     const links = skel.load().attach();
-    const read = (link: BpfLink | undefined) => (link ? readIterator(link.fd).toString('latin1') : '');
+    const text = (link: BpfLink | undefined) => (link ? readIterator(link.fd).toString('latin1') : '');
     const maps = withCount ? links.exporter_maps : links.exporter_maps_compat;
+    // The parser compares each scrape's records with the last scrape's bytes:
+    // each reader keeps both.
+    const progReader = new IteratorReader();
+    const mapReader = new IteratorReader();
     return {
       withCount,
       withLinks,
       withHolders: opts.holders,
-      readProgs: () => read(links.exporter_progs),
-      readMaps: () => read(maps),
-      readLinks: () => (withLinks ? read(links.exporter_links) : ''),
-      readHolders: () => (opts.holders ? read(links.exporter_holders) : ''),
+      readProgs: () => progReader.read(links.exporter_progs.fd),
+      readMaps: () => mapReader.read(maps.fd),
+      readLinks: () => (withLinks ? text(links.exporter_links) : ''),
+      readHolders: () => (opts.holders ? text(links.exporter_holders) : ''),
       [Symbol.dispose]: () => skel.destroy(),
     };
   } catch (err) {

@@ -1,12 +1,15 @@
-// The exporter iterators' lines (format: bpf/exporter.bpf.c's header),
-// parsed into records. A program's or map's line has what changes (run
-// statistics, entries) right after its id; the rest never changes while the
-// object lives, except the attach column of a program the kernel clears on
-// attach. So the parser keeps each record by id with the text it came from,
-// and parses again only a line whose rest differs: at 10,000 programs a
-// scrape parses the numbers that move and compares one string per object.
-// Lines that do not parse are counted, not guessed at.
+// What the exporter's iterators wrote (bpf/exporter.bpf.c), as records.
+// Programs and maps come as binary records whose layouts the skeleton
+// carries (struct exporter_prog, struct exporter_map): the numbers that move
+// (run statistics, entries) are read where they lie, in the iterator's
+// buffer, when the metrics are written. Everything after them never changes
+// while the object lives (but a program's attach strings), so the parser
+// compares those bytes with the same object's bytes of the last scrape and
+// decodes a record only when they differ: at 10,000 programs a scrape makes
+// no object for a program it has seen. Links and holders, few, are lines.
+// A record or line that does not parse is counted, not guessed at.
 import { endianness } from 'node:os';
+import { ExporterRecords } from '../../skel/exporter.skel.js';
 
 export interface ProgRecord {
   id: number;
@@ -25,20 +28,6 @@ export interface ProgRecord {
   attached: string;
 }
 
-/** Run-time statistics summed over CPUs, as decimal strings (u64 counters: printed, never computed with). */
-export interface RunCounters {
-  runs: string;
-  runTimeNs: string;
-  recursionMisses: string;
-}
-
-export interface ProgRow {
-  /** The same object from scrape to scrape while the program's line does not change. */
-  record: ProgRecord;
-  /** The iterator's sums where it can read them (5.19+). Moving only while statistics are on. */
-  run?: RunCounters;
-}
-
 export interface MapRecord {
   id: number;
   type: number;
@@ -47,12 +36,6 @@ export interface MapRecord {
   maxEntries: number;
   flags: number;
   name: string;
-}
-
-export interface MapRow {
-  record: MapRecord;
-  /** Absent where the kernel keeps no count for the map (or has no kfunc). */
-  entries?: string;
 }
 
 export interface LinkRecord {
@@ -71,13 +54,133 @@ export interface HolderRecord {
   comm: string;
 }
 
+/**
+ * One iterator's binary records: `records[i]` decoded from the record at
+ * `at[i]` of `bytes`, whose moving fields are read from there.
+ */
+export interface RecordSet<T> {
+  readonly bytes: Buffer;
+  readonly view: DataView;
+  readonly records: T[];
+  readonly at: number[];
+}
+
 export interface Records {
-  progs: ProgRow[];
-  maps: MapRow[];
+  progs: RecordSet<ProgRecord>;
+  maps: RecordSet<MapRecord>;
   links: LinkRecord[];
   holders: HolderRecord[];
-  /** Lines that did not parse (a bug, or a kernel printing what we do not expect). */
+  /** Records and lines that did not parse (a bug, or a kernel writing what we do not expect). */
   malformed: number;
+}
+
+export const PROG = ExporterRecords.exporter_prog;
+export const MAP = ExporterRecords.exporter_map;
+/** Where the part that does not change while the object lives starts. */
+const PROG_STATIC = PROG.offsets.type;
+const MAP_STATIC = MAP.offsets.type;
+
+/** A u64 field: a number while exact (all but the largest counters), else a bigint. */
+export function u64At(view: DataView, offset: number): number | bigint {
+  const lo = view.getUint32(offset, true);
+  const hi = view.getUint32(offset + 4, true);
+  return hi < 0x200000 ? hi * 0x100000000 + lo : view.getBigUint64(offset, true);
+}
+
+/** A program's record's length: the struct and its three strings. */
+function progLength(view: DataView, o: number): number {
+  const f = PROG.offsets;
+  return PROG.size + view.getUint16(o + f.name_len, true) + view.getUint16(o + f.attach_func_len, true) + view.getUint16(o + f.dst_name_len, true);
+}
+
+function decodeProg(bytes: Buffer, view: DataView, o: number): ProgRecord {
+  const r = PROG.decode(bytes, view, o);
+  let at = o + PROG.size;
+  const text = (len: number) => bytes.toString('latin1', at, (at += len));
+  const name = text(r.name_len);
+  const attach = text(r.attach_func_len);
+  const dst = text(r.dst_name_len);
+  const rec: ProgRecord = {
+    id: r.id,
+    type: r.type,
+    tag: Buffer.from(r.tag).toString('hex'),
+    insns: r.len,
+    jitedBytes: r.jited_len,
+    pages: r.pages,
+    name: name,
+    // As progs.debug's column: the attach function, then the program it was loaded for.
+    attached: dst ? `${attach} ${dst}` : attach,
+  };
+  if (r.has_verified_insns) rec.verifiedInsns = r.verified_insns;
+  return rec;
+}
+
+function decodeMap(bytes: Buffer, view: DataView, o: number): MapRecord {
+  const r = MAP.decode(bytes, view, o);
+  return { id: r.id, type: r.type, keySize: r.key_size, valueSize: r.value_size, maxEntries: r.max_entries, flags: r.map_flags, name: r.name };
+}
+
+/** What a parser keeps of one iterator's last scrape. */
+interface Last<T> {
+  set: RecordSet<T>;
+  /** Each record's end in set.bytes. */
+  ends: number[];
+  /** Index by id, made the first time a record is not where the order says. */
+  byId?: Map<number, number>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Parses one iterator's records, reusing the last scrape's record of an object whose bytes are unchanged. */
+class BinaryParser<T extends { id: number }> {
+  private last: Last<T> = { set: { bytes: EMPTY, view: new DataView(EMPTY.buffer, 0, 0), records: [], at: [] }, ends: [] };
+
+  constructor(
+    private readonly size: number,
+    private readonly staticStart: number,
+    private readonly length: (view: DataView, o: number) => number,
+    private readonly decode: (bytes: Buffer, view: DataView, o: number) => T,
+  ) {}
+
+  /** The records of `bytes`; counts into `bad` a tail that is not whole records. */
+  parse(bytes: Buffer, bad: { malformed: number }): RecordSet<T> {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const last = this.last;
+    const records: T[] = [];
+    const at: number[] = [];
+    const ends: number[] = [];
+    // Objects come in id order scrape after scrape: where the last scrape's
+    // record of this id was, counted from here, is the first guess.
+    let shift = 0;
+    let o = 0;
+    while (o < bytes.length) {
+      if (bytes.length - o < this.size) {
+        bad.malformed++;
+        break;
+      }
+      const end = o + this.length(view, o);
+      if (end > bytes.length) {
+        bad.malformed++;
+        break;
+      }
+      const id = view.getUint32(o, true);
+      const i = records.length;
+      let j = i + shift;
+      if (last.set.records[j]?.id !== id) {
+        last.byId ??= new Map(last.set.records.map((r, k) => [r.id, k]));
+        j = last.byId.get(id) ?? -1;
+        if (j >= 0) shift = j - i;
+      }
+      const same = j >= 0 && bytes.compare(last.set.bytes, last.set.at[j] + this.staticStart, last.ends[j], o + this.staticStart, end) === 0;
+      records.push(same ? last.set.records[j] : this.decode(bytes, view, o));
+      at.push(o);
+      ends.push(end);
+      o = end;
+    }
+    const set = { bytes, view, records, at };
+    this.last = { set, ends };
+    return set;
+  }
 }
 
 const HOLDER_KINDS: Record<string, HolderKind> = { p: 'prog', m: 'map', l: 'link' };
@@ -100,155 +203,31 @@ function decodeComm(hex: string): string {
   return buf.toString('utf8', 0, end < 0 ? 16 : end);
 }
 
-/** The index of the n-th tab from `from` on, or -1. */
-function nthTab(line: string, from: number, n: number): number {
-  let at = from - 1;
-  for (let i = 0; i < n; i++) {
-    at = line.indexOf('\t', at + 1);
-    if (at < 0) return -1;
-  }
-  return at;
+/** What the iterators wrote in one scrape. */
+export interface IteratorOutput {
+  progs: Buffer;
+  maps: Buffer;
+  /** The links' and holders' lines. */
+  lines: string;
 }
 
-/**
- * A flat copy of a string of latin1 characters (all the iterators print), for
- * strings kept across scrapes. V8 keeps a slice as a view of the whole string
- * (a kept slice would keep that scrape's megabytes alive) and a concatenation
- * as a tree it walks again each time the string is copied.
- */
-export const detach = (s: string): string => Buffer.from(s, 'latin1').toString('latin1');
-
-interface Kept<T> {
-  /** The line's text after its moving fields. */
-  rest: string;
-  record: T;
-}
-
-/**
- * Parses the iterators' output scrape after scrape, keeping the records of
- * the objects still there.
- */
+/** Parses the iterators' output scrape after scrape, keeping the records of the objects still there. */
 export class RecordParser {
-  private progs = new Map<number, Kept<ProgRecord>>();
-  private maps = new Map<number, Kept<MapRecord>>();
+  private readonly progs = new BinaryParser<ProgRecord>(PROG.size, PROG_STATIC, progLength, decodeProg);
+  private readonly maps = new BinaryParser<MapRecord>(MAP.size, MAP_STATIC, () => MAP.size, decodeMap);
 
-  /** Parses the concatenated output of the iterators. */
-  parse(text: string): Records {
-    const r: Records = { progs: [], maps: [], links: [], holders: [], malformed: 0 };
-    const progs = new Map<number, Kept<ProgRecord>>();
-    const maps = new Map<number, Kept<MapRecord>>();
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end);
-      start = end + 1;
-      if (line === '') continue;
-      let ok: boolean;
-      switch (line[0]) {
-        case 'p':
-          ok = this.prog(line, r, progs);
-          break;
-        case 'm':
-          ok = this.map(line, r, maps);
-          break;
-        default:
-          ok = parseOther(line.split('\t'), r);
-      }
-      if (!ok) r.malformed++;
-    }
-    // Objects gone since the last scrape are forgotten with it.
-    this.progs = progs;
-    this.maps = maps;
+  parse(out: IteratorOutput): Records {
+    const bad = { malformed: 0 };
+    const progs = this.progs.parse(out.progs, bad);
+    const maps = this.maps.parse(out.maps, bad);
+    const r: Records = { progs, maps, links: [], holders: [], malformed: bad.malformed };
+    for (const line of out.lines.split('\n')) if (line !== '' && !parseLine(line.split('\t'), r)) r.malformed++;
     return r;
   }
-
-  // p id runs run_ns misses | type tag len jited_len pages verified name attached
-  private prog(line: string, r: Records, seen: Map<number, Kept<ProgRecord>>): boolean {
-    const split = splitLine(line, 3);
-    if (!split) return false;
-    const [runs, runTimeNs, recursionMisses] = split.moving.split('\t');
-    let run: RunCounters | undefined;
-    if (runs !== '-' || runTimeNs !== '-' || recursionMisses !== '-') {
-      if (!DECIMAL.test(runs) || !DECIMAL.test(runTimeNs) || !DECIMAL.test(recursionMisses)) return false;
-      run = { runs: runs, runTimeNs: runTimeNs, recursionMisses: recursionMisses };
-    }
-    const record = keep(this.progs, seen, split, parseProgRest);
-    if (!record) return false;
-    r.progs.push(run ? { record, run } : { record });
-    return true;
-  }
-
-  // m id entries | type key_size value_size max_entries flags name
-  private map(line: string, r: Records, seen: Map<number, Kept<MapRecord>>): boolean {
-    const split = splitLine(line, 1);
-    if (!split) return false;
-    const entries = split.moving;
-    if (entries !== '-' && !DECIMAL.test(entries)) return false;
-    const record = keep(this.maps, seen, split, parseMapRest);
-    if (!record) return false;
-    r.maps.push(entries === '-' ? { record } : { record, entries });
-    return true;
-  }
 }
 
-interface SplitLine {
-  id: number;
-  /** The fields after the id that change, tab-separated. */
-  moving: string;
-  /** The rest of the line. */
-  rest: string;
-}
-
-/** "K\tID\t" then `moving` tab-separated fields, then the rest; null if the line is shorter. */
-function splitLine(line: string, moving: number): SplitLine | null {
-  const idEnd = nthTab(line, 2, 1);
-  if (line[1] !== '\t' || idEnd < 0) return null;
-  const restStart = nthTab(line, idEnd + 1, moving) + 1;
-  if (restStart <= 0) return null;
-  return { id: num(line.slice(2, idEnd)), moving: line.slice(idEnd + 1, restStart - 1), rest: line.slice(restStart) };
-}
-
-/** The record of the last scrape if the line's rest is the same, else the rest parsed anew (null if it does not parse). */
-function keep<T>(last: Map<number, Kept<T>>, seen: Map<number, Kept<T>>, line: SplitLine, parse: (id: number, rest: string) => T | null): T | null {
-  let kept = last.get(line.id);
-  if (kept?.rest !== line.rest) {
-    const rest = detach(line.rest);
-    const record = parse(line.id, rest);
-    if (!record) return null;
-    kept = { rest, record };
-  }
-  seen.set(line.id, kept);
-  return kept.record;
-}
-
-function parseProgRest(id: number, rest: string): ProgRecord | null {
-  const f = rest.split('\t');
-  if (f.length !== 8) return null;
-  const rec: ProgRecord = {
-    id,
-    type: num(f[0]),
-    tag: f[1],
-    insns: num(f[2]),
-    jitedBytes: num(f[3]),
-    pages: num(f[4]),
-    name: f[6],
-    attached: f[7].trimEnd(),
-  };
-  if (f[5] !== '-') rec.verifiedInsns = num(f[5]);
-  if (!/^[0-9a-f]{16}$/.test(rec.tag)) return null;
-  return allNumbers(rec.id, rec.type, rec.insns, rec.jitedBytes, rec.pages, rec.verifiedInsns ?? 0) ? rec : null;
-}
-
-function parseMapRest(id: number, rest: string): MapRecord | null {
-  const f = rest.split('\t');
-  if (f.length !== 6) return null;
-  const rec: MapRecord = { id, type: num(f[0]), keySize: num(f[1]), valueSize: num(f[2]), maxEntries: num(f[3]), flags: num(f[4]), name: f[5] };
-  return allNumbers(rec.id, rec.type, rec.keySize, rec.valueSize, rec.maxEntries, rec.flags) ? rec : null;
-}
-
-/** Links and holders: few, parsed whole every scrape. */
-function parseOther(f: string[], r: Records): boolean {
+/** A link's or a holder's line. */
+function parseLine(f: string[], r: Records): boolean {
   switch (f[0]) {
     case 'l': {
       // l id type prog_id prog_name attached

@@ -1,7 +1,7 @@
 // `bpf-preload exporter`: the HTTP server. /metrics is one collection per
 // request (synchronous, so scrapes never interleave and a signal can only
-// arrive between them), streamed a metric family at a time; / is a page
-// linking to it. Malformed requests get
+// arrive between them), written into a body from a pool and sent with its
+// length; / is a page linking to it. Malformed requests get
 // their status from node:http (431 for oversized headers, 408 for a request
 // that never completes) and the server keeps serving.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -10,7 +10,8 @@ import { ErrnoError, enableRunTimeStats } from '../libbpf/index.js';
 import { PreloadError } from '../cli/errors.js';
 import { Collector, type Snapshot } from './collect.js';
 import { loadExporterIterators, type ExporterIterators } from './iterators.js';
-import { CONTENT_TYPE, negotiate, writeExposition, type ExporterCounters } from './metrics.js';
+import { CONTENT_TYPE, Exposition, negotiate, type ExporterCounters } from './metrics.js';
+import { BodyPool } from './body.js';
 import { formatListen, type ListenAddress } from './address.js';
 
 export const METRICS_PATH = '/metrics';
@@ -59,6 +60,8 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
   }
   const collector = new Collector(iters, statsFd !== null);
   const counters: ExporterCounters = { scrapes: 0, errors: 0 };
+  const bodies = new BodyPool();
+  const exposition = new Exposition();
   let released = false;
   const release = () => {
     if (released) return;
@@ -85,11 +88,18 @@ export function startExporter(opts: ExporterOptions): RunningExporter {
     }
     counters.scrapes++;
     counters.errors += snapshot.malformed + (snapshot.statsDenied ? 1 : 0);
-    // No Content-Length: the body goes out chunked as it is rendered.
-    res.writeHead(200, { 'Content-Type': CONTENT_TYPE[format] });
-    if (req.method === 'HEAD') return res.end();
-    writeExposition(snapshot, counters, format, (chunk) => res.write(chunk));
-    res.end();
+    const body = bodies.take();
+    exposition.write(snapshot, counters, format, body);
+    const bytes = body.bytes;
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPE[format], 'Content-Length': bytes.length });
+    // The body goes back to the pool once the socket is done with its bytes.
+    let given = false;
+    const give = () => {
+      if (!given) bodies.give(body);
+      given = true;
+    };
+    res.once('finish', give).once('close', give);
+    res.end(req.method === 'HEAD' ? undefined : bytes);
   };
 
   const server = createServer(

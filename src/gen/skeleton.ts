@@ -403,9 +403,11 @@ function renderRecords(name: string, records: readonly RecordStruct[]): { text: 
     const body = [...statements, `      return ${value};`].join('\n');
     // A parameter the body does not read is marked so (noUnusedParameters).
     const param = (name: string, type: string) => `${body.includes(`${name}.`) || body.includes(`(${name},`) ? name : `_${name}`}: ${type}`;
+    const offsets = r.type.fields.map(([field, fieldOff]) => `${key(field)}: ${fieldOff}`).join(', ');
     return `  ${key(r.name)}: {
     name: ${quote(r.name)},
     size: ${r.type.size},
+    offsets: { ${offsets} },
     decode: (${param('b', 'Buffer')}, ${param('v', 'DataView')}, o: number): ${recordTypeName(pascal, r.name)} => {
 ${body}
     },

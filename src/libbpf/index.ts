@@ -5,7 +5,7 @@ import './dispose.js';
 export { BpfObject, BpfProgram, BpfMap, type OpenOptions } from './object.js';
 export type { OpenObject, LoadedObject, OpenProgram, LoadedProgram, OpenMap, LoadedMap } from './lifecycle.js';
 export { MapElements, FdMap, TypedMap, UpdateFlags, codecs, possibleCpus, mapLookup, mapUpdate, type Codec, type MapCreateOptions } from './maps.js';
-export { Link, BpfLink, FdLink, readIterator, type PinnableLink } from './link.js';
+export { Link, BpfLink, FdLink, IteratorReader, readIterator, type PinnableLink } from './link.js';
 export { TcAttachment, type TcAttachPoint } from './tc.js';
 export { RingBuffer } from './ringbuf.js';
 export { PerfBuffer, type PerfBufferOptions } from './perfbuf.js';

@@ -19,18 +19,48 @@ export interface PinnableLink {
 
 /** The output of a new iterator on the iterator link behind `linkFd`, read to its end. */
 export function readIterator(linkFd: number): Buffer {
-  const fd = callSys(`create iterator from link fd ${linkFd}`, () => native().bpf_iter_create(linkFd));
-  try {
-    const chunks: Buffer[] = [];
-    // An iterator hands out at most a page or so per read, and cannot seek.
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(64 * 1024);
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) return Buffer.concat(chunks);
-      chunks.push(chunk.subarray(0, n));
+  return Buffer.from(new IteratorReader(64 * 1024).read(linkFd));
+}
+
+/**
+ * Reads iterators again and again into two buffers it keeps and grows,
+ * used in turn: for a caller that reads an iterator every few seconds and
+ * compares each output with the one before, without allocating megabytes
+ * each time.
+ */
+export class IteratorReader {
+  readonly #buffers: Buffer[];
+  #turn = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.#buffers = [Buffer.allocUnsafeSlow(initialBytes), Buffer.allocUnsafeSlow(initialBytes)];
+  }
+
+  /**
+   * A new iterator's output on the link behind `linkFd`, read to its end.
+   * The bytes are this reader's: valid until the read after the next one.
+   */
+  read(linkFd: number): Buffer {
+    const fd = callSys(`create iterator from link fd ${linkFd}`, () => native().bpf_iter_create(linkFd));
+    try {
+      let buf = this.#buffers[this.#turn];
+      let len = 0;
+      // An iterator hands out a page or so per read, and cannot seek.
+      for (;;) {
+        if (len === buf.length) {
+          const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+          buf.copy(bigger, 0, 0, len);
+          buf = this.#buffers[this.#turn] = bigger;
+        }
+        const n = readSync(fd, buf, len, buf.length - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+      this.#turn ^= 1;
+      return buf.subarray(0, len);
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -15,6 +15,11 @@ export interface RecordType<T> {
   /** sizeof the struct: a shorter record is refused. */
   readonly size: number;
   /**
+   * Each field's offset in the struct, by its C name: for code that reads
+   * a few fields of many records where it is, without decoding them all.
+   */
+  readonly offsets: Readonly<Record<string, number>>;
+  /**
    * The struct at `offset`: `bytes` and `view` show the same memory, from
    * the same start (strings and byte arrays are read from `bytes`, numbers
    * from `view`).
