@@ -42,8 +42,13 @@ export interface ScrapeSize {
 
 export interface ScrapeResult {
   sizes: ScrapeSize[];
-  /** idleMiB: serving, before any scrape and before the objects are loaded. */
-  rss: { scrapes: number; n: number; idleMiB: number; startMiB: number; endMiB: number };
+  /**
+   * idleMiB: serving, before any scrape and before the objects are loaded.
+   * end: after the scrapes, RSS split into anonymous memory (the heap,
+   * buffers: what the exporter allocates) and file-backed pages (node's
+   * binary and the libraries, shared and reclaimable).
+   */
+  rss: { scrapes: number; n: number; idleMiB: number; startMiB: number; endMiB: number; endAnonMiB: number; endFileMiB: number };
 }
 
 async function freePort(): Promise<number> {
@@ -54,8 +59,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** A memory figure of /proc/PID/status (VmRSS, RssAnon, RssFile), in MiB. */
+function statusMiB(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -76,7 +82,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
     if (exporter.exitCode !== null) throw new Error(`exporter exited ${exporter.exitCode}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const idleMiB = rssMiB(exporter.pid!);
+  const idleMiB = statusMiB(exporter.pid!);
   const url = `http://127.0.0.1:${port}/metrics`;
   // curl, a C client like Prometheus's Go one: its time_total is the
   // exporter's answer and the transfer, not a JavaScript client parsing 5 MB.
@@ -127,10 +133,11 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
       });
     }
     const n = s.sizes[s.sizes.length - 1];
-    const startMiB = rssMiB(exporter.pid!);
+    const startMiB = statusMiB(exporter.pid!);
     log(`scrape: ${s.rssScrapes} scrapes at ${n} for RSS`);
     for (let i = 0; i < s.rssScrapes; i++) await scrape();
-    rss = { scrapes: s.rssScrapes, n, idleMiB, startMiB, endMiB: rssMiB(exporter.pid!) };
+    const pid = exporter.pid!;
+    rss = { scrapes: s.rssScrapes, n, idleMiB, startMiB, endMiB: statusMiB(pid), endAnonMiB: statusMiB(pid, 'RssAnon'), endFileMiB: statusMiB(pid, 'RssFile') };
   } finally {
     await objects.stop();
     exporter.kill('SIGTERM');
@@ -169,7 +176,7 @@ exporter's and the transfer's), "collect" the exporter's own
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
+Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB), of which ${fmt(r.rss.endAnonMiB)} MiB anonymous (heap and buffers) and ${fmt(r.rss.endFileMiB)} MiB file-backed (node's binary and the libraries); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
 `;
 }
 

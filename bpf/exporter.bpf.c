@@ -147,14 +147,24 @@ static void print_names(struct seq_file *seq, struct bpf_prog_aux *aux)
 // does. Needs bpf_map_lookup_percpu_elem (5.19+); 0 without it, 1 with.
 static int run_stats(struct bpf_prog *prog, __u64 sums[3])
 {
-	__u64 stats = 0, pptr = 0, v;
+	struct {
+		__u64 cnt;
+		__u64 nsecs;
+		__u64 misses;
+	} v;
+	__u64 stats = 0, pptr = 0, cnt_off;
 	__u32 zero = 0, cpu;
 	void *slot;
 
 	// Older layouts (plain u64 fields before 5.18, no misses before 5.12)
-	// do not match ours: bpf_prog_info's sums serve there.
+	// do not match ours: bpf_prog_info's sums serve there. The three
+	// counters are read in one go, so they must lie next to each other.
 	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_map_lookup_percpu_elem) ||
 	    !bpf_core_field_exists(struct bpf_prog_stats, misses) || !bpf_core_field_exists(struct bpf_prog_stats, cnt))
+		return 0;
+	cnt_off = bpf_core_field_offset(struct bpf_prog_stats, cnt);
+	if (bpf_core_field_offset(struct bpf_prog_stats, nsecs) != cnt_off + 8 ||
+	    bpf_core_field_offset(struct bpf_prog_stats, misses) != cnt_off + 16)
 		return 0;
 	if (bpf_probe_read_kernel(&pptr, sizeof(pptr),
 				  (void *)(address_of(&cpu_offset_probe) + bpf_core_field_offset(struct bpf_array, pptrs))))
@@ -165,17 +175,11 @@ static int run_stats(struct bpf_prog *prog, __u64 sums[3])
 		slot = bpf_map_lookup_percpu_elem(&cpu_offset_probe, &zero, cpu);
 		if (!slot)
 			continue;
-		__u64 mine = stats + (address_of(slot) - pptr);
-
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, cnt))))
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(stats + (address_of(slot) - pptr) + cnt_off)))
 			return 0;
-		sums[0] += v;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, nsecs))))
-			return 0;
-		sums[1] += v;
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(mine + bpf_core_field_offset(struct bpf_prog_stats, misses))))
-			return 0;
-		sums[2] += v;
+		sums[0] += v.cnt;
+		sums[1] += v.nsecs;
+		sums[2] += v.misses;
 	}
 	return 1;
 }
