@@ -294,7 +294,7 @@ t.test("a user's flock on the directory neither blocks a run nor poses as one", 
   const { dir, tmp } = privateBpffs(t);
   const victim = makeVictim(tmp);
   chmodSync(dir, 0o1777);
-  // A preload/ that is the victim, which a run that took the flock for the lock would lock, then pin into.
+  // nobody's preload -> victim beside the flock, named by the planted trail: a status or run going by paths would follow it.
   asNobody('ln', '-s', victim.dir, join(dir, 'preload'));
   for (const how of ['--shared', '--exclusive']) {
     const holder = background(t, 'setpriv', [...nobodyArgs, 'flock', how, dir, 'sleep', '30']);
