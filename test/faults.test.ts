@@ -9,12 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { FALLBACK_SUBDIR } from '../src/preload/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { runCli } from './lib/cli.js';
 import { lastProgId } from './lib/kernel.js';
 import { onePairAlive, statusOf } from './lib/status.js';
 import { countSteps, everyStep, failedAt, failedAtOnward } from './lib/strace.js';
-import { DIR_MODE, FILES, cleanState, entries, linkIds, mode, noStrays, readable, summary } from './lib/transaction.js';
+import { DIR_MODE, FILES, cleanState, entries, linkIds, mode, noStrays, pairInRootAndPreload, readable, summary } from './lib/transaction.js';
 
 /**
  * One series: the run fails at each step in turn (EIO). A failed run must
@@ -73,6 +74,31 @@ t.test('an error injected into every step: exit 1 with the directory as before, 
   );
 });
 
+t.test('an error injected into every step of a run that takes the pair back from preload/: as before, or one pair; then one pair', async (t) => {
+  const { dir, root } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  const since = lastProgId();
+  await faultSeries(
+    t,
+    'taking back from preload/',
+    args,
+    () => pairInRootAndPreload(t, dir),
+    (at, before) => {
+      t.same(entries(dir), [...FILES, FALLBACK_SUBDIR].sort(), `${at}: the same entries`);
+      t.same(entries(join(dir, FALLBACK_SUBDIR)), FILES, `${at}: preload/ still holds our pair`);
+      t.same(linkIds(dir), before, `${at}: the same links`);
+      t.ok(readable(dir), `${at}: both files still work`);
+      const next = runCli(args);
+      t.equal(next.code, 0, `${at}, then an ordinary run: exit 0 ${next.stderr}`);
+      t.equal(cleanState(dir), '', `${at}, then an ordinary run: one pair, in the root, preload/ gone`);
+    },
+    (at) => t.equal(cleanState(dir), '', `${at}: one pair, in the root, preload/ gone`),
+  );
+  const alive = await onePairAlive(since, dir, root);
+  t.ok(alive.ok, `exactly one pair of our programs alive (found ${alive.found.join(' ')})`);
+});
+
 t.test('an error injected into every step of unpin: exit 1 with both files in place, or exit 0 with both gone', async (t) => {
   const { dir } = privateBpffs(t);
   chmodSync(dir, DIR_MODE);
@@ -118,12 +144,8 @@ t.test('an EPERM on our own maps.debug sends one run to preload/; the next run t
   chmodSync(dir, DIR_MODE);
   const args = ['--bpffs', dir];
   const since = lastProgId();
-  t.equal(runCli(args).code, 0);
-  // The first bpf() call is BPF_OBJ_GET of our own working maps.debug.
-  const r = failedAt('bpf', 1, args, 'EPERM');
-  t.equal(r.code, 0, r.stderr);
+  const r = pairInRootAndPreload(t, dir);
   t.match(r.stdout, `cannot open or replace ${dir}/maps.debug (EPERM): pinned into ${dir}/preload/ instead`);
-  t.same(entries(join(dir, 'preload')), FILES, 'that run pinned into preload/');
   const next = runCli(args);
   t.equal(next.code, 0, next.stderr);
   t.match(next.stdout, `removed ${dir}/preload/maps.debug: our earlier pin, now that ${dir} holds the files`);
@@ -137,8 +159,7 @@ t.test('preload/ holding our pair and a file of someone else: the pair goes, the
   const { dir } = privateBpffs(t);
   chmodSync(dir, DIR_MODE);
   const args = ['--bpffs', dir];
-  t.equal(runCli(args).code, 0);
-  t.equal(failedAt('bpf', 1, args, 'EPERM').code, 0);
+  pairInRootAndPreload(t, dir);
   // Someone else's pin beside ours: a copy of one of our links, under another name.
   spawnSync('bpftool', ['link', 'pin', 'id', String(statusOf(dir).files[2].linkId), join(dir, 'preload', 'theirs')]);
   t.same(entries(join(dir, 'preload')), [...FILES, 'theirs']);

@@ -261,36 +261,51 @@ t.test('a preload/ made by another user is never pinned into, nor emptied', asyn
 });
 
 t.test('a directory other users can change without the sticky bit is refused with one line', async (t) => {
-  const { dir } = privateBpffs(t);
+  const { dir, tmp } = privateBpffs(t);
+  const victim = makeVictim(tmp);
+  /** What nobody plants where they can write: a fake trail to restore mode 0777 of a preload/ that is the victim. */
+  const plant = () => {
+    asNobody('ln', '-sfn', victim.dir, join(dir, 'preload'));
+    asNobody('ln', '-sfn', 'op=populate pid=999999 start=1 dir=preload mode=0777 created=1', join(dir, TRAIL_NAME));
+  };
+  const planted = [TRAIL_NAME, 'preload'].sort();
   chmodSync(dir, 0o777);
+  plant();
   failsWithOneLine(
     t,
     runCli(['--bpffs', dir]),
     `${dir} is writable by other users (mode 0777): bpf-preload pins only where no other user can change its files`,
     'populate',
   );
-  t.same(entries(dir), []);
+  t.same(entries(dir), planted, 'nothing pinned, nothing of nobody removed');
   t.match(runCli(['status', '--bpffs', dir]).stdout, `${dir} is writable by other users (mode 0777): bpf-preload will not pin there`);
+  t.equal(victim.changed(), '', 'victim untouched');
+  spawnSync('rm', ['-f', join(dir, TRAIL_NAME), join(dir, 'preload')]);
   spawnSync('chown', [String(NOBODY), dir]);
   chmodSync(dir, 0o755);
+  plant();
   failsWithOneLine(t, runCli(['--bpffs', dir]), `${dir} belongs to another uid (owner uid ${NOBODY})`, 'populate into a directory of nobody');
-  t.same(entries(dir), []);
+  t.same(entries(dir), planted, 'nothing pinned, nothing of nobody removed');
+  t.equal(mode(dir), 0o755, 'its mode kept');
+  t.equal(victim.changed(), '', 'victim untouched');
 });
 
 t.test("a user's flock on the directory neither blocks a run nor poses as one", async (t) => {
   const { dir, tmp } = privateBpffs(t);
-  chmodSync(tmp, 0o755);
+  const victim = makeVictim(tmp);
   chmodSync(dir, 0o1777);
+  // nobody's preload -> victim beside the flock, named by the planted trail: a status or run going by paths would follow it.
+  asNobody('ln', '-s', victim.dir, join(dir, 'preload'));
   for (const how of ['--shared', '--exclusive']) {
     const holder = background(t, 'setpriv', [...nobodyArgs, 'flock', how, dir, 'sleep', '30']);
     t.ok(await eventually(() => spawnSync('flock', ['--nonblock', '--exclusive', dir, 'true']).status !== 0), `${how}: nobody holds a flock on ${dir}`);
-    asNobody('ln', '-sf', 'op=populate pid=999999 start=1 dir=. mode=0777 created=0', join(dir, TRAIL_NAME));
+    asNobody('ln', '-sf', 'op=populate pid=999999 start=1 dir=preload mode=0777 created=0', join(dir, TRAIL_NAME));
     const st = statusOf(dir);
     t.equal(st.running, null, `${how}: status sees no run`);
     t.same(
       st.notOurs.map((x) => x.path),
-      [join(dir, TRAIL_NAME)],
-      `${how}: status reports the planted trail`,
+      [join(dir, TRAIL_NAME), join(dir, 'preload')],
+      `${how}: status reports the planted trail and preload/`,
     );
     spawnSync('rm', ['-f', join(dir, TRAIL_NAME)]);
     const began = Date.now();
@@ -298,13 +313,20 @@ t.test("a user's flock on the directory neither blocks a run nor poses as one", 
     t.equal(r.code, 0, `${how}: the run is not held up ${r.stderr}`);
     t.equal(r.stderr, '', `${how}: no waiting`);
     t.ok(Date.now() - began < 5000, `${how}: done within the lock timeout`);
+    t.same(entries(dir), [...FILE_NAMES, 'preload'].sort(), `${how}: pinned into the directory itself, nobody's preload left as it is`);
+    t.ok(lstatSync(join(dir, 'preload')).isSymbolicLink(), `${how}: preload is still nobody's symlink`);
+    t.equal(victim.changed(), '', `${how}: victim untouched`);
     await holder.stop();
   }
 });
 
 t.test('SIGTERM and SIGINT end the wait for a lock at once, for the directory and for preload/', async (t) => {
-  const { root } = privateBpffs(t);
+  const { root, tmp } = privateBpffs(t);
+  const victim = makeVictim(tmp);
   t.equal(runCli(['--bpffs', root]).code, 0, 'populated into preload/');
+  // In the world-writable root, nobody's symlink to the victim file under the
+  // trail's name: what a run that went on past the signal would read first.
+  asNobody('ln', '-s', victim.file, join(root, TRAIL_NAME));
   for (const [what, path] of [
     ['the directory', root],
     ['preload/', join(root, 'preload')],
@@ -333,4 +355,6 @@ t.test('SIGTERM and SIGINT end the wait for a lock at once, for the directory an
     ['unusable', 'unusable', 'ours', 'ours'],
     'nothing changed',
   );
+  t.same(entries(root), [...ROOT_BASE, TRAIL_NAME, 'preload'].sort(), "nobody's symlink left as it is");
+  t.equal(victim.changed(), '', 'victim untouched');
 });

@@ -8,11 +8,11 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { transformSync } from 'esbuild';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compileBpf } from '../build/compile.js';
-import { BTF_KIND_ARRAY as ARRAY, BTF_KIND_VAR as VAR } from '../src/libbpf/sys/uapi.js';
-import { CLI, runCli, runScript, spawnScript } from './lib/cli.js';
+import { BTF_KIND_ARRAY as ARRAY, BTF_KIND_INT as INT, BTF_KIND_VAR as VAR } from '../src/libbpf/sys/uapi.js';
+import { CLI, nodeCommand, runCli, runScript, spawnScript, userEnv } from './lib/cli.js';
 import { btfType, btfTypes } from './lib/elf.js';
 import { fixture } from './lib/fixtures.js';
 
@@ -177,9 +177,9 @@ console.log(JSON.stringify({ own: Object.getOwnPropertyNames(ev), proto: Object.
   );
 });
 
-/** globals.bpf.o with `patch` applied to a copy, written to `dir`. */
-function patched(dir: string, name: string, patch: (elf: Buffer) => void): string {
-  const elf = Buffer.from(readFileSync(fixture('globals')));
+/** The compiled fixture `from` (globals.bpf.o unless said) with `patch` applied to a copy, written to `dir`. */
+function patched(dir: string, name: string, patch: (elf: Buffer) => void, from = 'globals'): string {
+  const elf = Buffer.from(readFileSync(fixture(from)));
   patch(elf);
   const file = join(dir, `${name}.bpf.o`);
   writeFileSync(file, elf);
@@ -266,6 +266,49 @@ t.test('an object that crashes libbpf: one line, exit 1', async (t) => {
     /^bpf-preload: crash: not a BPF object libbpf can open \(EINVAL\): malformed BTF: \.BTF type \d+[^\n]*: rebuild it from its source \(clang -target bpf -g\)\n$/,
     `one line: what happened, what to do${crashes ? ' (where bpftool gen skeleton dies of SIGSEGV)' : ''}`,
   );
+});
+
+t.test('an object that passes the BTF check and still crashes libbpf 1.1: the child dies, one line, exit 1, no core', async (t) => {
+  const dir = tempDir(t);
+  // The kconfig extern's type (an unsigned int) given a size of 2^31; found by
+  // changing each byte and word of the compiled fixtures in turn: the BTF
+  // check takes it, libbpf 1.1.2 fails to size the extern with that size as
+  // its "error" (-2147483648, no errno), and bpf_object__open_mem returns
+  // that as an object pointer, which faults at its first use.
+  const crash = patched(
+    dir,
+    'kcfgsize',
+    (elf) => {
+      const types = btfTypes(elf);
+      const int = types[btfType(types, VAR, 'CONFIG_BPF_PRELOAD_LIBRARY_TEST').sizeOrType];
+      t.equal(int.kind, INT, "the extern's type is an int");
+      elf.writeUInt32LE(0x80000000, int.at + 8);
+    },
+    'library',
+  );
+  const bpftool = spawnSync('bpftool', ['gen', 'skeleton', crash], { encoding: 'utf8' });
+  const crashes = bpftool.signal === 'SIGSEGV';
+  if (!crashes) t.comment(`bpftool gen skeleton does not crash on it (${bpftool.signal ?? `exit ${bpftool.status}`}): a libbpf newer than 1.1.2`);
+  // Run as a user whose shell allows core files, in a directory of its own:
+  // a crash must not leave one there (the kernel writes it to the cwd when
+  // core_pattern is a plain name, as here).
+  const cwd = join(dir, 'cwd');
+  mkdirSync(cwd);
+  const r = spawnSync('sh', ['-c', 'ulimit -c unlimited && exec "$@"', 'sh', ...nodeCommand(CLI, 'gen', 'skeleton', crash)], {
+    cwd,
+    encoding: 'utf8',
+    env: userEnv(),
+  });
+  t.equal(r.status, 1, 'exit 1');
+  t.equal(r.stdout, '', 'nothing on stdout');
+  t.equal(
+    r.stderr,
+    `bpf-preload: ${crash}: libbpf crashed (SIGSEGV) opening it, so the object is malformed: rebuild it from its source\n`,
+    `one line: what happened, what to do, no stack trace${crashes ? ' (where bpftool gen skeleton dies of SIGSEGV too)' : ''}`,
+  );
+  const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+  if (/^[|/]/.test(pattern)) t.comment(`core_pattern ${pattern} writes no core into the cwd: the check below cannot fail here`);
+  t.same(readdirSync(cwd), [], 'no core file left in the cwd');
 });
 
 /** The pid of the generator's child process of the run marked `mark`, once it has started. */

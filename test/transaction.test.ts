@@ -16,7 +16,7 @@ import { runCli, startCli, type Run } from './lib/cli.js';
 import { eventually, lastProgId } from './lib/kernel.js';
 import { onePairAlive, statusOf } from './lib/status.js';
 import { countSteps, everyStep, killedAt, signalledAt } from './lib/strace.js';
-import { DIR_MODE, cleanState, entries, linkIds, mode, noStrays, summary } from './lib/transaction.js';
+import { DIR_MODE, cleanState, entries, linkIds, mode, noStrays, pairInRootAndPreload, summary } from './lib/transaction.js';
 
 const killed = (r: { signal: string | null; code: number | null }) => r.signal === 'SIGKILL' || r.code === 137;
 
@@ -172,6 +172,42 @@ t.test('SIGKILL at every step of a run that creates preload/: the next run finis
       return [rootEntries.join(' ') !== 'preload' ? `root entries ${rootEntries.join(' ')}` : '', cleanState(sub, 0o755)].filter(Boolean).join('; ');
     },
   );
+});
+
+t.test('SIGKILL at every step of a run that takes the pair back from preload/, then an ordinary run: one pair, preload/ gone', async (t) => {
+  const { dir, root } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  const since = lastProgId();
+  await killSeries(
+    t,
+    'taking back from preload/',
+    args,
+    () => pairInRootAndPreload(t, dir),
+    () => runCli(args),
+    () => cleanState(dir),
+  );
+  const alive = await onePairAlive(since, dir, root);
+  t.ok(alive.ok, `exactly one pair of our programs alive (found ${alive.found.join(' ')})`);
+});
+
+t.test('killed between emptying preload/ and removing it: the next run removes it, and says so', async (t) => {
+  const { dir } = privateBpffs(t);
+  chmodSync(dir, DIR_MODE);
+  const args = ['--bpffs', dir];
+  pairInRootAndPreload(t, dir);
+  // A run taking the pair back removes preload/'s two pins, then (its third unlinkat) preload/ itself.
+  t.ok(killed(killedAt('unlinkat', 3, args)), 'killed');
+  t.same(entries(join(dir, 'preload')), [], 'preload/ left empty');
+  t.match(statusOf(dir).interrupted, { op: 'populate', dir }, 'status reports the interrupted run');
+  const r = runCli(args);
+  t.equal(r.code, 0, r.stderr);
+  t.match(
+    r.stdout,
+    new RegExp(`^repaired what an interrupted run \\(populate, pid \\d+\\) left: removed ${dir}/preload/, removed ${dir}/${TRAIL_NAME}\n`),
+    'it says it removed the emptied preload/',
+  );
+  t.equal(cleanState(dir), '', 'one pair, in the root; preload/ gone');
 });
 
 t.test('SIGKILL at every step of unpin, then an ordinary unpin: nothing of ours left, mode kept', async (t) => {

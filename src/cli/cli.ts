@@ -408,12 +408,20 @@ const GEN_CHILD = 'BPF_PRELOAD_GEN_CHILD';
 const CRASHES: readonly NodeJS.Signals[] = ['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT'];
 
 /**
+ * Starts the child with core files off: a crash is expected there, and with
+ * the kernel's default core_pattern (`core`) and a shell that allows core
+ * files it would leave node's whole memory image in the user's directory.
+ * Node cannot set a resource limit itself, so sh does, then execs node.
+ */
+const NO_CORE_FILES = ['-c', 'ulimit -c 0 && exec "$@"', 'sh'];
+
+/**
  * `gen skeleton` in a child process (the same CLI and arguments): its output
  * and its exit code are passed on; a crash becomes one line and exit 1.
  */
 function genSkeletonIsolated(argv: readonly string[], args: Args): number {
   const timeout = envSecondsMs(GEN_TIMEOUT_ENV, DEFAULT_GEN_TIMEOUT);
-  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], ...argv], {
+  const r = spawnSync('/bin/sh', [...NO_CORE_FILES, process.execPath, ...process.execArgv, process.argv[1], ...argv], {
     env: { ...process.env, [GEN_CHILD]: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 30,

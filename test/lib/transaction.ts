@@ -3,12 +3,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { FILE_NAMES, PROGS_HEADER } from '../../src/preload/names.js';
-import { catFile } from './cli.js';
+import { FALLBACK_SUBDIR, FILE_NAMES, PROGS_HEADER } from '../../src/preload/names.js';
+import { catFile, runCli, type Run } from './cli.js';
 import { eventually, strayPrograms } from './kernel.js';
 import { startsLikeMaps } from './listing.js';
 import { statusOf } from './status.js';
-import type { Step } from './strace.js';
+import { failedAt, type Step } from './strace.js';
 
 export const FILES = [...FILE_NAMES];
 /** The mode the series give a test's directory, to see that it is kept. */
@@ -37,6 +37,21 @@ export function cleanState(dir: string, dirMode = DIR_MODE): string {
   if (st.files.some((f) => f.state !== 'ours')) problems.push(`states ${st.files.map((f) => f.state).join(' ')}`);
   if (st.interrupted) problems.push('status reports an interrupted run');
   return problems.join('; ');
+}
+
+/**
+ * `dir` holding our pair and `dir/preload/` a second one, as a run that
+ * could not open the root's own files leaves it: a populate, then one whose
+ * first bpf() call (BPF_OBJ_GET of our own `dir/maps.debug`) fails with
+ * EPERM, so that it pins into preload/ instead. Returns that second run.
+ */
+export function pairInRootAndPreload(t: Test, dir: string): Run {
+  const args = ['--bpffs', dir];
+  t.equal(runCli(args).code, 0, 'populated');
+  const r = failedAt('bpf', 1, args, 'EPERM');
+  t.equal(r.code, 0, `EPERM at bpf #1: exit 0 ${r.stderr}`);
+  t.same(entries(join(dir, FALLBACK_SUBDIR)), FILES, 'a second pair of ours in preload/');
+  return r;
 }
 
 export async function noStrays(t: Test, since: number, what: string) {

@@ -234,6 +234,19 @@ export function repair(root: BpffsDir): Repair | null {
         root.setMode(t.mode);
         done.push(`restored mode ${octal(t.mode)} of ${found.dir}`);
       }
+      // A populate into the root removes our earlier pair from preload/, then
+      // preload/ itself if that empties it: killed in between, it leaves an
+      // empty preload/ that no later run would empty again.
+      if (t.op === 'populate') {
+        const sub = root.openDirIfThere(FALLBACK_SUBDIR);
+        if (sub instanceof BpffsDir) {
+          using d = sub;
+          if (d.list().length === 0) {
+            root.removeDir(FALLBACK_SUBDIR);
+            done.push(`removed ${d.path}/`);
+          }
+        }
+      }
     } else {
       const sub = root.openDirIfThere(t.dir);
       if (sub instanceof BpffsDir) {

@@ -244,8 +244,9 @@ export function pinTransaction(target: Target, files: IteratorFile[], fileMode: 
  * After the root took the new pair: removes our earlier pair from
  * FALLBACK_SUBDIR, and the directory if that empties it. A run killed here
  * leaves the root's pair working and the rest to the next run, which removes
- * it the same way (or unpin does). A failure here is reported: the new pair
- * is pinned, the old one is not yet gone.
+ * it the same way (or unpin does); a FALLBACK_SUBDIR it had already emptied
+ * goes in that run's repair (trail.ts). A failure here is reported: the new
+ * pair is pinned, the old one is not yet gone.
  */
 function removeStale(root: BpffsDir, stale: NonNullable<Target['stale']>, slots: Slot[]): void {
   try {
