@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ErrnoError, mapMemlockById, progRunStatsById } from '../libbpf/index.js';
 import type { ExporterIterators } from './iterators.js';
-import { PROG, RecordParser, type ProgRecord, type Records } from './records.js';
+import { PROG, RecordParser, type MapRecord, type ProgRecord, type Records } from './records.js';
 
 /** 1 while the sysctl has turned statistics on for everyone (our BPF_ENABLE_STATS fd does not show here). */
 export const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -20,8 +20,8 @@ export interface Snapshot extends Records {
   statsOn: boolean;
   /** Statistics are on (the sysctl) but opening programs by id was refused (no CAP_SYS_ADMIN): no run counters. */
   statsDenied: boolean;
-  /** Memlock bytes by map id; null where opening maps by id is refused (no CAP_SYS_ADMIN). */
-  mapMemlock: Map<number, number> | null;
+  /** Memlock bytes by map record; null where opening maps by id is refused (no CAP_SYS_ADMIN). */
+  mapMemlock: WeakMap<MapRecord, number> | null;
   /** Whether holders were asked for (--holders). */
   withHolders: boolean;
   /** Seconds the collection took. */
@@ -41,7 +41,8 @@ const refused = (err: unknown): boolean => err instanceof ErrnoError && (err.cod
 /** What the exporter keeps between scrapes: the iterators, the parsed records, the maps' memlock bytes. */
 export class Collector {
   private readonly parser = new RecordParser();
-  private memlock = new Map<number, number>();
+  /** Memlock bytes by map record: a record is the same object while its map lives unchanged. */
+  private memlock = new WeakMap<MapRecord, number>();
   /** Where the next scrape's memlock refresh starts, as an index into the maps seen. */
   private refreshAt = 0;
 
@@ -81,25 +82,27 @@ export class Collector {
    * only for maps that allocate as they fill, such as hash maps made with
    * BPF_F_NO_PREALLOC). A map gone before its fd is opened is left out.
    */
-  private readMemlock(records: Records): Map<number, number> | null {
+  private readMemlock(records: Records): WeakMap<MapRecord, number> | null {
     const maps = records.maps.records;
-    const now = new Map<number, number>();
-    const refresh = new Set<number>();
-    for (let i = 0; i < Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length); i++) refresh.add(maps[(this.refreshAt + i) % maps.length].id);
-    this.refreshAt = maps.length === 0 ? 0 : (this.refreshAt + MEMLOCK_REFRESH_PER_SCRAPE) % maps.length;
+    const memlock = this.memlock;
     try {
-      for (const record of maps) {
-        const known = this.memlock.get(record.id);
-        const bytes = known === undefined || refresh.has(record.id) ? mapMemlockById(record.id) : known;
-        if (bytes !== null) now.set(record.id, bytes);
-      }
+      for (const record of maps) if (!memlock.has(record)) this.readOne(record);
+      const refresh = Math.min(MEMLOCK_REFRESH_PER_SCRAPE, maps.length);
+      for (let i = 0; i < refresh; i++) this.readOne(maps[(this.refreshAt + i) % maps.length]);
+      this.refreshAt = maps.length === 0 ? 0 : (this.refreshAt + refresh) % maps.length;
     } catch (err) {
       if (!refused(err)) throw err;
-      this.memlock = new Map();
+      this.memlock = new WeakMap();
       return null;
     }
-    this.memlock = now;
-    return now;
+    return memlock;
+  }
+
+  /** One map's memlock bytes, kept with its record; nothing for a map gone meanwhile. */
+  private readOne(record: MapRecord): void {
+    const bytes = mapMemlockById(record.id);
+    if (bytes === null) this.memlock.delete(record);
+    else this.memlock.set(record, bytes);
   }
 }
 

@@ -252,7 +252,7 @@ export class Exposition {
     const memlock = s.mapMemlock;
     if (memlock) {
       family(F.mapMemlock);
-      idSamples(body, O.mapMemlock, maps, (r) => memlock.get(r.id));
+      idSamples(body, O.mapMemlock, maps, (r) => memlock.get(r));
     }
 
     family(F.linkInfo);

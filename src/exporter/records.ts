@@ -120,20 +120,27 @@ function decodeMap(bytes: Buffer, view: DataView, o: number): MapRecord {
   return { id: r.id, type: r.type, keySize: r.key_size, valueSize: r.value_size, maxEntries: r.max_entries, flags: r.map_flags, name: r.name };
 }
 
-/** What a parser keeps of one iterator's last scrape. */
-interface Last<T> {
+/**
+ * One scrape's parse of one iterator. A parser has two and uses them in
+ * turn, refilling the arrays in place: the last scrape's stays intact for
+ * the comparison (and for metrics.ts's), and a steady exporter allocates no
+ * new arrays of 10,000 entries each scrape for V8 to promote and collect.
+ */
+interface Slot<T> {
   set: RecordSet<T>;
   /** Each record's end in set.bytes. */
   ends: number[];
-  /** Index by id, made the first time a record is not where the order says. */
+  /** Index by id, made the first time the next scrape finds a record not where the order says. */
   byId?: Map<number, number>;
 }
 
 const EMPTY = Buffer.alloc(0);
+const emptySlot = <T>(): Slot<T> => ({ set: { bytes: EMPTY, view: new DataView(EMPTY.buffer, 0, 0), records: [], at: [] }, ends: [] });
 
 /** Parses one iterator's records, reusing the last scrape's record of an object whose bytes are unchanged. */
 class BinaryParser<T extends { id: number }> {
-  private last: Last<T> = { set: { bytes: EMPTY, view: new DataView(EMPTY.buffer, 0, 0), records: [], at: [] }, ends: [] };
+  private readonly slots: [Slot<T>, Slot<T>] = [emptySlot(), emptySlot()];
+  private turn = 0;
 
   constructor(
     private readonly size: number,
@@ -145,13 +152,16 @@ class BinaryParser<T extends { id: number }> {
   /** The records of `bytes`; counts into `bad` a tail that is not whole records. */
   parse(bytes: Buffer, bad: { malformed: number }): RecordSet<T> {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const last = this.last;
-    const records: T[] = [];
-    const at: number[] = [];
-    const ends: number[] = [];
+    const last = this.slots[this.turn ^ 1];
+    const slot = this.slots[this.turn];
+    this.turn ^= 1;
+    const { records, at } = slot.set;
+    const ends = slot.ends;
+    slot.byId = undefined;
     // Objects come in id order scrape after scrape: where the last scrape's
     // record of this id was, counted from here, is the first guess.
     let shift = 0;
+    let n = 0;
     let o = 0;
     while (o < bytes.length) {
       if (bytes.length - o < this.size) {
@@ -164,22 +174,21 @@ class BinaryParser<T extends { id: number }> {
         break;
       }
       const id = view.getUint32(o, true);
-      const i = records.length;
-      let j = i + shift;
+      let j = n + shift;
       if (last.set.records[j]?.id !== id) {
         last.byId ??= new Map(last.set.records.map((r, k) => [r.id, k]));
         j = last.byId.get(id) ?? -1;
-        if (j >= 0) shift = j - i;
+        if (j >= 0) shift = j - n;
       }
       const same = j >= 0 && bytes.compare(last.set.bytes, last.set.at[j] + this.staticStart, last.ends[j], o + this.staticStart, end) === 0;
-      records.push(same ? last.set.records[j] : this.decode(bytes, view, o));
-      at.push(o);
-      ends.push(end);
+      records[n] = same ? last.set.records[j] : this.decode(bytes, view, o);
+      at[n] = o;
+      ends[n++] = end;
       o = end;
     }
-    const set = { bytes, view, records, at };
-    this.last = { set, ends };
-    return set;
+    records.length = at.length = ends.length = n;
+    slot.set = { bytes, view, records, at };
+    return slot.set;
   }
 }
 
