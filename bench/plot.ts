@@ -1,9 +1,11 @@
 // The plots. The read path: time for one full listing against objects listed, on
 // log-log axes (a straight line of slope 1 is linear growth), iterator files
 // against bpftool, programs and maps side by side. The ring buffer: records per
-// CPU second of each consumer. Plain SVG, drawn here.
+// CPU second of each consumer. The exporter: one scrape against bpftool's
+// JSON listings, per object count. Plain SVG, drawn here.
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
 import { CONSUMERS, type RingResult } from './ringbuf.js';
+import type { ScrapeSize } from './scrape.js';
 
 const W = 960;
 const H = 460;
@@ -161,5 +163,69 @@ export function renderRingPlot(r: RingResult, subtitle: string): string {
     '</svg>',
     '',
   );
+  return out.join('\n');
+}
+
+/**
+ * The exporter plot: one scrape (curl's wall time), its collection, and
+ * bpftool's two JSON listings, against the programs (and as many maps)
+ * loaded; median with min–max bars, log-log, and the 100 ms target.
+ */
+export function renderScrapePlot(sizes: ScrapeSize[], subtitle: string): string {
+  const w = 620;
+  const h = 470;
+  const left = 90;
+  const top = 70;
+  const pw = 480;
+  const ph = 300;
+  const series = [
+    { label: 'exporter: GET /metrics (curl)', color: '#1f77b4', dash: '', pick: (z: ScrapeSize) => z.scrape },
+    { label: 'exporter: collecting', color: '#1f77b4', dash: '6 4', pick: (z: ScrapeSize) => z.collect },
+    { label: 'bpftool -j prog show + map show', color: '#d62728', dash: '', pick: (z: ScrapeSize) => z.bpftool },
+  ];
+  const xd = logDomain(sizes.map((z) => z.n));
+  const yd = logDomain([...sizes.flatMap((z) => series.flatMap((s) => [s.pick(z).min, s.pick(z).max])), 100]);
+  const px = (x: number) => left + ((Math.log10(x) - xd[0]) / (xd[1] - xd[0])) * pw;
+  const py = (y: number) => top + ph - ((Math.log10(Math.max(y, 10 ** yd[0])) - yd[0]) / (yd[1] - yd[0])) * ph;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${w}" height="${h}" fill="white"/>`,
+    `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Exporter: one scrape vs bpftool (median, min–max; log-log)</text>`,
+    `<text x="${w / 2}" y="42" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
+    `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`,
+  ];
+  for (const e of decades(xd)) {
+    const x = px(10 ** e);
+    out.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + ph}" stroke="#ddd"/>`);
+    out.push(`<text x="${x}" y="${top + ph + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
+  }
+  for (const e of decades(yd)) {
+    const y = py(10 ** e);
+    out.push(`<line x1="${left}" y1="${y}" x2="${left + pw}" y2="${y}" stroke="#ddd"/>`);
+    out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
+  }
+  out.push(`<text x="${left + pw / 2}" y="${top + ph + 40}" text-anchor="middle">programs and maps loaded (each)</text>`);
+  const target = py(100);
+  out.push(`<line x1="${left}" y1="${target}" x2="${left + pw}" y2="${target}" stroke="#2ca02c" stroke-width="1.5" stroke-dasharray="4 3"/>`);
+  out.push(`<text x="${left + pw - 4}" y="${target - 5}" text-anchor="end" fill="#2ca02c">target: a scrape under 100 ms at 10,000</text>`);
+  for (const s of series) {
+    const pts = sizes.map((z) => [px(z.n), py(s.pick(z).median)] as const);
+    out.push(
+      `<polyline fill="none" stroke="${s.color}" stroke-width="2" stroke-dasharray="${s.dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+    );
+    sizes.forEach((z, i) => {
+      const t = s.pick(z);
+      const [x, y] = pts[i];
+      out.push(`<line x1="${x}" y1="${py(t.min)}" x2="${x}" y2="${py(t.max)}" stroke="${s.color}"/>`);
+      out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${s.color}"><title>${esc(s.label)}: ${t.median.toFixed(2)} ms at ${z.n}</title></circle>`);
+    });
+  }
+  series.forEach((s, i) => {
+    const y = h - 50 + i * 16;
+    out.push(
+      `<line x1="${left}" y1="${y}" x2="${left + 30}" y2="${y}" stroke="${s.color}" stroke-width="2" stroke-dasharray="${s.dash}"/><text x="${left + 36}" y="${y + 4}">${esc(s.label)}</text>`,
+    );
+  });
+  out.push('</svg>', '');
   return out.join('\n');
 }

@@ -13,11 +13,11 @@ import { describeMachine } from './machine.js';
 import { compileHelpers, ensureBuildDeps, pngConverter } from './native.js';
 import { parseOptions, USAGE, type Section } from './options.js';
 import { runPhases, type Phase } from './phases.js';
-import { renderPlot, renderRingPlot } from './plot.js';
+import { renderPlot, renderRingPlot, renderScrapePlot } from './plot.js';
 import { runReadPath, type SizeResult } from './readpath.js';
 import { renderReport } from './report.js';
 import { runRingBuffer, type RingResult } from './ringbuf.js';
-import { renderScrape, replaceSection, runScrape } from './scrape.js';
+import { SCRAPE_PLOT, renderScrape, replaceSection, runScrape } from './scrape.js';
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 
@@ -100,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
   const svgs: [string, string][] = [];
   if (read) svgs.push(['read-path', renderPlot(read, subtitle)]);
   if (ring) svgs.push(['ring-buffer', renderRingPlot(ring, subtitle)]);
+  if (scrape) svgs.push([SCRAPE_PLOT, renderScrapePlot(scrape.sizes, subtitle)]);
   const conv = opts.png && svgs.length > 0 ? pngConverter() : null;
   for (const [name, svg] of svgs) {
     writeFileSync(join(opts.out, `${name}.svg`), svg);
@@ -112,8 +113,10 @@ async function main(argv: string[]): Promise<void> {
     plots.push(plot);
   }
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
+  // The exporter's plot goes in its own section, the others in the report's order.
+  const scrapePlot = scrape ? plots.pop() : undefined;
   const report = renderReport({ machine, cold, phases, read, ring, readRounds: opts.readRounds, plots, command, elapsedS: (Date.now() - started) / 1000 });
-  const md = scrape ? replaceSection(report, renderScrape(scrape, opts.readRounds)) : report;
+  const md = scrape ? replaceSection(report, renderScrape(scrape, opts.readRounds, scrapePlot)) : report;
   writeFileSync(join(opts.out, 'results.md'), md);
   console.log(md);
   log(`wrote ${join(opts.out, 'results.md')}${svgs.length ? ` and ${svgs.map(([n]) => join(opts.out, `${n}.svg`)).join(', ')}` : ''}`);

@@ -10,7 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { cleanupAll, onCleanup } from './cleanup.js';
+import { describeMachine } from './machine.js';
 import { measure } from './measure.js';
+import { renderScrapePlot } from './plot.js';
 import { compileHelpers, ensureBuildDeps } from './native.js';
 import { LoadedObjects } from './objects.js';
 import { rotate, summarize, type Summary } from './stats.js';
@@ -148,11 +150,13 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
 }
 
 export const SECTION_TITLE = '## Exporter: one scrape vs bpftool';
+/** The plot's file name, without its extension (bench/plot.ts renderScrapePlot). */
+export const SCRAPE_PLOT = 'exporter-scrape';
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const range = (s: Summary) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 
-export function renderScrape(r: ScrapeResult, rounds: number): string {
+export function renderScrape(r: ScrapeResult, rounds: number, plot?: string): string {
   const rows = r.sizes.map(
     (z) =>
       `| ${z.n.toLocaleString('en')} | ${z.seen.progs.toLocaleString('en')} / ${z.seen.maps.toLocaleString('en')} | ${range(z.scrape)} | ${range(z.collect)} | ${range(z.bpftool)} | ${(z.bpftool.median / z.scrape.median).toFixed(1)}× | ${fmt(z.bodyKiB)} |`,
@@ -176,7 +180,7 @@ exporter's and the transfer's), "collect" the exporter's own
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
-Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB), of which ${fmt(r.rss.endAnonMiB)} MiB anonymous (heap and buffers) and ${fmt(r.rss.endFileMiB)} MiB file-backed (node's binary and the libraries); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
+${plot ? `![one scrape vs bpftool's listings, by objects loaded](${plot})\n\n` : ''}Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB), of which ${fmt(r.rss.endAnonMiB)} MiB anonymous (heap and buffers) and ${fmt(r.rss.endFileMiB)} MiB file-backed (node's binary and the libraries); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.
 `;
 }
 
@@ -214,7 +218,9 @@ async function alone(argv: string[]): Promise<void> {
     },
     (m) => console.error(`bench: ${m}`),
   );
-  const section = renderScrape(result, rounds);
+  const machine = describeMachine(runner);
+  writeFileSync(join(benchDir, `${SCRAPE_PLOT}.svg`), renderScrapePlot(result.sizes, `${machine.cpu}, kernel ${machine.kernel}, ${machine.date}`));
+  const section = renderScrape(result, rounds, `${SCRAPE_PLOT}.svg`);
   const results = join(benchDir, 'results.md');
   writeFileSync(results, replaceSection(readFileSync(results, 'utf8'), section));
   console.log(section);

@@ -81,6 +81,9 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
     'scrape row',
   );
   t.match(md, /^Exporter RSS: [\d.]+ MiB before, [\d.]+ MiB after 3 scrapes at 10 objects each/m, 'exporter RSS');
+  t.match(md, /^!\[[^\]]*\]\(exporter-scrape\.svg\)$/m, "the exporter's section links its plot");
+  const scrapeSvg = readFileSync(join(out, 'exporter-scrape.svg'), 'utf8');
+  t.equal((scrapeSvg.match(/<circle /g) ?? []).length, 3, 'exporter plot: a point each for the scrape, collecting and bpftool');
   const svg = readFileSync(join(out, 'read-path.svg'), 'utf8');
   t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   t.match(svg, /<\/svg>\s*$/);
