@@ -17,6 +17,7 @@ import {
   ErrnoError,
   FdLink,
   FdMap,
+  IteratorReader,
   KeyExistsError,
   KeyNotFoundError,
   LibbpfError,
@@ -221,6 +222,23 @@ t.test('iterator links: read without pinning (BPF_ITER_CREATE) and pinned', asyn
   using pinned = FdLink.fromPin(pin);
   t.equal(pinned.info().id, link.info().id, 'the pin holds the same link');
   t.match(pinned.read().toString(), new RegExp(`^${countsId} counts$`, 'm'));
+});
+
+t.test('an IteratorReader reads what read() does, grows past its buffers, and keeps the last two reads', async (t) => {
+  const obj = loaded(t);
+  using link = obj.program('list_maps').attachIter();
+  const countsId = mapInfo(obj.map('counts').fd).id;
+  // 16 bytes to start with: every read of the listing outgrows it.
+  const reader = new IteratorReader(16);
+  const first = reader.read(link.fd);
+  const firstCopy = Buffer.from(first);
+  t.equal(first.toString(), link.read().toString(), 'the same bytes as read()');
+  t.match(first.toString(), new RegExp(`^${countsId} counts$`, 'm'));
+  using more = obj.program('list_maps').attachIter();
+  const second = reader.read(more.fd);
+  t.equal(second.toString(), first.toString(), 'a second read, of another link of the same program, is the same listing');
+  t.same(first, firstCopy, "the first read's bytes are intact after the second");
+  t.not(second.buffer, first.buffer, 'the two reads are in different buffers');
 });
 
 t.test('tp_btf, raw tracepoint and kprobe links count forks; info by fd and by id', async (t) => {
