@@ -135,6 +135,10 @@ interface Slot<T> {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Whether two views share memory. */
+const overlap = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 const emptySlot = <T>(): Slot<T> => ({ set: { bytes: EMPTY, view: new DataView(EMPTY.buffer, 0, 0), records: [], at: [] }, ends: [] });
 
 /** Parses one iterator's records, reusing the last scrape's record of an object whose bytes are unchanged. */
@@ -152,7 +156,11 @@ class BinaryParser<T extends { id: number }> {
   /** The records of `bytes`; counts into `bad` a tail that is not whole records. */
   parse(bytes: Buffer, bad: { malformed: number }): RecordSet<T> {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const last = this.slots[this.turn ^ 1];
+    const kept = this.slots[this.turn ^ 1];
+    // Bytes read into the buffer that held the last scrape's (a scrape that
+    // failed between its reads and its parse, so the reader turned twice)
+    // leave nothing to compare with.
+    const last = kept.set.records.length > 0 && overlap(kept.set.bytes, bytes) ? emptySlot<T>() : kept;
     const slot = this.slots[this.turn];
     this.turn ^= 1;
     const { records, at } = slot.set;
