@@ -29,12 +29,11 @@ export function readIterator(linkFd: number): Buffer {
  * each time.
  */
 export class IteratorReader {
-  readonly #buffers: Buffer[];
+  // Made on first use: a reader used once (readIterator) needs one.
+  readonly #buffers: (Buffer | undefined)[] = [undefined, undefined];
   #turn = 0;
 
-  constructor(initialBytes = 64 * 1024) {
-    this.#buffers = [Buffer.allocUnsafeSlow(initialBytes), Buffer.allocUnsafeSlow(initialBytes)];
-  }
+  constructor(private readonly initialBytes = 64 * 1024) {}
 
   /**
    * A new iterator's output on the link behind `linkFd`, read to its end.
@@ -43,7 +42,7 @@ export class IteratorReader {
   read(linkFd: number): Buffer {
     const fd = callSys(`create iterator from link fd ${linkFd}`, () => native().bpf_iter_create(linkFd));
     try {
-      let buf = this.#buffers[this.#turn];
+      let buf = (this.#buffers[this.#turn] ??= Buffer.allocUnsafeSlow(Math.max(1, this.initialBytes)));
       let len = 0;
       // An iterator hands out a page or so per read, and cannot seek.
       for (;;) {
