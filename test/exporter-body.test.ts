@@ -36,6 +36,24 @@ t.test('u64 counters past 2^53 and up to 2^64-1, exactly', (t) => {
   t.end();
 });
 
+t.test("signed values (a map's element count, as maps.debug prints it): negative ones too", (t) => {
+  const cases: [number | bigint, string][] = [
+    [0, '0'],
+    [42, '42'],
+    [-1, '-1'],
+    [-(2 ** 53), '-9007199254740992'],
+    [-(2n ** 63n), '-9223372036854775808'],
+    [2n ** 63n - 1n, '9223372036854775807'],
+  ];
+  for (const [v, text] of cases)
+    t.equal(
+      written((b) => b.int(v)),
+      text,
+      `${v}`,
+    );
+  t.end();
+});
+
 t.test('nanoseconds as seconds: exact decimals, no exponent, no trailing zeros', (t) => {
   const cases: [number | bigint, string][] = [
     [0, '0'],

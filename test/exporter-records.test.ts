@@ -5,7 +5,7 @@
 // broken record, so these cases can only be made here; test/exporter.test.ts
 // checks the same parser against the real iterators.
 import t from 'tap';
-import { MAP, PROG, RecordParser } from '../src/exporter/records.js';
+import { MAP, PROG, RecordParser, i64At, u64At } from '../src/exporter/records.js';
 
 interface Prog {
   id: number;
@@ -57,6 +57,25 @@ function mapBytes(id: number, name: string, entries?: bigint): Buffer {
   b.write(name, f.name, 'latin1');
   return b;
 }
+
+t.test('64-bit fields read as numbers while exact, as bigints beyond, signed where the kernel prints them signed', (t) => {
+  const b = Buffer.alloc(8);
+  const v = new DataView(b.buffer, b.byteOffset, 8);
+  const cases: [bigint, number | bigint, number | bigint][] = [
+    [0n, 0, 0],
+    [2n ** 32n + 5n, 2 ** 32 + 5, 2 ** 32 + 5],
+    [2n ** 53n - 1n, 2 ** 53 - 1, 2 ** 53 - 1],
+    [2n ** 53n, 2n ** 53n, 2n ** 53n],
+    [2n ** 64n - 1n, 2n ** 64n - 1n, -1],
+    [2n ** 64n - 2n ** 40n, 2n ** 64n - 2n ** 40n, -(2 ** 40)],
+  ];
+  for (const [raw, unsigned, signed] of cases) {
+    b.writeBigUInt64LE(raw);
+    t.equal(u64At(v, 0), unsigned, `u64 ${raw}`);
+    t.equal(i64At(v, 0), signed, `s64 ${raw}`);
+  }
+  t.end();
+});
 
 const parse = (parser: RecordParser, progs: Buffer, maps: Buffer = Buffer.alloc(0), lines = '') => parser.parse({ progs, maps, lines });
 

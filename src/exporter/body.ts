@@ -91,6 +91,12 @@ export class Body {
     else this.latin1(v.toString());
   }
 
+  /** A signed 64-bit value, exactly. */
+  int(v: number | bigint): void {
+    if (typeof v === 'number' && v >= 0) this.uint(v);
+    else this.latin1(v.toString());
+  }
+
   /** Nanoseconds as seconds, exactly, in decimal: 1500 is 0.0000015. */
   seconds(ns: number | bigint): void {
     let frac: number;

@@ -8,7 +8,7 @@
 // map's info line, which cannot change while its record is the same
 // object, is rendered once.
 import { linkTypeName, mapTypeName, pageSize, progTypeName } from '../libbpf/index.js';
-import { MAP, PROG, u64At, type HolderKind, type MapRecord, type ProgRecord, type RecordSet } from './records.js';
+import { MAP, PROG, i64At, u64At, type HolderKind, type MapRecord, type ProgRecord, type RecordSet } from './records.js';
 import type { Body } from './body.js';
 import type { Snapshot } from './collect.js';
 
@@ -151,7 +151,7 @@ function idSamples<T extends { id: number }>(body: Body, name: Buffer, records: 
   }
 }
 
-/** A u64 field of each record whose `present` flag is set, read where the record lies. */
+/** A 64-bit field of each record whose `present` flag is set, read where the record lies. */
 function fieldSamples<T extends { id: number }>(
   body: Body,
   name: Buffer,
@@ -159,6 +159,7 @@ function fieldSamples<T extends { id: number }>(
   present: number,
   field: number,
   write: (v: number | bigint) => void,
+  read: (view: DataView, offset: number) => number | bigint = u64At,
 ): void {
   const { view, records, at } = set;
   for (let i = 0; i < records.length; i++) {
@@ -167,7 +168,7 @@ function fieldSamples<T extends { id: number }>(
     body.raw(name);
     body.uint(records[i].id);
     body.raw(ID_CLOSE);
-    write(u64At(view, o + field));
+    write(read(view, o + field));
     body.newline();
   }
 }
@@ -248,7 +249,8 @@ export class Exposition {
     });
     fixed('mapMaxEntries', () => idSamples(body, O.mapMaxEntries, maps, (r) => r.maxEntries));
     family(F.mapEntries);
-    fieldSamples(body, O.mapEntries, s.maps, MAP.offsets.has_entries, MAP.offsets.entries, count);
+    // An s64, as maps.debug prints it (%lld).
+    fieldSamples(body, O.mapEntries, s.maps, MAP.offsets.has_entries, MAP.offsets.entries, (v) => body.int(v), i64At);
     const memlock = s.mapMemlock;
     if (memlock) {
       family(F.mapMemlock);

@@ -87,6 +87,13 @@ export function u64At(view: DataView, offset: number): number | bigint {
   return hi < 0x200000 ? hi * 0x100000000 + lo : view.getBigUint64(offset, true);
 }
 
+/** An s64 field: a number while exact, else a bigint. */
+export function i64At(view: DataView, offset: number): number | bigint {
+  const lo = view.getUint32(offset, true);
+  const hi = view.getInt32(offset + 4, true);
+  return hi >= -0x200000 && hi < 0x200000 ? hi * 0x100000000 + lo : view.getBigInt64(offset, true);
+}
+
 /** A program's record's length: the struct and its three strings. */
 function progLength(view: DataView, o: number): number {
   const f = PROG.offsets;
