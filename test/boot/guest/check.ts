@@ -387,7 +387,8 @@ async function main(): Promise<void> {
     }
   }
   try {
-    await exporterChecks((fx as Fixture | null)?.targetId);
+    const f = fx as Fixture | null;
+    await exporterChecks(f?.targetId, f ? { id: f.fentryId, row: parseProgs(cat(PROGS).text).find((p) => p.id === f.fentryId) } : undefined);
   } catch (err) {
     check('exporter', false, `threw: ${(err as Error).message}`);
   }

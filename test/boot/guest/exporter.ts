@@ -10,6 +10,7 @@ import { METRICS_PATH } from '../../../src/exporter/server.js';
 import { EXPORTER_CAPABILITIES, EXPORTER_UNIT_NAME as UNIT } from '../../../src/cli/unit.js';
 import { run } from '../../../harness/command.mjs';
 import { check, info, sleep } from './report.js';
+import type { ProgRow } from '../../lib/listing.js';
 
 /** Capability numbers, from <linux/capability.h>, of the names EXPORTER_CAPABILITIES may hold. */
 const CAPABILITY_NUMBERS: Record<string, number> = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 };
@@ -32,12 +33,20 @@ function get(path: string): Promise<{ status: number; type: string; body: string
   });
 }
 
+/** progs.debug's attached column as the exporter's `attached` label has it: without trailing blanks. */
+const attachedColumn = (row: ProgRow): string => (row.attachProg ? `${row.attachFunc} ${row.attachProg}` : row.attachFunc);
+const regexQuote = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function diagnostics(): void {
   for (const line of run('journalctl', ['-b', '--no-pager', '-o', 'cat', '-u', UNIT]).stdout.split('\n').slice(-15)) if (line) info(`  ${line}`);
 }
 
-/** `targetId`: a program the check script loaded, which /metrics must list. */
-export async function exporterChecks(targetId: number | undefined): Promise<void> {
+/**
+ * `targetId`: a program the check script loaded, which /metrics must list.
+ * `fentry`: progs.debug's row of the fentry program attached to it, whose
+ * info series must carry the same attach target.
+ */
+export async function exporterChecks(targetId: number | undefined, fentry?: { id: number; row: ProgRow | undefined }): Promise<void> {
   const start = run('systemctl', ['start', UNIT]);
   const active = run('systemctl', ['is-active', UNIT]).stdout.trim();
   if (
@@ -66,6 +75,8 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
     }
     info(`exporter: first answer ${((Date.now() - started) / 1000).toFixed(1)} s after the unit was active`);
     const body = scrape?.body ?? '';
+    if (fentry)
+      info(`exporter: ${new RegExp(`^bpf_prog_info\\{id="${fentry.id}",.*$`, 'm').exec(body)?.[0] ?? `no info series for the fentry program ${fentry.id}`}`);
     const has = (re: RegExp) => re.test(body);
     const missing = [
       [/^bpf_exporter_scrapes_total 1$/m, 'scrapes_total 1'],
@@ -73,6 +84,20 @@ export async function exporterChecks(targetId: number | undefined): Promise<void
       [/^bpf_map_memlock_bytes\{id="\d+"\} \d+$/m, "maps' memlock bytes"],
       [/^bpf_exporter_errors_total 0$/m, 'errors_total 0'],
       ...(targetId === undefined ? [] : [[new RegExp(`^bpf_prog_info\\{id="${targetId}",name="boot_target",`, 'm'), `the fixture program ${targetId}`]]),
+      ...(fentry === undefined
+        ? []
+        : fentry.row === undefined
+          ? // A pattern that never matches: progs.debug has no row to compare with.
+            [[/(?!)/, `progs.debug's row of the fentry program ${fentry.id}`]]
+          : [
+              [
+                new RegExp(
+                  `^bpf_prog_info\\{id="${fentry.id}",name="${fentry.row.name}",[^\\n]*,attached="${regexQuote(attachedColumn(fentry.row))}"\\} 1$`,
+                  'm',
+                ),
+                `the fentry program ${fentry.id} attached to "${attachedColumn(fentry.row)}" as progs.debug says`,
+              ],
+            ]),
     ].flatMap(([re, what]) => (has(re as RegExp) ? [] : [what as string]));
     if (
       !check(
