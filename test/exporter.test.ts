@@ -6,7 +6,9 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { connect } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { BpfObject, FdMap, mapInfo, mapUpdate, progInfo, progRunStatsById } from '../src/libbpf/index.js';
 import { MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from '../src/exporter/server.js';
 import { runCli } from './lib/cli.js';
@@ -208,6 +210,41 @@ t.test('OpenMetrics when asked, the text format otherwise; HEAD and / work', asy
   const page = await fetch(`${exporter.url}/`);
   t.equal(page.status, 200);
   t.match(await page.text(), /<a href="\/metrics">/);
+});
+
+/** GET with these headers, the body as sent (node:http does not decompress). */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+/** The lines of an exposition that do not move from one scrape to the next (no counters, no timings). */
+const steadyLines = (text: string): string[] => text.split('\n').filter((l) => !/^bpf_exporter_(scrapes_total|scrape_duration_seconds|errors_total) /.test(l));
+
+t.test('gzip when the scraper takes it (as Prometheus does), the same exposition; identity otherwise', async (t) => {
+  const exporter = await startExporter(t);
+  const url = `${exporter.url}/metrics`;
+  const packed = await rawGet(url, { 'Accept-Encoding': 'gzip' });
+  t.equal(packed.headers['content-encoding'], 'gzip');
+  t.equal(packed.headers.vary, 'Accept-Encoding');
+  t.equal(Number(packed.headers['content-length']), packed.body.length, 'Content-Length is the compressed size');
+  const unpacked = gunzipSync(packed.body).toString();
+  const plain = await rawGet(url, { 'Accept-Encoding': 'identity' });
+  t.equal(plain.headers['content-encoding'], undefined, 'identity asked: not compressed');
+  t.equal(Number(plain.headers['content-length']), plain.body.length);
+  t.ok(packed.body.length * 2 < plain.body.length, `compressed ${packed.body.length} bytes, plain ${plain.body.length}`);
+  t.same(steadyLines(unpacked), steadyLines(plain.body.toString()), 'the same exposition');
+  t.match(unpacked, /^bpf_exporter_scrapes_total 1$/m);
+  const refused = await rawGet(url, { 'Accept-Encoding': 'gzip;q=0, identity' });
+  t.equal(refused.headers['content-encoding'], undefined, 'gzip;q=0: not compressed');
+  const om = await rawGet(url, { 'Accept-Encoding': 'deflate, x-gzip;q=0.5', Accept: 'application/openmetrics-text;version=1.0.0' });
+  t.equal(om.headers['content-encoding'], 'gzip', 'x-gzip with a weight');
+  t.ok(gunzipSync(om.body).toString().endsWith('# EOF\n'), 'OpenMetrics, gzipped');
 });
 
 t.test('without --enable-stats and after SIGKILL of the exporter, run counters stop moving', async (t) => {
