@@ -39,7 +39,11 @@ export interface ScrapeSize {
   collect: Summary;
   /** bpftool -j prog show + bpftool -j map show (ms). */
   bpftool: Summary;
+  /** The same GET asking for gzip, as Prometheus does, unpacked by curl (ms). */
+  gzip: Summary;
   bodyKiB: number;
+  /** The gzipped body's size on the wire. */
+  gzipKiB: number;
 }
 
 export interface ScrapeResult {
@@ -88,12 +92,14 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   const url = `http://127.0.0.1:${port}/metrics`;
   // curl, a C client like Prometheus's Go one: its time_total is the
   // exporter's answer and the transfer, not a JavaScript client parsing 5 MB.
-  const scrape = async (): Promise<{ ms: number; text: string }> => {
-    const r = spawnSync('curl', ['-sS', '-o', '-', '-w', '%{stderr}%{http_code} %{time_total}', url], { encoding: 'latin1', maxBuffer: 1 << 28 });
+  // With `gzip`, curl asks for it as Prometheus does, and unpacks it.
+  const scrape = async (gzip = false): Promise<{ ms: number; text: string; wireBytes: number }> => {
+    const args = ['-sS', ...(gzip ? ['--compressed'] : []), '-o', '-', '-w', '%{stderr}%{http_code} %{time_total} %{size_download}', url];
+    const r = spawnSync('curl', args, { encoding: 'latin1', maxBuffer: 1 << 28 });
     if (r.error) throw new Error(`curl: ${r.error.message} (the bench needs curl: apt-get install curl)`);
-    const [status, seconds] = r.stderr.trim().split(' ');
+    const [status, seconds, wire] = r.stderr.trim().split(' ');
     if (r.status !== 0 || status !== '200') throw new Error(`scrape: curl exit ${r.status}, HTTP ${status}: ${r.stderr.trim()}`);
-    return { ms: Number(seconds) * 1000, text: r.stdout };
+    return { ms: Number(seconds) * 1000, text: r.stdout, wireBytes: Number(wire) };
   };
   const objects = LoadedObjects.start(s.objectsHelper);
   const sizes: ScrapeSize[] = [];
@@ -107,9 +113,10 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
       const maps = ours(/^bpf_map_info\{id="\d+",name="bench_m\d+"/gm);
       if (progs !== n || maps !== n) throw new Error(`with ${n} of each loaded, a scrape lists ${progs} programs and ${maps} maps of ours`);
       log(`scrape: ${n} programs and maps loaded; measuring`);
-      const samples = { scrape: [] as number[], collect: [] as number[], bpftool: [] as number[] };
+      const samples = { scrape: [] as number[], collect: [] as number[], gzip: [] as number[], bpftool: [] as number[] };
       let body = first.text;
-      const methods = ['scrape', 'bpftool'] as const;
+      let gzipBytes = 0;
+      const methods = ['scrape', 'gzip', 'bpftool'] as const;
       for (let round = 0; round <= s.rounds; round++) {
         for (const m of rotate([...methods], round)) {
           if (m === 'scrape') {
@@ -119,6 +126,10 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
               samples.scrape.push(r.ms);
               samples.collect.push(value(r.text, 'bpf_exporter_scrape_duration_seconds') * 1000);
             }
+          } else if (m === 'gzip') {
+            const r = await scrape(true);
+            gzipBytes = r.wireBytes;
+            if (round > 0) samples.gzip.push(r.ms);
           } else {
             const ms = measure(s.rusage, ['bpftool', '-j', 'prog', 'show']).wallMs + measure(s.rusage, ['bpftool', '-j', 'map', 'show']).wallMs;
             if (round > 0) samples.bpftool.push(ms);
@@ -131,7 +142,9 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
         scrape: summarize(samples.scrape),
         collect: summarize(samples.collect),
         bpftool: summarize(samples.bpftool),
+        gzip: summarize(samples.gzip),
         bodyKiB: Buffer.byteLength(body) / 1024,
+        gzipKiB: gzipBytes / 1024,
       });
     }
     const n = s.sizes[s.sizes.length - 1];
@@ -159,7 +172,7 @@ const range = (s: Summary) => `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`
 export function renderScrape(r: ScrapeResult, rounds: number, plot?: string): string {
   const rows = r.sizes.map(
     (z) =>
-      `| ${z.n.toLocaleString('en')} | ${z.seen.progs.toLocaleString('en')} / ${z.seen.maps.toLocaleString('en')} | ${range(z.scrape)} | ${range(z.collect)} | ${range(z.bpftool)} | ${(z.bpftool.median / z.scrape.median).toFixed(1)}× | ${fmt(z.bodyKiB)} |`,
+      `| ${z.n.toLocaleString('en')} | ${z.seen.progs.toLocaleString('en')} / ${z.seen.maps.toLocaleString('en')} | ${range(z.scrape)} | ${range(z.collect)} | ${range(z.bpftool)} | ${(z.bpftool.median / z.scrape.median).toFixed(1)}× | ${fmt(z.bodyKiB)} | ${range(z.gzip)} | ${fmt(z.gzipKiB)} |`,
   );
   return `${SECTION_TITLE}
 
@@ -174,10 +187,11 @@ Milliseconds, median (min–max) of ${rounds} rounds after unmeasured
 warm-up scrapes at each size; "scrape" is an HTTP GET of /metrics by curl
 (its \`time_total\`: a C client, as Prometheus's is Go, so the time is the
 exporter's and the transfer's), "collect" the exporter's own
-\`bpf_exporter_scrape_duration_seconds\`.
+\`bpf_exporter_scrape_duration_seconds\`; "scrape, gzip" the same GET
+asking for gzip, as Prometheus does (\`curl --compressed\`, which unpacks it).
 
-| N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB |
-| --- | --- | --- | --- | --- | --- | --- |
+| N each | programs / maps seen | scrape | collect | bpftool -j prog + map show | bpftool ÷ scrape | body KiB | scrape, gzip | gzipped KiB |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 ${plot ? `![one scrape vs bpftool's listings, by objects loaded](${plot})\n\n` : ''}Exporter RSS: ${fmt(r.rss.startMiB)} MiB before, ${fmt(r.rss.endMiB)} MiB after ${r.rss.scrapes.toLocaleString('en')} scrapes at ${r.rss.n.toLocaleString('en')} objects each (target: under 64 MiB), of which ${fmt(r.rss.endAnonMiB)} MiB anonymous (heap and buffers) and ${fmt(r.rss.endFileMiB)} MiB file-backed (node's binary and the libraries); idle, serving before its first scrape: ${fmt(r.rss.idleMiB)} MiB.

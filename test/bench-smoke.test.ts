@@ -77,7 +77,7 @@ t.test('tiny run writes the tables and the plot, then cleans up', async (t) => {
   t.match(md, /^## Exporter: one scrape vs bpftool$/m, "the exporter's section");
   t.match(
     md,
-    /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \|$/m,
+    /^\| 10 \| \d+ \/ \d+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+× \| [\d.]+ \| [\d.]+ \([\d.]+–[\d.]+\) \| [\d.]+ \|$/m,
     'scrape row',
   );
   t.match(md, /^Exporter RSS: [\d.]+ MiB before, [\d.]+ MiB after 3 scrapes at 10 objects each/m, 'exporter RSS');
