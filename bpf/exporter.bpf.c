@@ -260,8 +260,12 @@ static __u16 copy_string(char *dst, __u32 size, const char *src)
 // The writers are functions of their own (not inlined) so that the records'
 // structs are in the object's BTF as their parameters' types: gen skeleton
 // makes them record types, with their layouts, for src/exporter/records.ts.
-static __noinline int write_prog(struct seq_file *seq, const struct exporter_prog *r, const struct strings *str)
+// The strings come as a void pointer: struct strings is scratch space, not
+// a record the exporter reads (it would get a record type of its own).
+static __noinline int write_prog(struct seq_file *seq, const struct exporter_prog *r, const void *scratch)
 {
+	const struct strings *str = scratch;
+
 	bpf_seq_write(seq, r, sizeof(*r));
 	// The masks only tell the verifier what copy_string already ensures.
 	bpf_seq_write(seq, str->name, r->name_len & (NAME_MAX_LEN - 1));
