@@ -388,7 +388,11 @@ async function main(): Promise<void> {
   }
   try {
     const f = fx as Fixture | null;
-    await exporterChecks(f?.targetId, f ? { id: f.fentryId, row: parseProgs(cat(PROGS).text).find((p) => p.id === f.fentryId) } : undefined);
+    // `show` rather than the pinned file: on the preload kernels the checks
+    // before this one leave /sys/fs/bpf without progs.debug.
+    const shown = f ? run(settings.cli, ['show', 'progs']) : undefined;
+    const fentryRow = f && shown?.code === 0 ? parseProgs(shown.stdout).find((p) => p.id === f.fentryId) : undefined;
+    await exporterChecks(f?.targetId, f ? { id: f.fentryId, row: fentryRow } : undefined);
   } catch (err) {
     check('exporter', false, `threw: ${(err as Error).message}`);
   }
