@@ -30,10 +30,11 @@ function aptInstall(pkgs: string[], why: string): boolean {
   return r.status === 0;
 }
 
-/** Makes sure gcc, libbpf's headers and bpftool are there; throws if they cannot be had. */
+/** Makes sure gcc, libbpf's headers, bpftool and curl (the exporter's scrapes) are there; throws if they cannot be had. */
 export function ensureBuildDeps(): void {
   const missing: string[] = [];
   if (!have('gcc')) missing.push('gcc');
+  if (!have('curl')) missing.push('curl');
   if (!existsSync('/usr/include/bpf/libbpf.h')) missing.push('libbpf-dev');
   if (!have('bpftool')) missing.push('bpftool');
   if (missing.length > 0 && !aptInstall(missing, 'the benchmark')) {

@@ -6,6 +6,7 @@
 import { METHODS, type Kind, type SizeResult } from './readpath.js';
 import { CONSUMERS, type RingResult } from './ringbuf.js';
 import type { ScrapeSize } from './scrape.js';
+import type { Summary } from './stats.js';
 
 const W = 960;
 const H = 460;
@@ -47,45 +48,67 @@ function fmtTick(exp: number, unit: string): string {
   return v >= 1000 ? `${(v / 1000).toLocaleString('en-US')}k` : `${v}`;
 }
 
-function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
-  const methods = METHODS.filter((m) => m.kind === kind);
-  const xs = sizes.map((s) => s.seen[kind]);
-  const ys = sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id].min, s.times[m.id].max]));
-  const xd = logDomain(xs);
-  const yd = logDomain(ys);
-  const [xlo, xhi] = xd;
-  const [ylo, yhi] = yd;
-  const px = (x: number) => left + ((Math.log10(x) - xlo) / (xhi - xlo)) * PANEL_W;
-  const py = (y: number) => TOP + PANEL_H - ((Math.log10(Math.max(y, 10 ** ylo)) - ylo) / (yhi - ylo)) * PANEL_H;
-  const out: string[] = [];
-  const noun = kind === 'progs' ? 'programs' : 'maps';
-  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP - 10}" text-anchor="middle" font-weight="bold">${noun}</text>`);
-  out.push(`<rect x="${left}" y="${TOP}" width="${PANEL_W}" height="${PANEL_H}" fill="none" stroke="#444"/>`);
+/** Where a log-log frame puts a value, and its box, decade grid, ticks and x label. */
+interface LogFrame {
+  px(x: number): number;
+  py(y: number): number;
+  svg: string[];
+}
+
+/** A log-log frame of `width` by `height` at (`left`, `top`): x a count, y milliseconds. */
+function logLogFrame(left: number, top: number, width: number, height: number, xd: [number, number], yd: [number, number], xLabel: string): LogFrame {
+  const px = (x: number) => left + ((Math.log10(x) - xd[0]) / (xd[1] - xd[0])) * width;
+  const py = (y: number) => top + height - ((Math.log10(Math.max(y, 10 ** yd[0])) - yd[0]) / (yd[1] - yd[0])) * height;
+  const svg = [`<rect x="${left}" y="${top}" width="${width}" height="${height}" fill="none" stroke="#444"/>`];
   for (const e of decades(xd)) {
     const x = px(10 ** e);
-    out.push(`<line x1="${x}" y1="${TOP}" x2="${x}" y2="${TOP + PANEL_H}" stroke="#ddd"/>`);
-    out.push(`<text x="${x}" y="${TOP + PANEL_H + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
+    svg.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + height}" stroke="#ddd"/>`);
+    svg.push(`<text x="${x}" y="${top + height + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
   }
   for (const e of decades(yd)) {
     const y = py(10 ** e);
-    out.push(`<line x1="${left}" y1="${y}" x2="${left + PANEL_W}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
+    svg.push(`<line x1="${left}" y1="${y}" x2="${left + width}" y2="${y}" stroke="#ddd"/>`);
+    svg.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
   }
-  out.push(`<text x="${left + PANEL_W / 2}" y="${TOP + PANEL_H + 40}" text-anchor="middle">${noun} listed</text>`);
+  svg.push(`<text x="${left + width / 2}" y="${top + height + 40}" text-anchor="middle">${esc(xLabel)}</text>`);
+  return { px, py, svg };
+}
+
+/** One series in a frame: medians joined, min–max bars, a dot (with its figure) per point. */
+function seriesSvg(f: LogFrame, points: { x: number; t: Summary }[], color: string, dash: string, label: string): string[] {
+  const pts = points.map((p) => [f.px(p.x), f.py(p.t.median)] as const);
+  const out: string[] = [];
+  if (pts.length > 1) {
+    out.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+    );
+  }
+  points.forEach((p, i) => {
+    const [x, y] = pts[i];
+    out.push(`<line x1="${x}" y1="${f.py(p.t.min)}" x2="${x}" y2="${f.py(p.t.max)}" stroke="${color}"/>`);
+    out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${color}"><title>${esc(label)}: ${p.t.median.toFixed(2)} ms at ${p.x}</title></circle>`);
+  });
+  return out;
+}
+
+function panel(sizes: SizeResult[], kind: Kind, left: number): string[] {
+  const methods = METHODS.filter((m) => m.kind === kind);
+  const xd = logDomain(sizes.map((s) => s.seen[kind]));
+  const yd = logDomain(sizes.flatMap((s) => methods.flatMap((m) => [s.times[m.id].min, s.times[m.id].max])));
+  const noun = kind === 'progs' ? 'programs' : 'maps';
+  const frame = logLogFrame(left, TOP, PANEL_W, PANEL_H, xd, yd, `${noun} listed`);
+  const out = [`<text x="${left + PANEL_W / 2}" y="${TOP - 10}" text-anchor="middle" font-weight="bold">${noun}</text>`, ...frame.svg];
   for (const m of methods) {
     const st = styleOf(m.id);
-    const pts = sizes.map((s) => [px(s.seen[kind]), py(s.times[m.id].median)] as const);
-    if (pts.length > 1) {
-      out.push(
-        `<polyline fill="none" stroke="${st.color}" stroke-width="2" stroke-dasharray="${st.dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
-      );
-    }
-    sizes.forEach((s, i) => {
-      const [x, y] = pts[i];
-      const t = s.times[m.id];
-      out.push(`<line x1="${x}" y1="${py(t.min)}" x2="${x}" y2="${py(t.max)}" stroke="${st.color}"/>`);
-      out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${st.color}"><title>${esc(m.label)}: ${t.median.toFixed(2)} ms at ${s.seen[kind]}</title></circle>`);
-    });
+    out.push(
+      ...seriesSvg(
+        frame,
+        sizes.map((s) => ({ x: s.seen[kind], t: s.times[m.id] })),
+        st.color,
+        st.dash,
+        m.label,
+      ),
+    );
   }
   return out;
 }
@@ -185,41 +208,27 @@ export function renderScrapePlot(sizes: ScrapeSize[], subtitle: string): string 
   ];
   const xd = logDomain(sizes.map((z) => z.n));
   const yd = logDomain([...sizes.flatMap((z) => series.flatMap((s) => [s.pick(z).min, s.pick(z).max])), 100]);
-  const px = (x: number) => left + ((Math.log10(x) - xd[0]) / (xd[1] - xd[0])) * pw;
-  const py = (y: number) => top + ph - ((Math.log10(Math.max(y, 10 ** yd[0])) - yd[0]) / (yd[1] - yd[0])) * ph;
+  const frame = logLogFrame(left, top, pw, ph, xd, yd, 'programs and maps loaded (each)');
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
     `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Exporter: one scrape vs bpftool (median, min–max; log-log)</text>`,
     `<text x="${w / 2}" y="42" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
-    `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`,
+    ...frame.svg,
   ];
-  for (const e of decades(xd)) {
-    const x = px(10 ** e);
-    out.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + ph}" stroke="#ddd"/>`);
-    out.push(`<text x="${x}" y="${top + ph + 18}" text-anchor="middle">${fmtTick(e, '')}</text>`);
-  }
-  for (const e of decades(yd)) {
-    const y = py(10 ** e);
-    out.push(`<line x1="${left}" y1="${y}" x2="${left + pw}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${fmtTick(e, 'ms')}</text>`);
-  }
-  out.push(`<text x="${left + pw / 2}" y="${top + ph + 40}" text-anchor="middle">programs and maps loaded (each)</text>`);
-  const target = py(100);
+  const target = frame.py(100);
   out.push(`<line x1="${left}" y1="${target}" x2="${left + pw}" y2="${target}" stroke="#2ca02c" stroke-width="1.5" stroke-dasharray="4 3"/>`);
   out.push(`<text x="${left + pw - 4}" y="${target - 5}" text-anchor="end" fill="#2ca02c">target: a scrape under 100 ms at 10,000</text>`);
-  for (const s of series) {
-    const pts = sizes.map((z) => [px(z.n), py(s.pick(z).median)] as const);
+  for (const s of series)
     out.push(
-      `<polyline fill="none" stroke="${s.color}" stroke-width="2" stroke-dasharray="${s.dash}" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`,
+      ...seriesSvg(
+        frame,
+        sizes.map((z) => ({ x: z.n, t: s.pick(z) })),
+        s.color,
+        s.dash,
+        s.label,
+      ),
     );
-    sizes.forEach((z, i) => {
-      const t = s.pick(z);
-      const [x, y] = pts[i];
-      out.push(`<line x1="${x}" y1="${py(t.min)}" x2="${x}" y2="${py(t.max)}" stroke="${s.color}"/>`);
-      out.push(`<circle cx="${x}" cy="${y}" r="3.5" fill="${s.color}"><title>${esc(s.label)}: ${t.median.toFixed(2)} ms at ${z.n}</title></circle>`);
-    });
-  }
   series.forEach((s, i) => {
     const y = h - 50 + i * 16;
     out.push(

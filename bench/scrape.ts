@@ -96,7 +96,7 @@ export async function runScrape(s: ScrapeSetup, log: (msg: string) => void): Pro
   const scrape = async (gzip = false): Promise<{ ms: number; text: string; wireBytes: number }> => {
     const args = ['-sS', ...(gzip ? ['--compressed'] : []), '-o', '-', '-w', '%{stderr}%{http_code} %{time_total} %{size_download}', url];
     const r = spawnSync('curl', args, { encoding: 'latin1', maxBuffer: 1 << 28 });
-    if (r.error) throw new Error(`curl: ${r.error.message} (the bench needs curl: apt-get install curl)`);
+    if (r.error) throw new Error(`curl: ${r.error.message}`);
     const [status, seconds, wire] = r.stderr.trim().split(' ');
     if (r.status !== 0 || status !== '200') throw new Error(`scrape: curl exit ${r.status}, HTTP ${status}: ${r.stderr.trim()}`);
     return { ms: Number(seconds) * 1000, text: r.stdout, wireBytes: Number(wire) };

@@ -25,12 +25,12 @@ t.test('integers up to 2^53, exactly, as decimal', (t) => {
 t.test('u64 counters past 2^53 and up to 2^64-1, exactly', (t) => {
   for (const v of [2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n])
     t.equal(
-      written((b) => b.u64(v)),
+      written((b) => b.int(v)),
       v.toString(),
       `${v}`,
     );
   t.equal(
-    written((b) => b.u64(12345)),
+    written((b) => b.int(12345)),
     '12345',
   );
   t.end();

@@ -85,13 +85,7 @@ export class Body {
     buf[at - 1] = ZERO + n;
   }
 
-  /** An unsigned 64-bit counter, exactly. */
-  u64(v: number | bigint): void {
-    if (typeof v === 'number') this.uint(v);
-    else this.latin1(v.toString());
-  }
-
-  /** A signed 64-bit value, exactly. */
+  /** A 64-bit value, signed or not, exactly (records.ts reads them as u64At and i64At give them). */
   int(v: number | bigint): void {
     if (typeof v === 'number' && v >= 0) this.uint(v);
     else this.latin1(v.toString());

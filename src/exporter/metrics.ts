@@ -111,32 +111,31 @@ let page: number | undefined;
 
 const S = Object.fromEntries(Object.entries(F).map(([k, f]) => [k, sampleName(f)])) as Record<keyof typeof F, string>;
 
-/** `NAME{id="`: how each of an object's samples starts. */
-const opening = (name: string): Buffer => Buffer.from(`${name}{id="`, 'latin1');
 /** `"} `: between an object's id and its value. */
 const ID_CLOSE = Buffer.from('"} ', 'latin1');
-const O = Object.fromEntries(Object.entries(S).map(([k, name]) => [k, opening(name)])) as Record<keyof typeof F, Buffer>;
+let openings: Record<keyof typeof F, Buffer> | undefined;
+
+/** `NAME{id="` of each family: how each of an object's samples starts (made on first use, not at every CLI start). */
+function sampleOpenings(): Record<keyof typeof F, Buffer> {
+  openings ??= Object.fromEntries(Object.entries(S).map(([k, name]) => [k, Buffer.from(`${name}{id="`, 'latin1')])) as Record<keyof typeof F, Buffer>;
+  return openings;
+}
 
 /** Info lines by record: a record is the same object while its object is unchanged (records.ts). */
 const infoLines = new WeakMap<ProgRecord | MapRecord, string>();
 
-function progInfo(p: ProgRecord): string {
-  let line = infoLines.get(p);
-  if (line === undefined) {
-    line = `${S.progInfo}{id="${p.id}",name="${esc(p.name)}",type="${progType(p.type)}",tag="${p.tag}",attached="${esc(p.attached)}"} 1\n`;
-    infoLines.set(p, line);
-  }
+/** The record's info line, rendered the first time it is asked for. */
+function infoLine<R extends ProgRecord | MapRecord>(r: R, render: (r: R) => string): string {
+  let line = infoLines.get(r);
+  if (line === undefined) infoLines.set(r, (line = render(r)));
   return line;
 }
 
-function mapInfo(m: MapRecord): string {
-  let line = infoLines.get(m);
-  if (line === undefined) {
-    line = `${S.mapInfo}{id="${m.id}",name="${esc(m.name)}",type="${mapType(m.type)}",key_size="${m.keySize}",value_size="${m.valueSize}",flags="${m.flags}"} 1\n`;
-    infoLines.set(m, line);
-  }
-  return line;
-}
+const progInfo = (p: ProgRecord): string =>
+  `${S.progInfo}{id="${p.id}",name="${esc(p.name)}",type="${progType(p.type)}",tag="${p.tag}",attached="${esc(p.attached)}"} 1\n`;
+
+const mapInfo = (m: MapRecord): string =>
+  `${S.mapInfo}{id="${m.id}",name="${esc(m.name)}",type="${mapType(m.type)}",key_size="${m.keySize}",value_size="${m.valueSize}",flags="${m.flags}"} 1\n`;
 
 /** A number of a record for each of its objects: NAME{id="ID"} VALUE. */
 function idSamples<T extends { id: number }>(body: Body, name: Buffer, records: readonly T[], value: (r: T) => number | undefined): void {
@@ -214,6 +213,7 @@ export class Exposition {
 
   /** Writes the exposition of `s` into `body`, a family at a time: HELP, TYPE, UNIT, samples. */
   write(s: Snapshot, counters: ExporterCounters, format: Format, body: Body): void {
+    const O = sampleOpenings();
     const progs = s.progs.records;
     const maps = s.maps.records;
     this.statics.update(progs, maps);
@@ -223,11 +223,11 @@ export class Exposition {
       this.statics.write(body, key, render);
     };
     const p = PROG.offsets;
-    const count = (v: number | bigint) => body.u64(v);
+    const count = (v: number | bigint) => body.int(v);
     const seconds = (v: number | bigint) => body.seconds(v);
 
     fixed('progInfo', () => {
-      for (const r of progs) body.latin1(progInfo(r));
+      for (const r of progs) body.latin1(infoLine(r, progInfo));
     });
     if (s.statsOn) {
       family(F.progRuns);
@@ -245,12 +245,12 @@ export class Exposition {
     fixed('progMemlock', () => idSamples(body, O.progMemlock, progs, (r) => r.pages * bytesPerPage));
 
     fixed('mapInfo', () => {
-      for (const r of maps) body.latin1(mapInfo(r));
+      for (const r of maps) body.latin1(infoLine(r, mapInfo));
     });
     fixed('mapMaxEntries', () => idSamples(body, O.mapMaxEntries, maps, (r) => r.maxEntries));
     family(F.mapEntries);
     // An s64, as maps.debug prints it (%lld).
-    fieldSamples(body, O.mapEntries, s.maps, MAP.offsets.has_entries, MAP.offsets.entries, (v) => body.int(v), i64At);
+    fieldSamples(body, O.mapEntries, s.maps, MAP.offsets.has_entries, MAP.offsets.entries, count, i64At);
     const memlock = s.mapMemlock;
     if (memlock) {
       family(F.mapMemlock);
