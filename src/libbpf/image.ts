@@ -11,7 +11,7 @@ import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/linux.js';
 /** Where libbpf keeps the image of the map `map` (a struct bpf_map *), and its size; null if it has none. */
 function locate(map: Pointer): { address: bigint; size: number } | null {
   const n = native();
-  const size = [0];
+  const size: [number | bigint] = [0];
   const ptr = n.bpf_map__initial_value(map, size);
   return ptr === null ? null : { address: n.pointerAddress(ptr), size: Number(size[0]) };
 }

@@ -64,7 +64,7 @@ function cString(buf: Buffer, offset: number, len: number): string {
 function getInfo(what: string, fd: number, size: number, prepare?: (buf: Buffer) => void): Buffer {
   const buf = Buffer.alloc(size);
   prepare?.(buf);
-  const len = [size];
+  const len: [number] = [size];
   callSys(`get ${what} info of fd ${fd}`, () => native().bpf_obj_get_info_by_fd(fd, buf, len));
   return buf;
 }
@@ -141,9 +141,9 @@ export const progInfoById = (id: number): ProgInfo => withFd(progFdById(id), pro
 export const mapInfoById = (id: number): MapInfo => withFd(mapFdById(id), mapInfo);
 export const linkInfoById = (id: number): LinkInfo => withFd(linkFdById(id), linkInfo);
 
-function ids(kind: string, next: (start: number, out: number[]) => number): number[] {
+function ids(kind: string, next: (start: number, out: [number]) => number): number[] {
   const all: number[] = [];
-  const out = [0];
+  const out: [number] = [0];
   for (let start = 0; ; start = out[0]) {
     const ret = next(start, out);
     if (ret === -ENOENT) return all; // no more ids

@@ -216,7 +216,7 @@ export abstract class MapElements {
     const n = native();
     const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
     const valueBytes = Buffer.concat(values.map(asBuffer));
-    const count = [keys.length];
+    const count: [number] = [keys.length];
     const opts = { sz: n.batchOptsSize, elem_flags: BigInt(flags), flags: 0n };
     keyed(`batch update of map ${this.name}`, n.bpf_map_update_batch(this.fd, keyBytes, valueBytes, count, opts));
   }
@@ -226,7 +226,7 @@ export abstract class MapElements {
     const n = native();
     const fd = this.fd;
     const keyBytes = Buffer.concat(keys.map((k) => this.#key(k)));
-    const count = [keys.length];
+    const count: [number] = [keys.length];
     const opts = { sz: n.batchOptsSize, elem_flags: 0n, flags: 0n };
     keyed(`batch delete from map ${this.name}`, n.bpf_map_delete_batch(fd, keyBytes, count, opts));
   }
@@ -289,7 +289,7 @@ export abstract class MapElements {
       const keys = Buffer.alloc(this.keySize * size);
       const values = Buffer.alloc(valueBytes * size);
       const outBatch = Buffer.alloc(tokenSize);
-      const count = [size];
+      const count: [number] = [size];
       const opts = { sz: n.batchOptsSize, elem_flags: 0n, flags: 0n };
       const ret: number = n.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, opts);
       // ENOSPC: a hash bucket holds more than the batch has room for.

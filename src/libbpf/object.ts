@@ -42,8 +42,8 @@ export class BpfProgram {
     this.#ptr = ptr;
     this.#object = object;
     const n = native();
-    this.name = n.bpf_program__name(ptr) as string;
-    this.sectionName = n.bpf_program__section_name(ptr) as string;
+    this.name = n.bpf_program__name(ptr);
+    this.sectionName = n.bpf_program__section_name(ptr);
   }
 
   // Every use of the pointer goes through here: libbpf frees it with the object.
@@ -218,7 +218,7 @@ export class BpfMap extends MapElements {
     super();
     this.#ptr = ptr;
     this.#object = object;
-    this.name = native().bpf_map__name(ptr) as string;
+    this.name = native().bpf_map__name(ptr);
   }
 
   // Every use of the pointer goes through here: libbpf frees it with the object.
@@ -332,7 +332,7 @@ export class BpfObject {
     this.#ptr = ptr;
     this.#image = image;
     const n = native();
-    this.name = n.bpf_object__name(ptr) as string;
+    this.name = n.bpf_object__name(ptr);
     const programs = new Map<string, BpfProgram>();
     for (let p = n.bpf_object__next_program(ptr, null); p !== null; p = n.bpf_object__next_program(ptr, p)) {
       const prog = new BpfProgram(p, this);

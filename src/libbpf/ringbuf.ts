@@ -20,7 +20,7 @@
 import { callInt, callPtr } from './sys/call.js';
 import { SysError } from './error.js';
 import { mapInfo } from './info.js';
-import { native, type Pointer } from './sys/native.js';
+import { native, type Callback, type Pointer } from './sys/native.js';
 import { CLOCK_EVERY, RecordStream, type RawRecordHandler, type StreamState } from './stream.js';
 import { BPF_MAP_TYPE_RINGBUF, BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ } from './sys/uapi.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from './sys/linux.js';
@@ -159,7 +159,7 @@ class Ring {
  */
 export class RingBuffer extends RecordStream {
   readonly #ptr: Pointer;
-  readonly #callback: Pointer;
+  readonly #callback: Callback;
   readonly #rings: Ring[];
 
   /** Consumes the ring buffer map behind `mapFd`; `name` is for messages and handlers. */

@@ -30,7 +30,7 @@ export interface ProgRunStats {
 
 // Older kernels fill less of struct bpf_prog_info and leave the rest 0.
 const infoBuf = Buffer.alloc(PROG_INFO.size);
-const infoLen = [PROG_INFO.size];
+const infoLen: [number] = [PROG_INFO.size];
 
 /** `read` of an fd of the object with this id (opened by `open`, closed after); null once the object is gone. */
 function withIdFd<T>(open: (id: number) => number, id: number, read: (fd: number) => T): T | null {

@@ -112,7 +112,7 @@ interface RawType {
   /** size, or the referenced type id, as the kind says */
   sizeOrType: number;
   /** The kind's records after the 12-byte header, as 32-bit words. */
-  words: number[];
+  words: Uint32Array;
 }
 
 class BtfReader {
@@ -137,7 +137,7 @@ class BtfReader {
   }
 
   name(offset: number): string {
-    return (native().btf__name_by_offset(this.#btf, offset) as string | null) ?? '';
+    return native().btf__name_by_offset(this.#btf, offset) ?? '';
   }
 
   size(id: number): number {
@@ -238,7 +238,7 @@ class BtfReader {
   /** The records (see ObjectTypes.records) among all the object's types. */
   records(programs: ReadonlySet<string>): RecordStruct[] {
     const ids = new Set<number>();
-    const count = native().btf__type_cnt(this.#btf) as number;
+    const count = native().btf__type_cnt(this.#btf);
     for (let id = 1; id < count; id++) {
       const t = this.type(id);
       if (t.kind === BTF_KIND_VAR) {

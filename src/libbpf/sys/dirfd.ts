@@ -13,7 +13,21 @@ import { AT_REMOVEDIR, O_CLOEXEC } from './linux.js';
 export const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK, O_DIRECTORY, O_NOFOLLOW } = constants;
 const { EINTR } = os.errno;
 
-function declare() {
+/** @internal The libc calls below, typed as koffi marshals them (native.ts says how). */
+interface Libc {
+  errno: () => number;
+  flock: (fd: number, operation: number) => number;
+  /** Variadic: the mode goes in with its C type named before it. */
+  openat: (dirfd: number, path: string, flags: number, modeType: 'uint32', mode: number) => number;
+  fchmod: (fd: number, mode: number) => number;
+  unlinkat: (dirfd: number, path: string, flags: number) => number;
+  renameat: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string) => number;
+  mkdirat: (dirfd: number, path: string, mode: number) => number;
+  symlinkat: (target: string, dirfd: number, path: string) => number;
+  readlinkat: (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
+}
+
+function declare(): Libc {
   const koffi = loadKoffi();
   const libc = loadLibc();
   return {
@@ -29,8 +43,8 @@ function declare() {
   };
 }
 
-let cached: ReturnType<typeof declare> | undefined;
-/** The libc calls on file descriptors that this module and flock.ts make. */
+let cached: Libc | undefined;
+/** @internal The libc calls on file descriptors that this module and flock.ts make. */
 export const libc = () => (cached ??= declare());
 
 /** Runs a libc call that returns -1 and sets errno on failure; retries EINTR. */

@@ -27,6 +27,177 @@ export function loadKoffi(): Koffi {
 
 /** A C pointer as koffi hands it over: an opaque object (NULL arrives as null). */
 export type Pointer = object;
+/** A JS function koffi registered as a C function pointer (registerSample and the like); unregister() it. */
+export type Callback = koffiModule.IKoffiRegisteredCallback;
+
+// How koffi marshals what the declarations below name: ints, uint32 and bool
+// are numbers and booleans; 64-bit values (int64, uint64, size_t, uintptr_t,
+// long) come back as a number, or a bigint past 2^53, and go in as either;
+// `void *` buffers we pass are Buffers or typed arrays (null for NULL); a
+// struct pointer takes a plain object of its fields, and an _Inout_ one gets
+// the C side's values written back into it; an _Out_/_Inout_ `uint32 *` takes
+// a one-element array; a `const char *` result is a string or null.
+type P = Pointer;
+type Int64 = number | bigint;
+type Bytes = Uint8Array | null;
+type Str = string | null;
+/** A struct as koffi takes it: `sz` (its size, for libbpf's versioning) and the fields we set; the rest are zero. */
+type Opts = { sz: number } & Record<string, number | bigint | boolean | Str | Uint8Array>;
+
+/**
+ * The declared C functions by their C names (a few helpers by what they do),
+ * typed as koffi marshals them. Internal: kept out of the package's .d.ts.
+ * @internal
+ */
+export interface Native {
+  openOptsSize: number;
+  mapCreateOptsSize: number;
+  progLoadOptsSize: number;
+  testRunOptsSize: number;
+  batchOptsSize: number;
+  tcHookSize: number;
+  tcOptsSize: number;
+  uprobeOptsSize: number;
+  loaderCtxSize: number;
+  mapDescSize: number;
+  progDescSize: number;
+  genLoaderOpts: { size: number; data: number; insns: number; dataSize: number; insnsSize: number };
+  registerSample: (fn: (ctx: P, data: P, size: number) => number) => Callback;
+  unregister: (cb: Callback) => void;
+  copyOut: (ptr: P, size: number) => Buffer;
+  register: (fn: (level: number, fmt: P, args: P) => number) => Callback;
+  errno: () => number;
+  addressOf: (buf: Buffer) => bigint;
+
+  libbpf_set_print: (fn: Callback) => P | null;
+  libbpf_major_version: () => number;
+  libbpf_minor_version: () => number;
+
+  bpf_object__open_mem: (buf: Uint8Array, size: number, opts: Opts) => P | null;
+  bpf_object__open_file: (path: string, opts: Opts) => P | null;
+  bpf_object__load: (obj: P) => number;
+  bpf_object__gen_loader: (obj: P, opts: Buffer) => number;
+  bpf_object__close: (obj: P) => void;
+  bpf_object__name: (obj: P) => string;
+  bpf_object__next_program: (obj: P, prev: P | null) => P | null;
+  bpf_object__next_map: (obj: P, prev: P | null) => P | null;
+
+  bpf_program__name: (prog: P) => string;
+  bpf_program__section_name: (prog: P) => string;
+  bpf_program__autoload: (prog: P) => boolean;
+  bpf_program__set_autoload: (prog: P, autoload: boolean) => number;
+  bpf_program__fd: (prog: P) => number;
+  bpf_program__type: (prog: P) => number;
+  bpf_program__set_attach_target: (prog: P, attachProgFd: number, attachFuncName: Str) => number;
+  bpf_program__attach: (prog: P) => P | null;
+  bpf_program__attach_raw_tracepoint: (prog: P, tpName: string) => P | null;
+  bpf_program__attach_tracepoint: (prog: P, category: string, name: string) => P | null;
+  bpf_program__attach_kprobe: (prog: P, retprobe: boolean, func: string) => P | null;
+  bpf_program__attach_xdp: (prog: P, ifindex: number) => P | null;
+  bpf_program__attach_iter: (prog: P, opts: null) => P | null;
+
+  bpf_map__name: (map: P) => string;
+  bpf_map__fd: (map: P) => number;
+  bpf_map__type: (map: P) => number;
+  bpf_map__max_entries: (map: P) => number;
+  bpf_map__key_size: (map: P) => number;
+  bpf_map__value_size: (map: P) => number;
+  bpf_map__set_max_entries: (map: P, maxEntries: number) => number;
+  bpf_map__initial_value: (map: P, size: [Int64]) => P | null;
+
+  bpf_link__fd: (link: P) => number;
+  bpf_link__pin: (link: P, path: string) => number;
+  bpf_link__destroy: (link: P) => number;
+
+  bpf_obj_pin: (fd: number, path: string) => number;
+  bpf_obj_get: (path: string) => number;
+  bpf_obj_get_info_by_fd: (fd: number, info: Buffer, len: [number]) => number;
+  bpf_prog_get_fd_by_id: (id: number) => number;
+  bpf_map_get_fd_by_id: (id: number) => number;
+  bpf_prog_get_next_id: (start: number, next: [number]) => number;
+  bpf_map_get_next_id: (start: number, next: [number]) => number;
+  bpf_map_lookup_elem: (fd: number, key: Bytes, value: Bytes) => number;
+  bpf_map_update_elem: (fd: number, key: Bytes, value: Bytes, flags: Int64) => number;
+  bpf_map_delete_elem: (fd: number, key: Bytes) => number;
+  bpf_map_get_next_key: (fd: number, key: Bytes, nextKey: Bytes) => number;
+  bpf_map_lookup_batch: (fd: number, inBatch: Bytes, outBatch: Bytes, keys: Bytes, values: Bytes, count: [number], opts: Opts) => number;
+  bpf_map_create: (type: number, name: Str, keySize: number, valueSize: number, maxEntries: number, opts: Opts | null) => number;
+  bpf_prog_load: (type: number, name: Str, license: string, insns: Uint8Array, insnCnt: number, opts: Opts) => number;
+  bpf_prog_test_run_opts: (progFd: number, opts: Opts) => number;
+  bpf_link_create: (progFd: number, targetFd: number, attachType: number, opts: null) => number;
+  bpf_iter_create: (linkFd: number) => number;
+  bpf_link_get_fd_by_id: (id: number) => number;
+  bpf_link_get_next_id: (start: number, next: [number]) => number;
+  libbpf_num_possible_cpus: () => number;
+  bpf_enable_stats: (type: number) => number;
+  libbpf_bpf_prog_type_str: (t: number) => Str;
+  libbpf_bpf_map_type_str: (t: number) => Str;
+  libbpf_bpf_link_type_str: (t: number) => Str;
+  close: (fd: number) => number;
+
+  bpf_tc_hook_create: (hook: Opts) => number;
+  bpf_tc_hook_destroy: (hook: Opts) => number;
+  bpf_tc_attach: (hook: Opts, opts: Opts) => number;
+  bpf_tc_detach: (hook: Opts, opts: Opts) => number;
+
+  ring_buffer__new: (mapFd: number, sample: Callback, ctx: null, opts: null) => P | null;
+  ring_buffer__poll: (rb: P, timeoutMs: number) => number;
+  ring_buffer__consume: (rb: P) => number;
+  ring_buffer__free: (rb: P) => void;
+
+  btf__load_vmlinux_btf: () => P | null;
+  btf__find_by_name_kind: (btf: P, name: string, kind: number) => number;
+  btf__free: (btf: P) => void;
+
+  bpf_object__btf: (obj: P) => P | null;
+  btf__type_cnt: (btf: P) => number;
+  btf__type_by_id: (btf: P, id: number) => P | null;
+  btf__name_by_offset: (btf: P, offset: number) => Str;
+  btf__resolve_size: (btf: P, id: number) => Int64;
+  bpf_map__btf_key_type_id: (map: P) => number;
+  bpf_map__btf_value_type_id: (map: P) => number;
+  bpf_map__is_internal: (map: P) => boolean;
+  bpf_map__set_initial_value: (map: P, data: Uint8Array, size: number) => number;
+  btfWords: (ptr: P, count: number) => Uint32Array;
+  copyTo: (dest: Int64, src: Uint8Array, n: number) => Int64;
+  pointerAddress: (ptr: P) => bigint;
+  mmap: (addr: Int64, length: number, prot: number, flags: number, fd: number, offset: Int64) => Int64;
+  getpagesize: () => number;
+
+  vsnprintf: (buf: Buffer, size: number, fmt: P, args: P) => number;
+  copyFrom: (dest: Uint8Array, src: Int64, n: number) => P | null;
+  if_nametoindex: (name: string) => number;
+
+  ring_buffer__add: (rb: P, mapFd: number, sample: Callback, ctx: null) => number;
+  ring_buffer__epoll_fd: (rb: P) => number;
+  mmapPointer: (addr: P | null, length: number, prot: number, flags: number, fd: number, offset: Int64) => P | null;
+  munmap: (addr: P, length: number) => number;
+  view: (ptr: P, size: number) => ArrayBuffer;
+  eventfd: (initval: number, flags: number) => number;
+  poll: koffiModule.KoffiFunc<(fds: Buffer, nfds: Int64, timeout: number) => number>;
+
+  registerPerfSample: (fn: (ctx: P, cpu: number, data: P, size: number) => void) => Callback;
+  registerPerfLost: (fn: (ctx: P, cpu: number, count: Int64) => void) => Callback;
+  perf_buffer__new: (mapFd: number, pageCnt: number, sample: Callback, lost: Callback, ctx: null, opts: null) => P | null;
+  perf_buffer__epoll_fd: (pb: P) => number;
+  perf_buffer__consume_buffer: (pb: P, bufIdx: number) => number;
+  perf_buffer__buffer_cnt: (pb: P) => Int64;
+  perf_buffer__free: (pb: P) => void;
+
+  bpf_program__attach_uprobe_opts: (prog: P, pid: number, binaryPath: string, funcOffset: number, opts: Opts) => P | null;
+  bpf_program__pin: (prog: P, path: string) => number;
+  bpf_program__unpin: (prog: P, path: string) => number;
+  bpf_map__pin: (map: P, path: string) => number;
+  bpf_map__unpin: (map: P, path: string) => number;
+  bpf_map_freeze: (fd: number) => number;
+  bpf_map_lookup_and_delete_elem: (fd: number, key: Bytes, value: Bytes) => number;
+  bpf_map_update_batch: (fd: number, keys: Bytes, values: Bytes, count: [number], opts: Opts) => number;
+  bpf_map_delete_batch: (fd: number, keys: Bytes, count: [number], opts: Opts) => number;
+  bpf_program__attach_perf_event: (prog: P, pfd: number) => P | null;
+  bpf_program__attach_usdt: (prog: P, pid: number, binaryPath: string, provider: string, name: string, opts: null) => P | null;
+  bpf_program__attach_cgroup: (prog: P, cgroupFd: number) => P | null;
+  syscallPerfEventOpen: (nr: number, attr: Buffer, pid: number, cpu: number, groupFd: number, flags: Int64) => Int64;
+}
 
 let libcLib: koffiModule.IKoffiLib | undefined;
 
@@ -39,7 +210,7 @@ export function libc(): koffiModule.IKoffiLib {
 /** libbpf's soname; ≥ 1.0 guarantees errno-style returns everywhere. */
 export const LIBBPF_SONAME = 'libbpf.so.1';
 
-function declare() {
+function declare(): Native {
   const koffi = loadKoffi();
   let lib: koffiModule.IKoffiLib;
   try {
@@ -202,15 +373,14 @@ function declare() {
       insnsSize: koffi.offsetof(genLoaderOpts, 'insns_sz'),
     },
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
-    registerSample: (fn: (ctx: Pointer, data: Pointer, size: number) => number) => koffi.register(fn, koffi.pointer(sampleFn)),
-    unregister: (cb: Pointer) => koffi.unregister(cb as koffiModule.IKoffiRegisteredCallback),
+    registerSample: (fn) => koffi.register(fn, koffi.pointer(sampleFn)),
+    unregister: (cb) => koffi.unregister(cb),
     /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
-    copyOut: (ptr: Pointer, size: number) => Buffer.from(new Uint8Array(koffi.view(ptr as koffiModule.IKoffiCType, size))),
-    printFn,
-    register: (fn: (level: number, fmt: Pointer, args: Pointer) => number) => koffi.register(fn, koffi.pointer(printFn)),
+    copyOut: (ptr, size) => Buffer.from(new Uint8Array(koffi.view(ptr, size))),
+    register: (fn) => koffi.register(fn, koffi.pointer(printFn)),
     errno: () => koffi.errno(),
     /** Address of a Buffer's bytes, for the u64 pointer fields of bpf_*_info. */
-    addressOf: (buf: Buffer) => koffi.address(buf),
+    addressOf: (buf) => koffi.address(buf),
 
     libbpf_set_print: lib.func('void *libbpf_set_print(libbpf_print_fn_t *fn)'),
     libbpf_major_version: lib.func('uint32 libbpf_major_version()'),
@@ -318,11 +488,11 @@ function declare() {
     // bpf_map__initial_value (above) gives the image; this sets it before load.
     bpf_map__set_initial_value: lib.func('int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)'),
     /** `count` 32-bit words at a pointer libbpf handed us. */
-    btfWords: (ptr: Pointer, count: number) => koffi.decode(ptr, 'uint32', count) as number[],
+    btfWords: (ptr, count) => koffi.decode(ptr, 'uint32', count) as Uint32Array,
     /** Copies n bytes from a Buffer to a raw address (a map's mmaped image). */
     copyTo: c.func('void *memcpy(uintptr_t dest, const void *src, size_t n)'),
     /** Numeric address of a pointer libbpf handed us. */
-    pointerAddress: (ptr: Pointer) => koffi.address(ptr),
+    pointerAddress: (ptr) => koffi.address(ptr),
     // libbpf 1.1's bpf_object__load leaves the image a private copy; a C
     // skeleton's load maps the kernel map over it, and so do we (skeleton.ts).
     mmap: c.func('uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64 offset)'),
@@ -344,15 +514,15 @@ function declare() {
     mmapPointer: c.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64 offset)'),
     munmap: c.func('int munmap(void *addr, size_t length)'),
     /** An ArrayBuffer over `size` bytes of native memory (no copy); it must not outlive the memory. */
-    view: (ptr: Pointer, size: number) => koffi.view(ptr, size),
+    view: (ptr, size) => koffi.view(ptr, size),
     eventfd: c.func('int eventfd(uint32 initval, int flags)'),
     /** poll(2) over struct pollfd entries in a Buffer; waited on with .async, off the main thread. */
     poll: c.func('int poll(void *fds, uint64 nfds, int timeout)'),
 
     // ---- perf buffers (perfbuf.ts): libbpf consumes, a koffi callback per record ----
     /** Registers JS functions as a perf_buffer_sample_fn and lost_fn; unregister() them after perf_buffer__free. */
-    registerPerfSample: (fn: (ctx: Pointer, cpu: number, data: Pointer, size: number) => void) => koffi.register(fn, koffi.pointer(perfSampleFn)),
-    registerPerfLost: (fn: (ctx: Pointer, cpu: number, count: number | bigint) => void) => koffi.register(fn, koffi.pointer(perfLostFn)),
+    registerPerfSample: (fn) => koffi.register(fn, koffi.pointer(perfSampleFn)),
+    registerPerfLost: (fn) => koffi.register(fn, koffi.pointer(perfLostFn)),
     perf_buffer__new: lib.func(
       'perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn *sample_cb, perf_buffer_lost_fn *lost_cb, void *ctx, const void *opts)',
     ),
@@ -385,11 +555,12 @@ function declare() {
   };
 }
 
-export type Native = ReturnType<typeof declare>;
-
 let cached: Native | undefined;
 
-/** The declared functions; loads libbpf.so.1 on the first call. */
+/**
+ * The declared functions; loads libbpf.so.1 on the first call.
+ * @internal
+ */
 export function native(): Native {
   cached ??= declare();
   return cached;
