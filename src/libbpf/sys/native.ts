@@ -64,7 +64,6 @@ export interface Native {
   genLoaderOpts: { size: number; data: number; insns: number; dataSize: number; insnsSize: number };
   registerSample: (fn: (ctx: P, data: P, size: number) => number) => Callback;
   unregister: (cb: Callback) => void;
-  copyOut: (ptr: P, size: number) => Buffer;
   register: (fn: (level: number, fmt: P, args: P) => number) => Callback;
   errno: () => number;
   addressOf: (buf: Buffer) => bigint;
@@ -136,13 +135,10 @@ export interface Native {
   close: (fd: number) => number;
 
   bpf_tc_hook_create: (hook: Opts) => number;
-  bpf_tc_hook_destroy: (hook: Opts) => number;
   bpf_tc_attach: (hook: Opts, opts: Opts) => number;
   bpf_tc_detach: (hook: Opts, opts: Opts) => number;
 
   ring_buffer__new: (mapFd: number, sample: Callback, ctx: null, opts: null) => P | null;
-  ring_buffer__poll: (rb: P, timeoutMs: number) => number;
-  ring_buffer__consume: (rb: P) => number;
   ring_buffer__free: (rb: P) => void;
 
   btf__load_vmlinux_btf: () => P | null;
@@ -376,7 +372,6 @@ function declare(): Native {
     registerSample: (fn) => koffi.register(fn, koffi.pointer(sampleFn)),
     unregister: (cb) => koffi.unregister(cb),
     /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
-    copyOut: (ptr, size) => Buffer.from(new Uint8Array(koffi.view(ptr, size))),
     register: (fn) => koffi.register(fn, koffi.pointer(printFn)),
     errno: () => koffi.errno(),
     /** Address of a Buffer's bytes, for the u64 pointer fields of bpf_*_info. */
@@ -462,13 +457,10 @@ function declare(): Native {
     close: c.func('int close(int fd)'),
 
     bpf_tc_hook_create: lib.func('int bpf_tc_hook_create(bpf_tc_hook *hook)'),
-    bpf_tc_hook_destroy: lib.func('int bpf_tc_hook_destroy(bpf_tc_hook *hook)'),
     bpf_tc_attach: lib.func('int bpf_tc_attach(const bpf_tc_hook *hook, _Inout_ bpf_tc_opts *opts)'),
     bpf_tc_detach: lib.func('int bpf_tc_detach(const bpf_tc_hook *hook, const bpf_tc_opts *opts)'),
 
     ring_buffer__new: lib.func('ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, const void *opts)'),
-    ring_buffer__poll: lib.func('int ring_buffer__poll(ring_buffer *rb, int timeout_ms)'),
-    ring_buffer__consume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
     ring_buffer__free: lib.func('void ring_buffer__free(ring_buffer *rb)'),
 
     btf__load_vmlinux_btf: lib.func('btf *btf__load_vmlinux_btf()'),
