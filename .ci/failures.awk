@@ -4,6 +4,7 @@
 #     "file > subtest > point"; a failed subtest or file whose points all
 #     passed (a timeout, a crash, a plan mismatch) as itself.
 #   the boot test: its own "  FAIL guest check: why" lines.
+#   test/run.sh's own "# not ok: ..." lines (a check step, leftovers).
 function level(s) { match(s, /^ */); return RLENGTH / 4 }
 function mark(p,   parts, n, i, q) {
 	n = split(p, parts, " > ")
@@ -24,3 +25,4 @@ function mark(p,   parts, n, i, q) {
 	next
 }
 /^  FAIL / { print "  boot:" substr($0, 7) }
+/^# not ok: / { print "  " substr($0, 3) }

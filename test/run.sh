@@ -4,7 +4,8 @@
 # BPF objects, bundles the CLI, compiles the library (dist/libbpf) and the
 # examples (dist/examples), type-checks, lints and checks the formatting of
 # every file (`npm run check`), runs the tap tests, the CLI's tap tests again
-# on Debian's Node.js 18, then the qemu boot test (skipped with
+# on Debian's Node.js 18, fails if the tests left a bpffs mounted or one of
+# their /tmp entries behind, then the qemu boot test (skipped with
 # BPF_PRELOAD_SKIP_BOOT=1). With arguments (`npm test -- test/x.test.ts`)
 # only those tap files, on this node (or BPF_PRELOAD_TEST_NODE's). Exits
 # non-zero if anything failed.
@@ -35,6 +36,15 @@ if [ $# = 0 ]; then
 	echo "# ok: type-check, lint and format check (npm run check)"
 fi
 
+# What the tests leave behind fails the run (every test cleans up after
+# itself): entries in /tmp by the names our tests and tools give them, and
+# bpffs mounts, that were not there before the tap runs.
+leftovers() {
+	ls -A /tmp | grep -E '^(bpfpreload|bpf-preload|libbpf|exectrace|v8-compile-cache)' | sed 's|^|/tmp/|'
+	findmnt -rn -t bpf -o TARGET
+}
+before=$(leftovers | sort)
+
 # tap compiles TypeScript through ts-node, whose v8-compile-cache writes to
 # /tmp by default; keep it beside the other build output instead.
 export V8_COMPILE_CACHE_CACHE_DIR="$PWD/node_modules/.cache/v8-compile-cache"
@@ -59,9 +69,16 @@ if [ $# = 0 ]; then
 	fi
 fi
 
+left=$(comm -13 <(echo "$before") <(leftovers | sort))
+leftover_status=0
+if [ -n "$left" ]; then
+	echo "# not ok: the tests left behind (remove them, and fix the test that made them): $(echo $left)"
+	leftover_status=1
+fi
+
 boot_status=0
 if [ -z "${BPF_PRELOAD_SKIP_BOOT:-}" ] && [ $# = 0 ]; then
 	node test/boot/run.mjs
 	boot_status=$?
 fi
-[ $tap_status = 0 ] && [ $node18_status = 0 ] && [ $boot_status = 0 ]
+[ $tap_status = 0 ] && [ $node18_status = 0 ] && [ $leftover_status = 0 ] && [ $boot_status = 0 ]
