@@ -2,8 +2,10 @@
 // headers that define them, so that no file types these numbers by hand:
 // src/libbpf/sys/uapi.ts, the BPF ones the library's users see too (map,
 // program, attach and link types, BPF flags, BTF kinds, perf events, and a
-// few of libbpf.h's), and src/libbpf/sys/linux.ts, the rest, which stay
-// inside (mmap, flock, *at, poll, the bpffs magic, capabilities). Run once
+// few of libbpf.h's), src/libbpf/sys/linux.ts, the rest, which stay
+// inside (mmap, flock, *at, poll, the bpffs magic, capabilities), and
+// src/libbpf/sys/layouts.ts, where the members the library reads and writes
+// lie in the kernel's structs, as clang lays them out (build/layouts.ts). Run once
 // when the headers move on:
 //   node build/run.mjs build/uapi.ts
 // Each module records a digest of the headers it was made from.
@@ -13,6 +15,7 @@
 // linux-libc-dev is installed), and that the running kernel's BTF agrees.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { STRUCTS, compiledTypes, layoutIn, layoutLines, type Layout, type StructSpec } from './layouts.js';
 
 /** Each generated module, by what it holds. */
 export const MODULES = {
@@ -23,6 +26,10 @@ export const MODULES = {
   linux: {
     path: 'src/libbpf/sys/linux.ts',
     what: 'The other Linux numbers the library and the runner pass or check (internal: not in the index).',
+  },
+  layouts: {
+    path: 'src/libbpf/sys/layouts.ts',
+    what: "Where the kernel's structs hold the members the library uses (internal).",
   },
 } as const;
 export type ModuleName = keyof typeof MODULES;
@@ -223,7 +230,17 @@ export function parseDefines(header: string, names: readonly string[]): [string,
 }
 
 /** The headers `module` is made from. */
-const headersOf = (module: ModuleName): string[] => SOURCES.filter((source) => source.module === module).map((source) => source.header);
+const headersOf = (module: ModuleName): string[] => [
+  ...new Set(module === 'layouts' ? STRUCTS.map((spec) => spec.header) : SOURCES.filter((source) => source.module === module).map((source) => source.header)),
+];
+
+/** The layout of each struct of STRUCTS as clang compiles the headers here. */
+export function structLayouts(): Map<StructSpec, Layout> {
+  const types = compiledTypes();
+  const named = (spec: StructSpec): number | undefined =>
+    spec.sizeDefine === undefined ? undefined : parseDefines(readFileSync(spec.header, 'utf8'), [spec.sizeDefine])[0][1];
+  return new Map(STRUCTS.map((spec) => [spec, layoutIn(types, spec, named(spec))]));
+}
 
 /** A header's text as a short digest: which headers a module was made from, as the generated comment records it. */
 const digest = (header: string): string => createHash('sha256').update(readFileSync(header)).digest('hex').slice(0, 16);
@@ -252,6 +269,7 @@ export function generate(module: ModuleName): string {
     ...[...headerDigests(module)].map(([header, hex]) => `// sha256 ${hex} ${header}`),
     '',
   ];
+  if (module === 'layouts') return [...lines, ...layoutLines(structLayouts()), ''].join('\n');
   for (const { header, items } of sources) {
     const text = readFileSync(header, 'utf8');
     for (const item of items) {
