@@ -27,35 +27,34 @@ export interface StructSpec {
   readonly bitfields?: readonly string[];
   /** A #define of `header` to pass as the size; without it, the end of the last member used. */
   readonly sizeDefine?: string;
-  readonly what: string;
 }
 
 export const STRUCTS: readonly StructSpec[] = [
+  // the members src/libbpf/info.ts (progInfo) and stats.ts (run counters) read
   {
     struct: 'bpf_prog_info',
     header: '/usr/include/linux/bpf.h',
     members: ['type', 'id', 'nr_map_ids', 'map_ids', 'name', 'btf_id', 'run_time_ns', 'run_cnt', 'recursion_misses'],
-    what: 'info.ts (progInfo) and stats.ts (run counters)',
   },
+  // info.ts (mapInfo)
   {
     struct: 'bpf_map_info',
     header: '/usr/include/linux/bpf.h',
     members: ['type', 'id', 'key_size', 'value_size', 'max_entries', 'map_flags', 'name'],
-    what: 'info.ts (mapInfo)',
   },
+  // info.ts (linkInfo)
   {
     struct: 'bpf_link_info',
     header: '/usr/include/linux/bpf.h',
     members: ['type', 'id', 'prog_id'],
-    what: 'info.ts (linkInfo)',
   },
+  // perfevent.ts (openPerfEvent)
   {
     struct: 'perf_event_attr',
     header: '/usr/include/linux/perf_event.h',
     members: ['type', 'size', 'config', 'sample_period', 'sample_freq'],
     bitfields: ['freq'],
     sizeDefine: 'PERF_ATTR_SIZE_VER5',
-    what: 'perfevent.ts (openPerfEvent)',
   },
 ];
 
