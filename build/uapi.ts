@@ -3,8 +3,9 @@
 // src/libbpf/sys/uapi.ts, the BPF ones the library's users see too (map,
 // program, attach and link types, BPF flags, BTF kinds, perf events, and a
 // few of libbpf.h's), and src/libbpf/sys/linux.ts, the rest, which stay
-// inside (mmap, flock, *at, poll, the bpffs magic, capabilities). Run once
-// when the headers move on:
+// inside (mmap, flock, *at, poll, the bpffs magic, capabilities, and where
+// the members the library reads and writes lie in the kernel's structs, as
+// clang lays them out: build/layouts.ts). Run once when the headers move on:
 //   node build/run.mjs build/uapi.ts
 // Each module records a digest of the headers it was made from.
 // test/libbpf-uapi.test.ts checks that the committed modules are what this
@@ -13,6 +14,7 @@
 // linux-libc-dev is installed), and that the running kernel's BTF agrees.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { STRUCTS, compiledTypes, layoutIn, layoutLines, type Layout, type StructSpec } from './layouts.js';
 
 /** Each generated module, by what it holds. */
 export const MODULES = {
@@ -26,6 +28,13 @@ export const MODULES = {
   },
 } as const;
 export type ModuleName = keyof typeof MODULES;
+
+/**
+ * The module that also holds the struct layouts: internal like the rest of
+ * linux.ts, and a module of their own would cost the npm package two more
+ * files (test/libbpf-package.test.ts's size budget).
+ */
+export const LAYOUTS_MODULE: ModuleName = 'linux';
 
 export const UAPI_HEADER = '/usr/include/linux/bpf.h';
 
@@ -223,7 +232,20 @@ export function parseDefines(header: string, names: readonly string[]): [string,
 }
 
 /** The headers `module` is made from. */
-const headersOf = (module: ModuleName): string[] => SOURCES.filter((source) => source.module === module).map((source) => source.header);
+const headersOf = (module: ModuleName): string[] => [
+  ...new Set([
+    ...SOURCES.filter((source) => source.module === module).map((source) => source.header),
+    ...(module === LAYOUTS_MODULE ? STRUCTS.map((spec) => spec.header) : []),
+  ]),
+];
+
+/** The layout of each struct of STRUCTS as clang compiles the headers here. */
+export function structLayouts(): Map<StructSpec, Layout> {
+  const types = compiledTypes();
+  const named = (spec: StructSpec): number | undefined =>
+    spec.sizeDefine === undefined ? undefined : parseDefines(readFileSync(spec.header, 'utf8'), [spec.sizeDefine])[0][1];
+  return new Map(STRUCTS.map((spec) => [spec, layoutIn(types, spec, named(spec))]));
+}
 
 /** A header's text as a short digest: which headers a module was made from, as the generated comment records it. */
 const digest = (header: string): string => createHash('sha256').update(readFileSync(header)).digest('hex').slice(0, 16);
@@ -262,6 +284,7 @@ export function generate(module: ModuleName): string {
       lines.push('');
     }
   }
+  if (module === LAYOUTS_MODULE) lines.push(...layoutLines(structLayouts()), '');
   return lines.join('\n');
 }
 

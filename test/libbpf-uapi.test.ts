@@ -1,16 +1,51 @@
 // The kernel's names for map, program, attach and link types (and the other
 // numbers the library passes: flags, BTF kinds, perf events; mmap, flock and
-// *at numbers) come from generated modules (src/libbpf/sys/uapi.ts, public,
-// and sys/linux.ts, internal, made by build/uapi.ts from the headers), never
+// *at numbers), and where the members the library reads and writes lie in
+// bpf_prog_info, bpf_map_info, bpf_link_info and perf_event_attr, come from
+// generated modules (src/libbpf/sys/uapi.ts, public, and sys/linux.ts,
+// internal, made by build/uapi.ts from the headers), never
 // typed by hand: the committed modules are what the generator makes of the
 // headers, the library exports exactly the public ones, and the running
-// kernel's own BTF (read by bpftool) gives every enum of bpf.h the same values.
+// kernel's own BTF (read by bpftool) gives every enum of bpf.h the same
+// values and every member used the same offset.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ENUMS, MODULES, SOURCES, UAPI_HEADER, exportedValues, generate, headerDigests, parseEnum, recordedDigests, type ModuleName } from '../build/uapi.js';
+import { STRUCTS, dumpBtf, layoutIn, memberIn, readBtfDump, structIn, type Layout } from '../build/layouts.js';
+import {
+  ENUMS,
+  LAYOUTS_MODULE,
+  MODULES,
+  SOURCES,
+  UAPI_HEADER,
+  exportedValues,
+  generate,
+  headerDigests,
+  parseEnum,
+  recordedDigests,
+  structLayouts,
+  type ModuleName,
+} from '../build/uapi.js';
 import * as library from '../src/libbpf/index.js';
 import * as linux from '../src/libbpf/sys/linux.js';
+
+/** The committed layouts, by struct name. */
+const committedLayouts: Record<string, Layout> = Object.fromEntries(
+  STRUCTS.map(({ struct }) => [struct, (linux as Record<string, unknown>)[struct] as Layout]),
+);
+
+/** Each number of a set of layouts by its path (bpf_prog_info.offsets.id), to compare committed with generated. */
+const flatLayouts = (all: Readonly<Record<string, Layout>>): Map<string, number> =>
+  new Map(
+    Object.entries(all).flatMap(([struct, { size, offsets, bits }]) => [
+      [`${struct}.size`, size] as const,
+      ...Object.entries({ ...offsets }).map(([name, at]) => [`${struct}.offsets.${name}`, at] as const),
+      ...Object.entries({ ...bits }).map(([name, at]) => [`${struct}.bits.${name}`, at] as const),
+    ]),
+  );
+
+/** The running kernel's BTF as bpftool dumps it; read once for both kernel checks. */
+let vmlinux: string | undefined;
+const kernelBtf = (): string => (vmlinux ??= dumpBtf('/sys/kernel/btf/vmlinux'));
 
 t.test('the committed modules are what build/uapi.ts makes of the headers', async (t) => {
   const exported = library as Record<string, unknown>;
@@ -26,8 +61,10 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
       // linux-libc-dev or libbpf-dev on this machine): the kernel's ABI only
       // ever gains names, so every committed name must keep its value there.
       t.comment(`${path} was made from other versions of ${moved.join(', ')}: checking its values against these`);
-      const now = exportedValues(generate(module));
-      const changed = [...exportedValues(committed)]
+      const withLayouts = (values: Map<string, number>, layouts: () => Record<string, Layout>): Map<string, number> =>
+        module === LAYOUTS_MODULE ? new Map([...values, ...flatLayouts(layouts())]) : values;
+      const now = withLayouts(exportedValues(generate(module)), () => Object.fromEntries([...structLayouts()].map(([spec, layout]) => [spec.struct, layout])));
+      const changed = [...withLayouts(exportedValues(committed), () => committedLayouts)]
         .filter(([name, value]) => now.get(name) !== value)
         .map(([name, value]) => `${name}: ${value} committed, ${now.get(name)} in the headers here`);
       t.same(changed, [], `every name in ${path} has its value in the headers here`);
@@ -39,6 +76,10 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
         t.fail(`bpf-preload/libbpf exports ${name}${module === 'uapi' ? ` = ${value}` : ' (internal: should not)'}, not ${String(exported[name])}`);
     }
   }
+  for (const { struct } of STRUCTS) {
+    t.type(committedLayouts[struct], 'object', `${MODULES[LAYOUTS_MODULE].path} has the layout of struct ${struct}`);
+    if (struct in exported) t.fail(`bpf-preload/libbpf exports ${struct} (internal: should not)`);
+  }
   t.equal(library.BPF_MAP_TYPE_RINGBUF, 27);
   t.equal(library.BPF_LINK_TYPE_ITER, 4);
   t.equal(library.BPF_F_SLEEPABLE, 1 << 4);
@@ -47,16 +88,19 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
   t.equal(linux.O_CLOEXEC, 0o2000000, 'an octal #define read as octal');
   t.equal(linux.AT_FDCWD, -100, 'a negative #define');
   t.equal(linux.BPF_FS_MAGIC, 0xcafe4a11);
+  t.equal(linux.bpf_prog_info.offsets.name, 64);
+  t.equal(linux.perf_event_attr.offsets.sample_freq, 16, 'a member of an unnamed union inside');
+  t.equal(linux.perf_event_attr.bits.freq, 40 * 8 + 10, "a bitfield: bit 10 of perf_event_attr's flags word");
+  t.equal(linux.perf_event_attr.size, library.PERF_ATTR_SIZE_VER5, "perf_event_attr's size a #define of the header");
+  t.equal(linux.bpf_link_info.size, 12, 'a size where the last member used ends');
 });
 
 t.test("the running kernel's BTF has the same value for every name", async (t) => {
-  const r = spawnSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'raw'], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  t.equal(r.status, 0, r.stderr);
   const kernel = new Map<string, number>();
   // Every enumerator of every enum, named or not (C gives each name one value).
   const anyEnum = new Map<string, number>();
   let inEnum = false;
-  for (const line of r.stdout.split('\n')) {
+  for (const line of kernelBtf().split('\n')) {
     const head = /^\[\d+\] ENUM '([\w()]+)'/.exec(line);
     if (head) inEnum = ENUMS.some(([name]) => name === head[1]);
     else if (!line.startsWith('\t')) inEnum = false;
@@ -93,4 +137,31 @@ t.test("the running kernel's BTF has the same value for every name", async (t) =
     }
   }
   t.ok(others >= 30, `${others} names of the other enums agree with the kernel`);
+});
+
+t.test("the running kernel's BTF lays out every member used where sys/linux.ts says", async (t) => {
+  const types = readBtfDump(kernelBtf());
+  for (const spec of STRUCTS) {
+    const committed = committedLayouts[spec.struct];
+    const { id, size } = structIn(types, spec.struct);
+    // Fields are only ever appended: a kernel older than the headers may end
+    // a struct before a member (skipped); a member missing anywhere else fails.
+    const here = (name: string, at: number): boolean => {
+      if (memberIn(types, id, name)) return true;
+      if (at < size) t.fail(`this kernel's struct ${spec.struct} has no ${name}, though it ends past byte ${at}`);
+      else t.pass(`${spec.struct}.${name}`, { skip: `this kernel's struct ends at byte ${size}, before it` });
+      return false;
+    };
+    const members = spec.members.filter((name) => here(name, committed.offsets[name]));
+    const bitfields = spec.bitfields?.filter((name) => here(name, committed.bits![name] >> 3));
+    // A named size (PERF_ATTR_SIZE_VER5) is the header's, not the kernel's:
+    // layoutIn checks only that the members used end within it.
+    const kernel = flatLayouts({ [spec.struct]: layoutIn(types, { ...spec, members, bitfields }, spec.sizeDefine === undefined ? undefined : committed.size) });
+    const want = flatLayouts({ [spec.struct]: committed });
+    if (members.length < spec.members.length || bitfields?.length !== spec.bitfields?.length) {
+      kernel.delete(`${spec.struct}.size`);
+      for (const name of want.keys()) if (!kernel.has(name)) want.delete(name);
+    }
+    t.same(Object.fromEntries(kernel), Object.fromEntries(want), `struct ${spec.struct}: each offset (and the size) as committed`);
+  }
 });

@@ -6,27 +6,9 @@ import { closeSync } from 'node:fs';
 import { callSys } from './sys/call.js';
 import { native } from './sys/native.js';
 import { BPF_OBJ_NAME_LEN } from './sys/uapi.js';
+import { bpf_link_info, bpf_map_info, bpf_prog_info } from './sys/linux.js';
 
 const { ENOENT } = constants.errno;
-
-// Sizes of the uapi structs as far as we read them (stable ABI: new fields are
-// only appended, and the kernel fills no more than the size we give), and
-// where the fields we read lie.
-/** struct bpf_prog_info: here and in stats.ts (run_time_ns, ...: 5.12+, 0 before). */
-export const PROG_INFO = {
-  size: 232,
-  type: 0,
-  id: 4,
-  nrMapIds: 52,
-  mapIds: 56,
-  name: 64,
-  btfId: 128,
-  runTimeNs: 192,
-  runCnt: 200,
-  recursionMisses: 208,
-} as const;
-const MAP_INFO_SIZE = 88;
-const LINK_INFO_SIZE = 48;
 
 export interface ProgInfo {
   id: number;
@@ -72,44 +54,47 @@ function getInfo(what: string, fd: number, size: number, prepare?: (buf: Buffer)
 /** bpf_prog_info of the program behind `fd`. */
 export function progInfo(fd: number): ProgInfo {
   // First call learns how many map ids there are, the second fetches them.
-  const head = getInfo('program', fd, PROG_INFO.size);
-  const nrMapIds = head.readUInt32LE(PROG_INFO.nrMapIds);
+  const { size, offsets: at } = bpf_prog_info;
+  const head = getInfo('program', fd, size);
+  const nrMapIds = head.readUInt32LE(at.nr_map_ids);
   let mapIds: number[] = [];
   if (nrMapIds > 0) {
     const ids = Buffer.alloc(4 * nrMapIds);
-    getInfo('program', fd, PROG_INFO.size, (buf) => {
-      buf.writeUInt32LE(nrMapIds, PROG_INFO.nrMapIds);
-      buf.writeBigUInt64LE(native().addressOf(ids), PROG_INFO.mapIds);
+    getInfo('program', fd, size, (buf) => {
+      buf.writeUInt32LE(nrMapIds, at.nr_map_ids);
+      buf.writeBigUInt64LE(native().addressOf(ids), at.map_ids);
     });
     mapIds = Array.from({ length: nrMapIds }, (_, i) => ids.readUInt32LE(4 * i));
   }
   return {
-    type: head.readUInt32LE(PROG_INFO.type),
-    id: head.readUInt32LE(PROG_INFO.id),
-    name: cString(head, PROG_INFO.name, BPF_OBJ_NAME_LEN),
-    btfId: head.readUInt32LE(PROG_INFO.btfId),
+    type: head.readUInt32LE(at.type),
+    id: head.readUInt32LE(at.id),
+    name: cString(head, at.name, BPF_OBJ_NAME_LEN),
+    btfId: head.readUInt32LE(at.btf_id),
     mapIds,
   };
 }
 
 /** bpf_map_info of the map behind `fd`. */
 export function mapInfo(fd: number): MapInfo {
-  const buf = getInfo('map', fd, MAP_INFO_SIZE);
+  const at = bpf_map_info.offsets;
+  const buf = getInfo('map', fd, bpf_map_info.size);
   return {
-    type: buf.readUInt32LE(0),
-    id: buf.readUInt32LE(4),
-    keySize: buf.readUInt32LE(8),
-    valueSize: buf.readUInt32LE(12),
-    maxEntries: buf.readUInt32LE(16),
-    flags: buf.readUInt32LE(20),
-    name: cString(buf, 24, BPF_OBJ_NAME_LEN),
+    type: buf.readUInt32LE(at.type),
+    id: buf.readUInt32LE(at.id),
+    keySize: buf.readUInt32LE(at.key_size),
+    valueSize: buf.readUInt32LE(at.value_size),
+    maxEntries: buf.readUInt32LE(at.max_entries),
+    flags: buf.readUInt32LE(at.map_flags),
+    name: cString(buf, at.name, BPF_OBJ_NAME_LEN),
   };
 }
 
 /** bpf_link_info of the link behind `fd`. */
 export function linkInfo(fd: number): LinkInfo {
-  const buf = getInfo('link', fd, LINK_INFO_SIZE);
-  return { type: buf.readUInt32LE(0), id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8) };
+  const at = bpf_link_info.offsets;
+  const buf = getInfo('link', fd, bpf_link_info.size);
+  return { type: buf.readUInt32LE(at.type), id: buf.readUInt32LE(at.id), progId: buf.readUInt32LE(at.prog_id) };
 }
 
 /** Opens a pinned object (program, map or link) by path; returns a new fd. */

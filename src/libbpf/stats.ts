@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { callSys } from './sys/call.js';
-import { PROG_INFO, mapFdById, progFdById, withFd } from './info.js';
+import { mapFdById, progFdById, withFd } from './info.js';
 import { SysError } from './error.js';
 import { native } from './sys/native.js';
 import { BPF_STATS_RUN_TIME } from './sys/uapi.js';
+import { bpf_prog_info } from './sys/linux.js';
 
 const { ENOENT } = constants.errno;
 
@@ -28,9 +29,9 @@ export interface ProgRunStats {
   recursionMisses: bigint;
 }
 
-// Older kernels fill less of struct bpf_prog_info and leave the rest 0.
-const infoBuf = Buffer.alloc(PROG_INFO.size);
-const infoLen: [number] = [PROG_INFO.size];
+// Older kernels fill less of struct bpf_prog_info and leave the rest 0 (run_time_ns: 5.12+).
+const infoBuf = Buffer.alloc(bpf_prog_info.size);
+const infoLen: [number] = [bpf_prog_info.size];
 
 /** `read` of an fd of the object with this id (opened by `open`, closed after); null once the object is gone. */
 function withIdFd<T>(open: (id: number) => number, id: number, read: (fd: number) => T): T | null {
@@ -48,12 +49,12 @@ function withIdFd<T>(open: (id: number) => number, id: number, read: (fd: number
 export function progRunStatsById(id: number): ProgRunStats | null {
   return withIdFd(progFdById, id, (fd) => {
     infoBuf.fill(0);
-    infoLen[0] = PROG_INFO.size;
+    infoLen[0] = bpf_prog_info.size;
     callSys(`get program info of id ${id}`, () => native().bpf_obj_get_info_by_fd(fd, infoBuf, infoLen));
     return {
-      runTimeNs: infoBuf.readBigUInt64LE(PROG_INFO.runTimeNs),
-      runCount: infoBuf.readBigUInt64LE(PROG_INFO.runCnt),
-      recursionMisses: infoBuf.readBigUInt64LE(PROG_INFO.recursionMisses),
+      runTimeNs: infoBuf.readBigUInt64LE(bpf_prog_info.offsets.run_time_ns),
+      runCount: infoBuf.readBigUInt64LE(bpf_prog_info.offsets.run_cnt),
+      recursionMisses: infoBuf.readBigUInt64LE(bpf_prog_info.offsets.recursion_misses),
     };
   });
 }

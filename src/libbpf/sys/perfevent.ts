@@ -3,8 +3,8 @@
 // syscall(2) with the architecture's number.
 import { SysError } from '../error.js';
 import { native } from './native.js';
+import { perf_event_attr } from './linux.js';
 import {
-  PERF_ATTR_SIZE_VER5,
   PERF_COUNT_SW_CONTEXT_SWITCHES,
   PERF_COUNT_SW_CPU_CLOCK,
   PERF_COUNT_SW_CPU_MIGRATIONS,
@@ -21,7 +21,6 @@ import {
 
 // <asm/unistd.h>: x86_64's own table, and the generic one (arm64, riscv64, loongarch64).
 const NR_PERF_EVENT_OPEN: Partial<Record<string, number>> = { x64: 298, arm64: 241, riscv64: 241, loong64: 241 };
-const ATTR_FREQ = 1n << 10n; // the freq bit of perf_event_attr's flags word
 
 /** perf_type_id values. */
 export const PerfType = {
@@ -59,12 +58,14 @@ export interface PerfEventOptions {
 export function openPerfEvent(options: PerfEventOptions = {}): number {
   const nr = NR_PERF_EVENT_OPEN[process.arch];
   if (nr === undefined) throw new Error(`perf_event_open: no syscall number known for ${process.arch}`);
-  const attr = Buffer.alloc(PERF_ATTR_SIZE_VER5);
-  attr.writeUInt32LE(options.type ?? PerfType.Software, 0);
-  attr.writeUInt32LE(PERF_ATTR_SIZE_VER5, 4);
-  attr.writeBigUInt64LE(BigInt(options.config ?? PerfSoftware.CpuClock), 8);
-  attr.writeBigUInt64LE(BigInt(options.frequency ?? 99), 16);
-  attr.writeBigUInt64LE(options.period ? 0n : ATTR_FREQ, 40);
+  const { size, offsets: at, bits } = perf_event_attr;
+  const attr = Buffer.alloc(size);
+  attr.writeUInt32LE(options.type ?? PerfType.Software, at.type);
+  attr.writeUInt32LE(size, at.size);
+  attr.writeBigUInt64LE(BigInt(options.config ?? PerfSoftware.CpuClock), at.config);
+  attr.writeBigUInt64LE(BigInt(options.frequency ?? 99), options.period ? at.sample_period : at.sample_freq);
+  // Little-endian: bit n of the struct is bit n % 8 of byte n / 8.
+  if (!options.period) attr[bits.freq >> 3] |= 1 << (bits.freq & 7);
   const n = native();
   const fd = Number(n.syscallPerfEventOpen(nr, attr, options.pid ?? -1, options.cpu ?? -1, -1, PERF_FLAG_FD_CLOEXEC));
   if (fd < 0) throw new SysError('perf_event_open', `open perf event type ${options.type ?? PerfType.Software} config ${options.config ?? 0}`, n.errno());
