@@ -3,7 +3,7 @@
 // compiler lays them out: a tiny C file that includes the headers is compiled
 // with clang -g -target bpf, and the offsets are read from the object's BTF
 // (bpftool btf dump ... format raw). No C layout rule is worked out here.
-// build/uapi.ts writes the result into src/libbpf/sys/linux.ts; the same
+// build/uapi.ts writes the result into src/libbpf/sys/layouts.ts; the same
 // reader of bpftool's dump gives test/libbpf-uapi.test.ts the running
 // kernel's offsets of the same members.
 import { spawnSync } from 'node:child_process';
@@ -197,21 +197,17 @@ export function compiledTypes(): Map<number, DumpType> {
 }
 
 /**
- * The lines of the generated module's layouts: one line a struct (the
- * package's size budget counts every byte), each @internal, which keeps it
- * out of the published .d.ts.
+ * The lines of the generated module after its header comment: one line a
+ * struct (the package's size budget counts every byte), each @internal, which
+ * keeps it out of the published .d.ts.
  */
 export function layoutLines(layouts: ReadonlyMap<StructSpec, Layout>): string[] {
   const list = (record: Readonly<Record<string, number>>): string =>
     Object.entries(record)
       .map(([name, value]) => `${name}: ${value}`)
       .join(', ');
-  const head = '// build/layouts.ts: struct layouts';
-  return [
-    head,
-    ...[...layouts].map(([spec, { size, offsets, bits }]) => {
-      const bitsPart = bits ? `, bits: { ${list(bits)} }` : '';
-      return `/** @internal */ export const ${spec.struct} = { size: ${size}, offsets: { ${list(offsets)} }${bitsPart} } as const;`;
-    }),
-  ];
+  return [...layouts].map(([spec, { size, offsets, bits }]) => {
+    const bitsPart = bits ? `, bits: { ${list(bits)} }` : '';
+    return `/** @internal */ export const ${spec.struct} = { size: ${size}, offsets: { ${list(offsets)} }${bitsPart} } as const;`;
+  });
 }

@@ -2,10 +2,11 @@
 // headers that define them, so that no file types these numbers by hand:
 // src/libbpf/sys/uapi.ts, the BPF ones the library's users see too (map,
 // program, attach and link types, BPF flags, BTF kinds, perf events, and a
-// few of libbpf.h's), and src/libbpf/sys/linux.ts, the rest, which stay
-// inside (mmap, flock, *at, poll, the bpffs magic, capabilities, and where
-// the members the library reads and writes lie in the kernel's structs, as
-// clang lays them out: build/layouts.ts). Run once when the headers move on:
+// few of libbpf.h's), src/libbpf/sys/linux.ts, the rest, which stay
+// inside (mmap, flock, *at, poll, the bpffs magic, capabilities), and
+// src/libbpf/sys/layouts.ts, where the members the library reads and writes
+// lie in the kernel's structs, as clang lays them out (build/layouts.ts). Run once
+// when the headers move on:
 //   node build/run.mjs build/uapi.ts
 // Each module records a digest of the headers it was made from.
 // test/libbpf-uapi.test.ts checks that the committed modules are what this
@@ -26,15 +27,12 @@ export const MODULES = {
     path: 'src/libbpf/sys/linux.ts',
     what: 'The other Linux numbers the library and the runner pass or check (internal: not in the index).',
   },
+  layouts: {
+    path: 'src/libbpf/sys/layouts.ts',
+    what: "Where the kernel's structs hold the members the library uses (internal).",
+  },
 } as const;
 export type ModuleName = keyof typeof MODULES;
-
-/**
- * The module that also holds the struct layouts: internal like the rest of
- * linux.ts, and a module of their own would cost the npm package two more
- * files (test/libbpf-package.test.ts's size budget).
- */
-export const LAYOUTS_MODULE: ModuleName = 'linux';
 
 export const UAPI_HEADER = '/usr/include/linux/bpf.h';
 
@@ -233,10 +231,7 @@ export function parseDefines(header: string, names: readonly string[]): [string,
 
 /** The headers `module` is made from. */
 const headersOf = (module: ModuleName): string[] => [
-  ...new Set([
-    ...SOURCES.filter((source) => source.module === module).map((source) => source.header),
-    ...(module === LAYOUTS_MODULE ? STRUCTS.map((spec) => spec.header) : []),
-  ]),
+  ...new Set(module === 'layouts' ? STRUCTS.map((spec) => spec.header) : SOURCES.filter((source) => source.module === module).map((source) => source.header)),
 ];
 
 /** The layout of each struct of STRUCTS as clang compiles the headers here. */
@@ -274,6 +269,7 @@ export function generate(module: ModuleName): string {
     ...[...headerDigests(module)].map(([header, hex]) => `// sha256 ${hex} ${header}`),
     '',
   ];
+  if (module === 'layouts') return [...lines, ...layoutLines(structLayouts()), ''].join('\n');
   for (const { header, items } of sources) {
     const text = readFileSync(header, 'utf8');
     for (const item of items) {
@@ -284,7 +280,6 @@ export function generate(module: ModuleName): string {
       lines.push('');
     }
   }
-  if (module === LAYOUTS_MODULE) lines.push(...layoutLines(structLayouts()), '');
   return lines.join('\n');
 }
 

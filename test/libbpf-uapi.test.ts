@@ -2,8 +2,8 @@
 // numbers the library passes: flags, BTF kinds, perf events; mmap, flock and
 // *at numbers), and where the members the library reads and writes lie in
 // bpf_prog_info, bpf_map_info, bpf_link_info and perf_event_attr, come from
-// generated modules (src/libbpf/sys/uapi.ts, public, and sys/linux.ts,
-// internal, made by build/uapi.ts from the headers), never
+// generated modules (src/libbpf/sys/uapi.ts, public, sys/linux.ts and
+// sys/layouts.ts, internal, made by build/uapi.ts from the headers), never
 // typed by hand: the committed modules are what the generator makes of the
 // headers, the library exports exactly the public ones, and the running
 // kernel's own BTF (read by bpftool) gives every enum of bpf.h the same
@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { STRUCTS, dumpBtf, layoutIn, memberIn, readBtfDump, structIn, type Layout } from '../build/layouts.js';
 import {
   ENUMS,
-  LAYOUTS_MODULE,
   MODULES,
   SOURCES,
   UAPI_HEADER,
@@ -26,12 +25,10 @@ import {
   type ModuleName,
 } from '../build/uapi.js';
 import * as library from '../src/libbpf/index.js';
+import * as layouts from '../src/libbpf/sys/layouts.js';
 import * as linux from '../src/libbpf/sys/linux.js';
 
-/** The committed layouts, by struct name. */
-const committedLayouts: Record<string, Layout> = Object.fromEntries(
-  STRUCTS.map(({ struct }) => [struct, (linux as Record<string, unknown>)[struct] as Layout]),
-);
+const committedLayouts = layouts as Record<string, Layout>;
 
 /** Each number of a set of layouts by its path (bpf_prog_info.offsets.id), to compare committed with generated. */
 const flatLayouts = (all: Readonly<Record<string, Layout>>): Map<string, number> =>
@@ -61,10 +58,9 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
       // linux-libc-dev or libbpf-dev on this machine): the kernel's ABI only
       // ever gains names, so every committed name must keep its value there.
       t.comment(`${path} was made from other versions of ${moved.join(', ')}: checking its values against these`);
-      const withLayouts = (values: Map<string, number>, layouts: () => Record<string, Layout>): Map<string, number> =>
-        module === LAYOUTS_MODULE ? new Map([...values, ...flatLayouts(layouts())]) : values;
-      const now = withLayouts(exportedValues(generate(module)), () => Object.fromEntries([...structLayouts()].map(([spec, layout]) => [spec.struct, layout])));
-      const changed = [...withLayouts(exportedValues(committed), () => committedLayouts)]
+      const generated = () => Object.fromEntries([...structLayouts()].map(([spec, layout]) => [spec.struct, layout]));
+      const now = module === 'layouts' ? flatLayouts(generated()) : exportedValues(generate(module));
+      const changed = [...(module === 'layouts' ? flatLayouts(committedLayouts) : exportedValues(committed))]
         .filter(([name, value]) => now.get(name) !== value)
         .map(([name, value]) => `${name}: ${value} committed, ${now.get(name)} in the headers here`);
       t.same(changed, [], `every name in ${path} has its value in the headers here`);
@@ -76,10 +72,8 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
         t.fail(`bpf-preload/libbpf exports ${name}${module === 'uapi' ? ` = ${value}` : ' (internal: should not)'}, not ${String(exported[name])}`);
     }
   }
-  for (const { struct } of STRUCTS) {
-    t.type(committedLayouts[struct], 'object', `${MODULES[LAYOUTS_MODULE].path} has the layout of struct ${struct}`);
-    if (struct in exported) t.fail(`bpf-preload/libbpf exports ${struct} (internal: should not)`);
-  }
+  for (const name of Object.keys(layouts)) if (name in exported) t.fail(`bpf-preload/libbpf exports ${name} (internal: should not)`);
+  t.same(Object.keys(layouts).sort(), STRUCTS.map((spec) => spec.struct).sort(), 'sys/layouts.ts has a layout of each struct build/layouts.ts names');
   t.equal(library.BPF_MAP_TYPE_RINGBUF, 27);
   t.equal(library.BPF_LINK_TYPE_ITER, 4);
   t.equal(library.BPF_F_SLEEPABLE, 1 << 4);
@@ -88,11 +82,11 @@ t.test('the committed modules are what build/uapi.ts makes of the headers', asyn
   t.equal(linux.O_CLOEXEC, 0o2000000, 'an octal #define read as octal');
   t.equal(linux.AT_FDCWD, -100, 'a negative #define');
   t.equal(linux.BPF_FS_MAGIC, 0xcafe4a11);
-  t.equal(linux.bpf_prog_info.offsets.name, 64);
-  t.equal(linux.perf_event_attr.offsets.sample_freq, 16, 'a member of an unnamed union inside');
-  t.equal(linux.perf_event_attr.bits.freq, 40 * 8 + 10, "a bitfield: bit 10 of perf_event_attr's flags word");
-  t.equal(linux.perf_event_attr.size, library.PERF_ATTR_SIZE_VER5, "perf_event_attr's size a #define of the header");
-  t.equal(linux.bpf_link_info.size, 12, 'a size where the last member used ends');
+  t.equal(layouts.bpf_prog_info.offsets.name, 64);
+  t.equal(layouts.perf_event_attr.offsets.sample_freq, 16, 'a member of an unnamed union inside');
+  t.equal(layouts.perf_event_attr.bits.freq, 40 * 8 + 10, "a bitfield: bit 10 of perf_event_attr's flags word");
+  t.equal(layouts.perf_event_attr.size, library.PERF_ATTR_SIZE_VER5, "perf_event_attr's size a #define of the header");
+  t.equal(layouts.bpf_link_info.size, 12, 'a size where the last member used ends');
 });
 
 t.test("the running kernel's BTF has the same value for every name", async (t) => {
@@ -139,7 +133,7 @@ t.test("the running kernel's BTF has the same value for every name", async (t) =
   t.ok(others >= 30, `${others} names of the other enums agree with the kernel`);
 });
 
-t.test("the running kernel's BTF lays out every member used where sys/linux.ts says", async (t) => {
+t.test("the running kernel's BTF lays out every member used where sys/layouts.ts says", async (t) => {
   const types = readBtfDump(kernelBtf());
   for (const spec of STRUCTS) {
     const committed = committedLayouts[spec.struct];

@@ -6,7 +6,7 @@ import { closeSync } from 'node:fs';
 import { callSys } from './sys/call.js';
 import { native } from './sys/native.js';
 import { BPF_OBJ_NAME_LEN } from './sys/uapi.js';
-import { bpf_link_info, bpf_map_info, bpf_prog_info } from './sys/linux.js';
+import { bpf_link_info, bpf_map_info, bpf_prog_info } from './sys/layouts.js';
 
 const { ENOENT } = constants.errno;
 

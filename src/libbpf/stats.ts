@@ -10,7 +10,7 @@ import { mapFdById, progFdById, withFd } from './info.js';
 import { SysError } from './error.js';
 import { native } from './sys/native.js';
 import { BPF_STATS_RUN_TIME } from './sys/uapi.js';
-import { bpf_prog_info } from './sys/linux.js';
+import { bpf_prog_info } from './sys/layouts.js';
 
 const { ENOENT } = constants.errno;
 
@@ -29,7 +29,8 @@ export interface ProgRunStats {
   recursionMisses: bigint;
 }
 
-// Older kernels fill less of struct bpf_prog_info and leave the rest 0 (run_time_ns: 5.12+).
+// Older kernels fill less of struct bpf_prog_info and leave the rest 0
+// (run_time_ns, ...: 5.12+).
 const infoBuf = Buffer.alloc(bpf_prog_info.size);
 const infoLen: [number] = [bpf_prog_info.size];
 

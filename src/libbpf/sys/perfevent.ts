@@ -3,7 +3,7 @@
 // syscall(2) with the architecture's number.
 import { SysError } from '../error.js';
 import { native } from './native.js';
-import { perf_event_attr } from './linux.js';
+import { perf_event_attr } from './layouts.js';
 import {
   PERF_COUNT_SW_CONTEXT_SWITCHES,
   PERF_COUNT_SW_CPU_CLOCK,
@@ -64,7 +64,7 @@ export function openPerfEvent(options: PerfEventOptions = {}): number {
   attr.writeUInt32LE(size, at.size);
   attr.writeBigUInt64LE(BigInt(options.config ?? PerfSoftware.CpuClock), at.config);
   attr.writeBigUInt64LE(BigInt(options.frequency ?? 99), options.period ? at.sample_period : at.sample_freq);
-  // Little-endian: bit n of the struct is bit n % 8 of byte n / 8.
+  // A bitfield's bit offset counts from bit 0 of byte 0 on little-endian machines.
   if (!options.period) attr[bits.freq >> 3] |= 1 << (bits.freq & 7);
   const n = native();
   const fd = Number(n.syscallPerfEventOpen(nr, attr, options.pid ?? -1, options.cpu ?? -1, -1, PERF_FLAG_FD_CLOEXEC));
