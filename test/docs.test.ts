@@ -4,7 +4,9 @@
 // to a heading that exists, for #anchors); every `npm run X` shown names a
 // script of package.json; every `bpf-preload ...` command shown is one the
 // CLI's parser accepts (parsed, not run); README's sample error for a
-// missing libbpf is the library's message.
+// missing libbpf is the library's message; every repository path named
+// exists; ARCHITECTURE's rules that only src/libbpf imports koffi and that
+// status and unpin never import the loader hold for the imports.
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -203,4 +205,67 @@ t.test("every `bpf-preload ...` command shown is accepted by the CLI; every syno
     }
   }
   t.ok(count >= 10, `${count} commands checked`);
+});
+
+t.test('every path in the repository that the documents name exists', async (t) => {
+  // A path under one of the repository's own folders, as prose or code names
+  // it; globs (`bpf/*.bpf.c`) and dist/ (built, not committed) are not checked.
+  const TOP = ['src', 'build', 'test', 'bpf', 'skel', 'bench', 'harness', 'examples', '.ci'];
+  const PLACEHOLDER = 'test/x.test.ts'; // README's "any test file"
+  const re = new RegExp(`(?<![\\w./-])((?:${TOP.map((d) => d.replace('.', '\\.')).join('|')})/[\\w./*-]*[\\w*/-])`, 'g');
+  let count = 0;
+  for (const doc of DOCS) {
+    const text = read(doc);
+    for (const m of text.matchAll(re)) {
+      const path = m[1];
+      if (path.includes('*') || path === PLACEHOLDER) continue;
+      count++;
+      t.ok(existsSync(join(REPO, path)), `${doc}:${text.slice(0, m.index).split('\n').length}: ${path}`);
+    }
+  }
+  t.ok(count >= 100, `${count} paths checked`);
+});
+
+/** The modules a module imports for their values (not `import type`), relative ones only, as repository paths. */
+function valueImports(file: string): string[] {
+  const text = read(file);
+  const specs = [...text.matchAll(/^(?:import|export)\s+(?!type\s)(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]);
+  return specs.filter((s) => s.startsWith('.')).map((s) => relative(REPO, resolve(REPO, dirname(file), s.replace(/\.js$/, '.ts'))));
+}
+
+/** Every module `file` reaches through value imports, itself included. */
+function reached(file: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [file];
+  for (let f; (f = todo.pop()) !== undefined;) {
+    if (seen.has(f) || !existsSync(join(REPO, f))) continue;
+    seen.add(f);
+    todo.push(...valueImports(f));
+  }
+  return seen;
+}
+
+t.test("ARCHITECTURE's import rules hold: koffi only in src/libbpf; status and unpin never reach the loader", async (t) => {
+  const arch = read('docs/ARCHITECTURE.md');
+  t.match(arch, /src\/libbpf\/ +the only module that imports koffi/);
+  t.match(arch, /status\.ts, unpin\.ts +the other two commands \(neither imports the loader\)/);
+  const sources = ['src', 'skel', 'examples', 'build', 'bench', 'harness'].flatMap((d) =>
+    (readdirSync(d, { recursive: true }) as string[]).filter((f) => /\.(ts|mts|mjs)$/.test(f)).map((f) => `${d}/${f}`),
+  );
+  // import (type or not), import() or require() of koffi or of a file in it
+  const koffi = sources.filter((f) => /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\(\s*|^import\s+)['"`]koffi['"`/]/m.test(read(f)));
+  t.same(
+    koffi.filter((f) => !f.startsWith('src/libbpf/')),
+    [],
+    `imports koffi: ${koffi.join(', ')}`,
+  );
+  t.ok(koffi.includes('src/libbpf/sys/native.ts'), 'native.ts imports koffi (else the pattern is wrong)');
+  // the loader: the runner's, the skeleton it loads from (and its objects' bytes)
+  const loader = ['src/preload/iterators.ts', 'skel/iterators.skel.ts'];
+  const populate = reached('src/preload/populate.ts');
+  for (const f of loader) t.ok(populate.has(f), `populate reaches ${f} (else the walk is wrong)`);
+  for (const command of ['src/preload/status.ts', 'src/preload/unpin.ts']) {
+    const modules = reached(command);
+    for (const f of loader) t.notOk(modules.has(f), `${command} does not reach ${f}`);
+  }
 });
