@@ -1,5 +1,5 @@
 // Where the runner's own time goes: its phase marks (BPF_PRELOAD_TIMING=1,
-// see src/cli/timing.ts) over a few extra runs on fresh directories. Kept out of
+// see src/timing.ts) over a few extra runs on fresh directories. Kept out of
 // the measured cold rounds, since printing the marks is work of its own.
 import { spawnSync } from 'node:child_process';
 import type { BenchBpffs } from './bpffs.js';

@@ -245,9 +245,26 @@ function reached(file: string): Set<string> {
   return seen;
 }
 
-t.test("ARCHITECTURE's import rules hold: koffi only in src/libbpf; status and unpin never reach the loader", async (t) => {
+/** The repository paths of the relative modules `file` imports or re-exports, `import type` too. */
+function allImports(file: string): string[] {
+  const specs = [...read(file).matchAll(/^(?:import|export)\s+(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]);
+  return specs.filter((s) => s.startsWith('.')).map((s) => relative(REPO, resolve(REPO, dirname(file), s.replace(/\.js$/, '.ts'))));
+}
+
+t.test("ARCHITECTURE's import rules hold: koffi only in src/libbpf; nothing imports src/cli/; status and unpin never reach the loader", async (t) => {
   const arch = read('docs/ARCHITECTURE.md');
   t.match(arch, /src\/libbpf\/ +the only module that imports koffi/);
+  t.match(arch, /nothing outside src\/cli\/ imports from it/);
+  const src = (readdirSync('src', { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => `src/${f}`);
+  const upwards = src
+    .filter((f) => !f.startsWith('src/cli/'))
+    .flatMap((f) =>
+      allImports(f)
+        .filter((i) => i.startsWith('src/cli/'))
+        .map((i) => `${f} imports ${i}`),
+    );
+  t.same(upwards, [], 'no module outside src/cli/ imports from it');
+  t.ok(allImports('src/cli/cli.ts').includes('src/cli/errors.ts'), 'cli.ts imports src/cli/errors.ts (else the pattern is wrong)');
   t.match(arch, /status\.ts, unpin\.ts +the other two commands \(neither imports the loader\)/);
   const sources = ['src', 'skel', 'examples', 'build', 'bench', 'harness'].flatMap((d) =>
     (readdirSync(d, { recursive: true }) as string[]).filter((f) => /\.(ts|mts|mjs)$/.test(f)).map((f) => `${d}/${f}`),

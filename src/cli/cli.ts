@@ -6,7 +6,8 @@ import { basename, resolve } from 'node:path';
 import { parseArgs as parseArgsUtil } from 'node:util';
 import { DEFAULT_BPFFS, octal } from '../preload/transaction/bpffs.js';
 import type { Entry } from '../preload/entries.js';
-import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, PreloadError, UsageError, envSecondsMs } from './errors.js';
+import { DEBUG_ENV, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { PreloadError, envSecondsMs } from '../errors.js';
 import {
   COMMANDS,
   COMMAND_NAMES,

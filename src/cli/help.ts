@@ -6,7 +6,7 @@ import { DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV } from '../preload/transaction/l
 import { LOADER_ENV } from '../preload/iterators.js';
 import { COMMANDS, COMMAND_NAMES, DEFAULT_GEN_TIMEOUT, GEN_TIMEOUT_ENV, OPTIONS, SYNOPSIS, commandTerm, optionTerm, type OptionName } from './commands.js';
 import { DEBUG_ENV } from './errors.js';
-import { TIMING_ENV } from './timing.js';
+import { TIMING_ENV } from '../timing.js';
 
 export interface Item {
   /** The command, option (with its argument), exit code or variable. */

@@ -1,8 +1,8 @@
 // Entry point of dist/bpf-preload.js.
 import { main } from './cli.js';
-import { mark, reportTiming } from './timing.js';
+import { mark, timingLines } from '../timing.js';
 
 mark('modules loaded');
 process.exitCode = main(process.argv.slice(2));
 mark('done');
-reportTiming();
+for (const line of timingLines()) process.stderr.write(line);

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { PreloadError } from './errors.js';
+import { PreloadError } from '../errors.js';
 import { DEFAULT_BPFFS } from '../preload/transaction/bpffs.js';
 
 export const UNIT_NAME = 'bpf-preload.service';

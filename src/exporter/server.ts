@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { closeSync } from 'node:fs';
 import { gzip } from 'node:zlib';
 import { ErrnoError, enableRunTimeStats } from '../libbpf/index.js';
-import { PreloadError } from '../cli/errors.js';
+import { PreloadError } from '../errors.js';
 import { Collector, type Snapshot } from './collect.js';
 import { loadExporterIterators, type ExporterIterators } from './iterators.js';
 import { CONTENT_TYPE, Exposition, negotiate, type ExporterCounters } from './metrics.js';

@@ -4,9 +4,9 @@
 import { IteratorsSkeleton } from '../../skel/iterators.skel.js';
 import { release as osRelease } from 'node:os';
 import { ErrnoError, LightObject, kernelHasFunction, type PinnableLink } from '../libbpf/index.js';
-import { PreloadError } from '../cli/errors.js';
+import { PreloadError } from '../errors.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, OBJECT_NAME, PROGS_HEADER, type FileName } from './names.js';
-import { mark } from '../cli/timing.js';
+import { mark } from '../timing.js';
 
 export const ELEM_COUNT_KFUNC = 'bpf_map_sum_elem_count';
 

@@ -5,12 +5,12 @@
 // one transaction (transaction.ts).
 import { BpffsDir, UntrustedDir } from './transaction/bpffs.js';
 import { inspectFiles, type Entry } from './entries.js';
-import { PreloadError } from '../cli/errors.js';
+import { PreloadError } from '../errors.js';
 import { loadIterators } from './iterators.js';
 import { DirLock, type LockOptions } from './transaction/lock.js';
 import { FALLBACK_SUBDIR, FILE_NAMES } from './names.js';
 import { holdSignals } from './transaction/signals.js';
-import { mark } from '../cli/timing.js';
+import { mark } from '../timing.js';
 import { repair, type Repair } from './transaction/trail.js';
 import { pinTransaction, type Pinned, type Target } from './transaction/transaction.js';
 

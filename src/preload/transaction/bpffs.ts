@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, lstatSync, readFileSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { PreloadError } from '../../cli/errors.js';
+import { PreloadError } from '../../errors.js';
 import { ErrnoError, SysError, objGet, objPin } from '../../libbpf/index.js';
 import { sleepSync } from './sleep.js';
 import {

@@ -4,7 +4,7 @@
 // readback, rename-maps.debug, rename-progs.debug, each set by
 // test/populate.test.ts; a failure of every system call in between is
 // caused with strace instead (test/faults.test.ts, test/transaction.test.ts).
-import { PreloadError } from '../../cli/errors.js';
+import { PreloadError } from '../../errors.js';
 
 export function failpoint(name: string): void {
   if (process.env.BPF_PRELOAD_FAILPOINT === name) {

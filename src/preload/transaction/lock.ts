@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, mkdirSync, readFileSync, type Stats } from 'node:fs';
 import { type BpffsDir, ownedByUs, untrustedDir } from './bpffs.js';
 import { sleepSync } from './sleep.js';
-import { PreloadError, envSecondsMs } from '../../cli/errors.js';
+import { PreloadError, envSecondsMs } from '../../errors.js';
 import { O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, openAt, unlinkAt } from '../../libbpf/sys/dirfd.js';
 import { flock } from '../../libbpf/sys/flock.js';
 import { AT_FDCWD, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from '../../libbpf/sys/linux.js';

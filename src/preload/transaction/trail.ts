@@ -14,7 +14,7 @@
 // Stranger: reported, never followed, trusted or changed.
 import { readFileSync, type Stats } from 'node:fs';
 import { BpffsDir, UntrustedDir, octal, ownedByUs, pinDirs } from './bpffs.js';
-import { PreloadError } from '../../cli/errors.js';
+import { PreloadError } from '../../errors.js';
 import { FALLBACK_SUBDIR, TRAIL_NAME, tempPinOwner, type Owner } from '../names.js';
 
 export type Operation = 'populate' | 'unpin';

@@ -7,7 +7,7 @@
 // covers the process dying anywhere in between.
 import { closeSync, readSync } from 'node:fs';
 import { BpffsDir, octal } from './bpffs.js';
-import { PreloadError } from '../../cli/errors.js';
+import { PreloadError } from '../../errors.js';
 import { failpoint } from './failpoint.js';
 import { linkInfo } from '../../libbpf/index.js';
 import { fchmod } from '../../libbpf/sys/dirfd.js';
