@@ -1,5 +1,6 @@
-// Running a command to completion: the one spawnSync wrapper of the tap
-// tests, the bench's and tests' bpffs mounts (harness/bpffs.ts), the boot
+// Running a command to completion: the spawnSync wrapper of the package,
+// environment and all tap tests, the bench's and tests' bpffs mounts
+// (harness/bpffs.ts), the boot
 // harness (test/boot/lib/util.mjs) and the in-guest checks
 // (test/boot/guest/, bundled). Plain JavaScript, so that the harness, which
 // node runs without a TypeScript loader, can import it; command.d.mts types it.
