@@ -72,7 +72,7 @@ export function targetArch(m: string = machine()): string {
 // machine's multiarch directory, e.g. /usr/include/x86_64-linux-gnu. Only
 // that one: another architecture's (i386-linux-gnu, brought in with the
 // 32-bit libraries) would compile against whatever happens to be installed.
-function multiarchDir(): string {
+export function multiarchDir(): string {
   const m = machine();
   return `/usr/include/${/^i[3-6]86$/.test(m) ? 'i386' : m}-linux-gnu`;
 }
@@ -86,6 +86,9 @@ interface RunResult {
   stdout: string;
   stderr: string;
 }
+
+/** clang from PATH, unless CLANG names another. */
+export const clangTool = (): string => process.env.CLANG || 'clang';
 
 function run(tool: string, args: string[], cwd: string, install: string): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
@@ -145,7 +148,7 @@ export async function compileBpf(source: string, output: string): Promise<void> 
   ];
   try {
     try {
-      const { stderr } = await run(process.env.CLANG || 'clang', clangArgs, dirname(src), 'clang llvm');
+      const { stderr } = await run(clangTool(), clangArgs, dirname(src), 'clang llvm');
       // Warnings do not stop the build but should not go unseen.
       if (stderr.trim()) process.stderr.write(stderr.split(`${file}:`).join(`${source}:`));
     } catch (err) {

@@ -8,8 +8,9 @@
 // kernel's offsets of the same members.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { machine, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clangTool, multiarchDir } from './compile.js';
 
 /**
  * What to take of one struct: the members the library uses (a bitfield by
@@ -185,9 +186,8 @@ export function compiledTypes(): Map<number, DumpType> {
     // A global of each struct makes clang emit its type.
     source.push(...STRUCTS.map((spec) => `struct ${spec.struct} layout_of_${spec.struct};`), '');
     writeFileSync(join(dir, 'layouts.c'), source.join('\n'));
-    const include = `/usr/include/${/^i[3-6]86$/.test(machine()) ? 'i386' : machine()}-linux-gnu`;
-    const clang = process.env.CLANG || 'clang';
-    const r = spawnSync(clang, ['-g', '-target', 'bpf', '-I', include, '-c', 'layouts.c', '-o', 'layouts.o'], { cwd: dir, encoding: 'utf8' });
+    const clang = clangTool();
+    const r = spawnSync(clang, ['-g', '-target', 'bpf', '-I', multiarchDir(), '-c', 'layouts.c', '-o', 'layouts.o'], { cwd: dir, encoding: 'utf8' });
     if (r.error) throw new Error(`${clang}: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`${clang} on the headers: ${r.stderr.trim().split('\n')[0]}`);
     return readBtfDump(dumpBtf(join(dir, 'layouts.o')));

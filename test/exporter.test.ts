@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { BpfObject, FdMap, mapInfo, mapUpdate, progInfo, progRunStatsById } from '../src/libbpf/index.js';
 import { MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from '../src/exporter/server.js';
 import { runCli } from './lib/cli.js';
-import { bpftoolMaps } from './lib/kernel.js';
+import { bpftoolMaps, readAgreeing } from './lib/kernel.js';
 import { fixture, loadFixture } from './lib/fixtures.js';
 import { promtoolCheck, startExporter, startPrometheus } from './lib/prometheus.js';
 
@@ -254,18 +254,16 @@ t.test('gzip when the scraper takes it (as Prometheus does), the same exposition
   // that came or went in between (commonLines), and for values that moved
   // (a map's entries, say): a pair that differs is taken again, up to 5
   // times. A gzip path that changed the exposition differs every time.
-  let packed: Awaited<ReturnType<typeof rawGet>>;
-  let plain: Awaited<ReturnType<typeof rawGet>>;
-  let unpacked: string;
-  let pairs = 0;
-  let compared: [string[], string[]];
-  do {
-    packed = await rawGet(url, { 'Accept-Encoding': 'gzip' });
-    unpacked = gunzipSync(packed.body).toString();
-    plain = await rawGet(url, { 'Accept-Encoding': 'identity' });
-    compared = commonLines(unpacked, plain.body.toString());
-    pairs++;
-  } while (pairs < 5 && compared[0].join('\n') !== compared[1].join('\n'));
+  const { result, attempts: pairs } = await readAgreeing(
+    async () => {
+      const packed = await rawGet(url, { 'Accept-Encoding': 'gzip' });
+      const unpacked = gunzipSync(packed.body).toString();
+      const plain = await rawGet(url, { 'Accept-Encoding': 'identity' });
+      return { packed, unpacked, plain, compared: commonLines(unpacked, plain.body.toString()) };
+    },
+    (r) => r.compared[0].join('\n') === r.compared[1].join('\n'),
+  );
+  const { packed, unpacked, plain, compared } = result;
   t.equal(packed.headers['content-encoding'], 'gzip');
   t.equal(packed.headers.vary, 'Accept-Encoding');
   t.equal(Number(packed.headers['content-length']), packed.body.length, 'Content-Length is the compressed size');

@@ -37,7 +37,7 @@ import {
 } from '../src/libbpf/index.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { fixture } from './lib/fixtures.js';
-import { eventually } from './lib/kernel.js';
+import { eventually, readAgreeing } from './lib/kernel.js';
 
 const LIBRARY = fixture('library');
 // Keys of the fixture's `counts` map.
@@ -234,19 +234,19 @@ t.test('an IteratorReader reads what read() does, grows past its buffers, and ke
   // after the close (the last subtest's, here), and other processes load
   // objects. An attempt whose listings differ is made again, with a new
   // reader, up to 5 times; a reader that lost or changed bytes differs every time.
-  let attempt: { first: Buffer; firstCopy: Buffer; viaRead: Buffer; second: Buffer };
-  let attempts = 0;
-  do {
-    attempts++;
-    // 16 bytes to start with: every read of the listing outgrows it.
-    const reader = new IteratorReader(16);
-    const first = reader.read(link.fd);
-    const firstCopy = Buffer.from(first);
-    const viaRead = link.read();
-    const second = reader.read(more.fd);
-    attempt = { first, firstCopy, viaRead, second };
-  } while (attempts < 5 && !(attempt.firstCopy.equals(attempt.viaRead) && attempt.second.equals(attempt.firstCopy)));
-  const { first, firstCopy, viaRead, second } = attempt;
+  const { result, attempts } = await readAgreeing(
+    () => {
+      // 16 bytes to start with: every read of the listing outgrows it.
+      const reader = new IteratorReader(16);
+      const first = reader.read(link.fd);
+      const firstCopy = Buffer.from(first);
+      const viaRead = link.read();
+      const second = reader.read(more.fd);
+      return { first, firstCopy, viaRead, second };
+    },
+    (r) => r.firstCopy.equals(r.viaRead) && r.second.equals(r.firstCopy),
+  );
+  const { first, firstCopy, viaRead, second } = result;
   t.equal(firstCopy.toString(), viaRead.toString(), `the same bytes as read() (attempt ${attempts} of at most 5)`);
   t.match(firstCopy.toString(), new RegExp(`^${countsId} counts$`, 'm'));
   t.equal(second.toString(), firstCopy.toString(), 'a second read, of another link of the same program, is the same listing');

@@ -6,6 +6,7 @@ import { show, LISTINGS } from '../src/preload/show.js';
 import { MAPS_HEADER_COMPAT, MAPS_HEADER_WITH_COUNT, PROGS_HEADER } from '../src/preload/names.js';
 import { privateBpffs } from './lib/bpffs.js';
 import { catFile, runCli } from './lib/cli.js';
+import { readAgreeing } from './lib/kernel.js';
 
 t.test('show prints what the pinned file prints at the same moment', async (t) => {
   const { dir } = privateBpffs(t);
@@ -16,13 +17,16 @@ t.test('show prints what the pinned file prints at the same moment', async (t) =
     // show reads. Anything else loading or freeing BPF objects in between
     // (the light loader's map is freed a moment after a run) changes both:
     // then try again; the comparison itself is exact.
-    let pinned = '';
-    let shown = '';
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      shown = show(which, { whileLoaded: () => (pinned = catFile(join(dir, `${which}.debug`))) }).toString();
-      if (shown === pinned) break;
-      t.comment(`${which}: attempt ${attempt} saw the kernel's objects change, again`);
-    }
+    const { result, attempts } = await readAgreeing(
+      () => {
+        let pinned = '';
+        const shown = show(which, { whileLoaded: () => (pinned = catFile(join(dir, `${which}.debug`))) }).toString();
+        return { shown, pinned };
+      },
+      (r) => r.shown === r.pinned,
+    );
+    const { shown, pinned } = result;
+    if (attempts > 1) t.comment(`${which}: the kernel's objects changed, ${attempts} attempts`);
     t.equal(shown, pinned, `show ${which} is byte-identical to ${which}.debug`);
   }
 });

@@ -13,6 +13,19 @@ export async function eventually(pred: () => boolean, ms = 5000): Promise<boolea
   }
 }
 
+/**
+ * Takes `read` again, up to `times` in all, until `agree` holds of what it
+ * read: for comparing reads of machine-wide state (every program or map
+ * loaded), which anything loading or freeing an object in between changes.
+ * The comparison itself stays exact: what read wrongly differs every time.
+ */
+export async function readAgreeing<T>(read: () => T | Promise<T>, agree: (r: T) => boolean, times = 5): Promise<{ result: T; attempts: number }> {
+  for (let attempts = 1; ; attempts++) {
+    const result = await read();
+    if (agree(result) || attempts >= times) return { result, attempts };
+  }
+}
+
 /** The highest program id the kernel has handed out so far. */
 export const lastProgId = () => Math.max(0, ...bpftoolProgs().map((p) => p.id));
 

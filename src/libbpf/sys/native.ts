@@ -371,7 +371,7 @@ function declare(): Native {
     /** Registers a JS function as a ring_buffer_sample_fn; unregister() it after ring_buffer__free. */
     registerSample: (fn) => koffi.register(fn, koffi.pointer(sampleFn)),
     unregister: (cb) => koffi.unregister(cb),
-    /** The `size` bytes at a pointer libbpf handed a callback, copied into a Buffer. */
+    /** Registers a JS function as libbpf's print callback (log.ts). */
     register: (fn) => koffi.register(fn, koffi.pointer(printFn)),
     errno: () => koffi.errno(),
     /** Address of a Buffer's bytes, for the u64 pointer fields of bpf_*_info. */
